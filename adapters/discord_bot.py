@@ -1,0 +1,385 @@
+"""Discord: slash commands, DMs, mentions and replies to the bot, answered through the core.
+
+One flow, top to bottom: a slash command is deferred at once (Discord allows three seconds), becomes an
+`Incoming` ("/ask <prompt>", "/model <id>", ...) and the core answers through an `InteractionReply`,
+which streams into the deferred response and continues in follow-ups past 2,000 characters. A message in
+a DM, or one that mentions or replies to the bot in a guild channel, goes the same way with a
+`MessageReply`. Each person's conversation in each channel is their own thread, paid by their identity
+`discord:<user id>`.
+
+Ephemerality is fixed when an interaction is deferred: /ask is deferred publicly (its answer is for the
+channel), every other command privately (its answer concerns only the asker). A line the core marks
+private under a public /ask (cap reached, rate limited, ...) replaces the public placeholder with an
+ephemeral follow-up.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any, Protocol
+
+import aiohttp
+import discord
+import yarl
+from discord import app_commands
+
+from adapters.streaming import StreamingAnswer, split_text
+from bot.config import ConfigError, Settings
+from bot.incoming import Incoming, Menu, Reply
+
+log = logging.getLogger(__name__)
+
+LIMIT = 2000  # characters per Discord message
+MAX_CHOICES = 25  # Discord's cap on autocomplete choices
+CHOICE_CHARS = 100  # Discord's cap on a choice's name and value
+PLACEHOLDER = "…"  # completes a public deferred response just before it is withdrawn
+TROUBLE = "Sorry, something went wrong while answering. Please try again."
+CHAT_MESSAGES = (discord.MessageType.default, discord.MessageType.reply)  # not joins, pins, ...
+# Commands with their own slash definition; every other core command gets a free-text "arguments" option.
+VALID_NAME = re.compile(r"^[-_a-z0-9]{1,32}$")
+OWN_COMMANDS = frozenset({"ask", "model", "spend", "new", "help", "start"})
+
+
+class ChatCore(Protocol):
+    """What the adapter needs from `bot.core.Core`."""
+
+    async def handle(self, incoming: Incoming, reply: Reply) -> None: ...
+
+    def model_choices(self, query: str) -> list[tuple[str, str]]: ...
+
+    def command_list(self, *, owner: bool = False) -> list[tuple[str, str]]: ...
+
+
+def identity(user: discord.abc.User) -> str:
+    return f"discord:{user.id}"
+
+
+def thread_key(channel_id: int | None, user_id: int) -> str:
+    """One conversation per person per channel."""
+    return f"discord:{channel_id}:{user_id}"
+
+
+def short(exc: BaseException) -> str:
+    """One line about a failure; discord.py's messages carry status and code, never the token."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}"[:200]
+
+
+# ---------------------------------------------------------------- answering a slash command
+
+
+class _Original:
+    """Handle for the interaction's original (deferred) response."""
+
+
+ORIGINAL = _Original()
+
+
+class InteractionReply:
+    """Answers one deferred interaction: the original response first, then follow-ups."""
+
+    def __init__(self, interaction: discord.Interaction, *, public: bool, edit_interval: float = 1.0) -> None:
+        self._interaction = interaction
+        self._public = public  # how the response was deferred; Discord never changes it afterwards
+        self._original_pending = True  # the "thinking…" placeholder still awaits content
+        self._edit_interval = edit_interval
+
+    async def text(self, text: str, *, private: bool = False) -> None:
+        for chunk in split_text(text, LIMIT):
+            if private and self._public and self._original_pending:
+                await self._withdraw_original()
+            await self.send(chunk, private=private)
+
+    def stream(self) -> StreamingAnswer:
+        return StreamingAnswer(self, limit=LIMIT, interval=self._edit_interval)
+
+    async def menu(self, menu: Menu) -> None:
+        await self.text(menu.as_text(), private=True)
+
+    async def send(self, text: str, *, private: bool = False) -> Any:
+        """Messenger for the streaming loop: fill the deferred response, then add follow-ups."""
+        if self._original_pending:
+            self._original_pending = False
+            await self._interaction.edit_original_response(content=text)
+            return ORIGINAL
+        return await self._interaction.followup.send(text, ephemeral=private, wait=True)
+
+    async def edit(self, handle: Any, text: str) -> None:
+        if handle is ORIGINAL:
+            await self._interaction.edit_original_response(content=text)
+        else:
+            await handle.edit(content=text)
+
+    async def _withdraw_original(self) -> None:
+        # A deferred response keeps the visibility it was deferred with, and the first follow-up after a
+        # defer lands in it. So complete it, delete it, and let the private line go out as an ephemeral
+        # follow-up (flags 64) that only the asker sees.
+        self._original_pending = False
+        await self._interaction.edit_original_response(content=PLACEHOLDER)
+        await self._interaction.delete_original_response()
+
+
+# ---------------------------------------------------------------- answering a message
+
+
+class MessageReply:
+    """Answers a DM, mention or reply: the first message replies to the question, the rest follow it."""
+
+    def __init__(self, message: discord.Message, *, edit_interval: float = 1.0) -> None:
+        self._message = message
+        self._replied = False
+        self._edit_interval = edit_interval
+
+    async def text(self, text: str, *, private: bool = False) -> None:
+        # Messages cannot be ephemeral; a private line is a reply the asker is pointed to.
+        for chunk in split_text(text, LIMIT):
+            await self.send(chunk)
+
+    def stream(self) -> StreamingAnswer:
+        return StreamingAnswer(self, limit=LIMIT, interval=self._edit_interval)
+
+    async def menu(self, menu: Menu) -> None:
+        await self.text(menu.as_text())
+
+    async def send(self, text: str) -> discord.Message:
+        channel = self._message.channel
+        if self._replied:
+            return await channel.send(text)
+        self._replied = True
+        return await channel.send(text, reference=self._message.to_reference(fail_if_not_exists=False))
+
+    async def edit(self, handle: discord.Message, text: str) -> None:
+        await handle.edit(content=text)
+
+
+def addressed_text(message: discord.Message, me: discord.ClientUser) -> str | None:
+    """The text of a message meant for the bot (mention removed), or None when it is not for the bot."""
+    if message.guild is None:
+        return message.content.strip()
+    # People often pick the bot's own role from the mention list instead of the bot; that counts too.
+    own_roles = [r for r in message.role_mentions if r.tags is not None and r.tags.bot_id == me.id]
+    if me in message.mentions or own_roles or _replies_to(message, me):
+        text = message.content
+        for mention in (f"<@{me.id}>", f"<@!{me.id}>", *(f"<@&{r.id}>" for r in own_roles)):
+            text = text.replace(mention, "")
+        return text.strip() or "/help"  # a bare mention asks what the bot can do
+    return None
+
+
+def _replies_to(message: discord.Message, me: discord.ClientUser) -> bool:
+    return _referenced_author(message) == me.id
+
+
+def _referenced_author(message: discord.Message) -> int | None:
+    reference = message.reference
+    if reference is None:
+        return None
+    target = (
+        reference.resolved if isinstance(reference.resolved, discord.Message) else reference.cached_message
+    )
+    return target.author.id if target is not None else None
+
+
+# ---------------------------------------------------------------- the client
+
+
+class CapbotClient(discord.Client):
+    """discord.Client with capbot's command tree; `setup_hook` syncs the commands before connecting."""
+
+    def __init__(
+        self, core: ChatCore, settings: Settings, *, message_content: bool = True, edit_interval: float = 1.0
+    ) -> None:
+        intents = discord.Intents.default()
+        intents.message_content = message_content
+        # Model output must never ping @everyone, roles or users.
+        super().__init__(intents=intents, allowed_mentions=discord.AllowedMentions.none())
+        self.core = core
+        self.guild_ids = _guild_ids(settings)
+        self.edit_interval = edit_interval
+        self.tree = app_commands.CommandTree(self)
+        self.tree.on_error = self._on_tree_error  # type: ignore[method-assign]
+        _add_commands(self)
+
+    async def setup_hook(self) -> None:
+        if not self.guild_ids:
+            try:
+                synced = await self.tree.sync()
+                log.info("discord: %d slash commands synced globally (may take a while to show)", len(synced))
+            except discord.HTTPException as exc:
+                log.warning("discord: could not sync slash commands: %s", short(exc))
+            return
+        for guild_id in self.guild_ids:
+            guild = discord.Object(id=guild_id)
+            self.tree.copy_global_to(guild=guild)
+            try:
+                synced = await self.tree.sync(guild=guild)
+                log.info("discord: %d slash commands synced to guild %s", len(synced), guild_id)
+            except discord.HTTPException as exc:
+                log.warning("discord: could not sync slash commands to guild %s: %s", guild_id, short(exc))
+
+    async def on_message(self, message: discord.Message) -> None:
+        if message.author.bot or self.user is None or message.type not in CHAT_MESSAGES:
+            return
+        text = addressed_text(message, self.user)
+        if not text:
+            return
+        reference_author = _referenced_author(message)
+        incoming = Incoming(
+            user=identity(message.author),
+            thread=thread_key(message.channel.id, message.author.id),
+            text=text,
+            direct=True,
+            username=f"@{message.author.name}",
+            display_name=message.author.display_name,
+            reply_to_user=f"discord:{reference_author}" if reference_author else None,
+        )
+        await answer(self.core, incoming, MessageReply(message, edit_interval=self.edit_interval))
+
+    async def answer_interaction(self, interaction: discord.Interaction, text: str, *, public: bool) -> None:
+        """Defer at once, then let the core answer into the deferred response."""
+        try:
+            await interaction.response.defer(ephemeral=not public, thinking=True)
+        except discord.HTTPException as exc:  # the 3-second window passed, or Discord is unreachable
+            log.warning("discord: could not acknowledge %s: %s", text.split(" ", 1)[0], short(exc))
+            return
+        user = interaction.user
+        incoming = Incoming(
+            user=identity(user),
+            thread=thread_key(interaction.channel_id, user.id),
+            text=text,
+            direct=interaction.guild_id is None,
+            username=f"@{user.name}",
+            display_name=user.display_name,
+        )
+        await answer(
+            self.core,
+            incoming,
+            InteractionReply(interaction, public=public, edit_interval=self.edit_interval),
+        )
+
+    async def _on_tree_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        log.warning("discord: slash command failed: %s", short(error.__cause__ or error))
+
+
+async def answer(core: ChatCore, incoming: Incoming, reply: InteractionReply | MessageReply) -> None:
+    """Run the core; a failure talking to Discord is one log line, never a traceback."""
+    try:
+        await core.handle(incoming, reply)
+    except discord.HTTPException as exc:
+        log.warning("discord: answering %s failed: %s", incoming.user, short(exc))
+    except Exception as exc:
+        log.error("discord: unexpected error answering %s: %s", incoming.user, short(exc))
+        try:
+            await reply.text(TROUBLE, private=True)
+        except Exception as again:
+            log.warning("discord: could not report the error to %s: %s", incoming.user, short(again))
+
+
+def _add_commands(client: CapbotClient) -> None:
+    tree, core = client.tree, client.core
+
+    @tree.command(name="ask", description="Ask the model a question")
+    @app_commands.describe(prompt="Your question")
+    async def ask(interaction: discord.Interaction, prompt: str) -> None:
+        await client.answer_interaction(interaction, f"/ask {prompt}", public=True)
+
+    @tree.command(name="model", description="Show or choose the model (prices per million tokens)")
+    @app_commands.describe(model="provider/model; start typing to search")
+    async def model(interaction: discord.Interaction, model: str | None = None) -> None:
+        await client.answer_interaction(interaction, f"/model {model or ''}".strip(), public=False)
+
+    @model.autocomplete("model")
+    async def model_autocomplete(
+        interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        try:
+            found = core.model_choices(current)
+        except Exception as exc:
+            log.warning("discord: model choices failed: %s", short(exc))
+            return []
+        return [
+            app_commands.Choice(name=label[:CHOICE_CHARS], value=model_id)
+            for label, model_id in found
+            if len(model_id) <= CHOICE_CHARS
+        ][:MAX_CHOICES]
+
+    def simple(name: str, description: str) -> None:
+        async def callback(interaction: discord.Interaction) -> None:
+            await client.answer_interaction(interaction, f"/{name}", public=False)
+
+        tree.add_command(app_commands.Command(name=name, description=description, callback=callback))
+
+    simple("spend", "What you have spent and what is left")
+    simple("new", "Start a fresh conversation")
+    simple("help", "What this bot can do")
+
+    everyone = {name for name, _ in core.command_list(owner=False)}
+    for name, summary in core.command_list(owner=True):
+        if name in OWN_COMMANDS or not VALID_NAME.match(name):
+            continue
+        tree.add_command(_free_text_command(client, name, summary, owner_only=name not in everyone))
+
+
+def _free_text_command(
+    client: CapbotClient, name: str, summary: str, *, owner_only: bool
+) -> app_commands.Command[Any, Any, None]:
+    @app_commands.describe(arguments="What follows the command, as /help shows it")
+    async def callback(interaction: discord.Interaction, arguments: str | None = None) -> None:
+        await client.answer_interaction(interaction, f"/{name} {arguments or ''}".strip(), public=False)
+
+    if owner_only:  # hidden from members who are not server admins; the core checks OWNER_IDS anyway
+        callback = app_commands.default_permissions(administrator=True)(callback)
+    return app_commands.Command(name=name, description=(summary or name)[:100], callback=callback)
+
+
+def _guild_ids(settings: Settings) -> list[int]:
+    try:
+        return [int(raw) for raw in settings.discord_guild_ids]
+    except ValueError:
+        raise ConfigError(
+            "DISCORD_GUILD_IDS: guild ids are numbers (Developer Mode → Copy Server ID)"
+        ) from None
+
+
+def point_at(settings: Settings) -> None:
+    """Aim discord.py at `DISCORD_API_BASE_URL` and `DISCORD_GATEWAY_URL` (process-wide, as the library is).
+
+    A plain `discord.Client` connects to `DiscordWebSocket.DEFAULT_GATEWAY` (it asks GET /gateway/bot only
+    when sharded) and resumes at the `resume_gateway_url` the READY event names.
+    """
+    discord.http.Route.BASE = settings.discord_api_base_url.rstrip("/")
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+
+
+def build_client(
+    core: ChatCore, settings: Settings, *, message_content: bool = True, edit_interval: float = 1.0
+) -> CapbotClient:
+    point_at(settings)
+    return CapbotClient(core, settings, message_content=message_content, edit_interval=edit_interval)
+
+
+async def run(core: ChatCore, settings: Settings) -> None:
+    """Run the Discord bot until cancelled, then close the connection cleanly."""
+    token = settings.discord_bot_token.get_secret_value() if settings.discord_bot_token else ""
+    if not token:
+        raise ConfigError("DISCORD_BOT_TOKEN: required to run the Discord bot")
+    for message_content in (True, False):
+        client = build_client(core, settings, message_content=message_content)
+        try:
+            async with client:
+                await client.start(token)
+            return
+        except discord.LoginFailure:
+            raise ConfigError("DISCORD_BOT_TOKEN: Discord rejected the token") from None
+        except (OSError, aiohttp.ClientError) as exc:  # only before login: the client reconnects by itself
+            raise ConfigError(
+                f"DISCORD_API_BASE_URL: cannot reach {discord.http.Route.BASE}: {short(exc)}"
+            ) from None
+        except discord.PrivilegedIntentsRequired:
+            log.warning(
+                "discord: the Message Content intent is not enabled for this bot; running without it "
+                "(slash commands, DMs and mentions still work). Enable it in the Developer Portal → Bot."
+            )

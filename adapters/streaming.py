@@ -1,0 +1,174 @@
+"""The one streaming loop every chat platform shares: throttled edits, splitting, flood waits.
+
+A platform supplies a `Messenger` (send a message, edit one); `StreamingAnswer` decides when to show
+progress and how to split a long answer, so Telegram and Discord behave the same way. Intermediate edits
+are best effort (skipped under flood control); the final text is always delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+CURSOR = " ▌"
+FENCE = "```"
+
+
+class FloodWait(Exception):
+    """The platform asked us to wait before sending again."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"flood control: retry after {retry_after}s")
+        self.retry_after = retry_after
+
+
+class Messenger(Protocol):
+    async def send(self, text: str) -> Any:
+        """Send a new message and return a handle to edit it later."""
+        ...
+
+    async def edit(self, handle: Any, text: str) -> None: ...
+
+
+def _cut_point(text: str, limit: int, measure: Callable[[str], int]) -> int:
+    """The longest prefix within `limit`, preferring a paragraph, then a line, then a word boundary."""
+    lo, hi = 1, len(text)
+    while lo < hi:  # binary search on the measured length: measure may count UTF-16 units
+        mid = (lo + hi + 1) // 2
+        if measure(text[:mid]) <= limit:
+            lo = mid
+        else:
+            hi = mid - 1
+    fit = lo
+    for sep in ("\n\n", "\n", " "):
+        at = text.rfind(sep, 0, fit)
+        if at > fit // 3:  # a boundary that keeps chunks reasonably full
+            return at + len(sep)
+    return fit
+
+
+def split_text(text: str, limit: int, measure: Callable[[str], int] = len) -> list[str]:
+    """Split `text` into chunks of at most `limit` (as `measure` counts), losing nothing.
+
+    A chunk that ends inside a code fence is closed with a fence and the next one reopens it with the
+    same language line, so each chunk renders on its own.
+    """
+    chunks: list[str] = []
+    rest = text
+    reopen = ""
+    while rest:
+        rest = reopen + rest
+        if measure(rest) <= limit:
+            chunks.append(rest)
+            break
+        budget = limit - len(FENCE) - 1  # room to close a fence if we end inside one
+        cut = _cut_point(rest, max(budget, 1), measure)
+        head = rest[:cut]
+        fence_open, language = _open_fence(head)
+        reopen = ""
+        if fence_open:
+            head = head.rstrip("\n") + "\n" + FENCE
+            reopen = FENCE + language + "\n"
+        chunks.append(head.rstrip() if not fence_open else head)
+        rest = rest[cut:].lstrip("\n") if not fence_open else rest[cut:]
+    return [c for c in chunks if c.strip()]
+
+
+def _open_fence(text: str) -> tuple[bool, str]:
+    """Whether `text` ends inside a ``` block, and that block's language tag."""
+    inside, language = False, ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(FENCE):
+            inside = not inside
+            language = stripped[len(FENCE) :].strip() if inside else ""
+    return inside, language
+
+
+class StreamingAnswer:
+    """An `AnswerStream` over a `Messenger`: edits at most every `interval` seconds, splits at `limit`."""
+
+    def __init__(
+        self,
+        messenger: Messenger,
+        *,
+        limit: int,
+        measure: Callable[[str], int] = len,
+        interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        max_final_attempts: int = 5,
+    ) -> None:
+        self._messenger = messenger
+        self._limit = limit
+        self._measure = measure
+        self._interval = interval
+        self._clock = clock
+        self._max_final_attempts = max_final_attempts
+        self._text = ""
+        self._handles: list[Any] = []  # messages sent so far, in order
+        self._shown: list[str] = []  # what each of them currently shows
+        self._next_edit = 0.0
+        self._closed = False
+
+    @property
+    def text(self) -> str:
+        return self._text
+
+    async def __aenter__(self) -> StreamingAnswer:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not self._closed:
+            await self.close()
+
+    async def write(self, delta: str) -> None:
+        self._text += delta
+        now = self._clock()
+        if not self._text.strip() or now < self._next_edit:
+            return
+        self._next_edit = now + self._interval
+        try:
+            await self._show(self._text + CURSOR, final=False)
+        except FloodWait as wait:
+            self._next_edit = self._clock() + wait.retry_after  # skip progress edits meanwhile
+        except Exception:  # progress is best effort; the final delivery reports failures
+            log.warning("intermediate edit failed", exc_info=True)
+
+    async def close(self) -> str:
+        """Deliver the whole answer, waiting out flood control; returns the text delivered."""
+        self._closed = True
+        if not self._text.strip():
+            return self._text
+        for attempt in range(1, self._max_final_attempts + 1):
+            try:
+                await self._show(self._text, final=True)
+                return self._text
+            except FloodWait as wait:
+                if attempt == self._max_final_attempts:
+                    raise
+                await asyncio.sleep(wait.retry_after)
+        return self._text  # pragma: no cover - the loop returns or raises
+
+    async def _show(self, text: str, *, final: bool) -> None:
+        chunks = split_text(text, self._limit, self._measure)
+        if not final and len(chunks) > 1 and chunks[-1].strip() == CURSOR.strip():
+            chunks = chunks[:-1]
+        for index, chunk in enumerate(chunks):
+            if index < len(self._handles):
+                if self._shown[index] != chunk:
+                    await self._messenger.edit(self._handles[index], chunk)
+                    self._shown[index] = chunk
+            else:
+                self._handles.append(await self._messenger.send(chunk))
+                self._shown.append(chunk)

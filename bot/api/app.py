@@ -1,0 +1,266 @@
+"""The owner's provisioning API: users, their limits, disable/enable, usage; mounted under /api/v1.
+
+Every route needs `Authorization: Bearer <ADMIN_API_TOKEN>` (compared in constant time); without it the
+answer is 401 and nothing runs. Errors are JSON: {"error": {"code", "message"}}. The API goes through
+the same ledger calls as the chat commands, so it shares their atomicity and their checks.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import TYPE_CHECKING, TypeVar
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+from pydantic import BaseModel, ValidationError
+
+from bot.api.models import LimitInput, LimitSet, ModelUsageOut, UsageReport, UserList, UserOut, UserPatch
+from bot.api.openapi import openapi_document
+from bot.commands.admin import CapChange, apply_cap, parse_cap, parse_period, resolve_user
+from bot.commands.base import Services
+from bot.ledger.periods import period_start
+from bot.ledger.reports import AccountReport, account, accounts, usage_by_model
+from bot.money import nanos_to_usd
+from bot.refusals import AmbiguousUser, BadArguments, UnknownUser
+from bot.wording import refusal
+
+if TYPE_CHECKING:
+    from bot.core import Core
+
+log = logging.getLogger(__name__)
+SERVICES = web.AppKey("services", Services)
+M = TypeVar("M", bound=BaseModel)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+# the only query parameters any route takes, by the path's last segment
+QUERY_PARAMETERS = {"usage": {"user"}}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def usd(nanos: int | None) -> str | None:
+    """Nano-dollars as an exact decimal string: 250000000 → "0.25"."""
+    if nanos is None:
+        return None
+    return format(nanos_to_usd(nanos).normalize(), "f")
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    headers = {"WWW-Authenticate": 'Bearer realm="capbot"'} if status == 401 else None
+    return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
+
+
+def _authorized(request: web.Request, token: str) -> bool:
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not given:
+        return False
+    return hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+def _middleware(token: str | None) -> Middleware:
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if token is None:
+            return _error(404, "disabled", "The API is off: set ADMIN_API_TOKEN to turn it on.")
+        if not _authorized(request, token):
+            return _error(401, "unauthorized", "Send Authorization: Bearer <ADMIN_API_TOKEN>.")
+        unknown = sorted(set(request.query) - QUERY_PARAMETERS.get(request.path.rsplit("/", 1)[-1], set()))
+        if unknown:
+            return _error(400, "bad_request", f"Unknown query parameter {unknown[0]!r}.")
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return _error(exc.status, exc.code, exc.message)
+        except (UnknownUser, AmbiguousUser) as exc:
+            status = 404 if isinstance(exc, UnknownUser) else 409
+            now = request.app[SERVICES].clock()
+            return _error(
+                status, "unknown_user" if status == 404 else "ambiguous_user", refusal(exc, now) or ""
+            )
+        except BadArguments as exc:
+            return _error(400, "bad_request", exc.problem + ".")
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            response = _error(exc.status, "not_found" if exc.status == 404 else "http_error", exc.reason)
+            if "Allow" in exc.headers:
+                response.headers["Allow"] = exc.headers["Allow"]
+            return response
+
+    return guard
+
+
+async def _body(request: web.Request, model: type[M]) -> M:
+    raw = await request.read()
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "malformed_json", "The body is not valid JSON.") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise ApiError(400, "invalid_body", f"{where}: {first['msg']}") from None
+
+
+def _limit(value: LimitInput, period: str | None, keep_period: bool) -> CapChange:
+    if isinstance(value, bool):
+        raise ApiError(400, "invalid_body", "limit: must be dollars, 'unlimited' or 'default'")
+    text = value if isinstance(value, str) else str(Decimal(str(value)))
+    change = parse_cap(text, period, "")
+    return CapChange(change.cap, change.unlimited, change.period, keep_period=keep_period)
+
+
+def _out(report: AccountReport, services: Services) -> UserOut:
+    return UserOut(
+        user=report.user,
+        identities=list(report.identities),
+        username=report.username,
+        period=report.period,
+        usage=usd(report.spent) or "0",
+        limit=usd(report.cap),
+        limit_remaining=usd(report.remaining),
+        limit_reset=report.resets_at,
+        held=usd(report.held) or "0",
+        disabled=report.blocked,
+        owner=services.is_owner(report.user),
+        custom=report.custom,
+    )
+
+
+def _json(model: BaseModel, status: int = 200) -> web.Response:
+    return web.json_response(text=model.model_dump_json(), status=status)
+
+
+async def _user(request: web.Request) -> str:
+    return await resolve_user(request.app[SERVICES].ledger, request.match_info["user"])
+
+
+async def list_users(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    found = await accounts(services.ledger)
+    return _json(UserList(users=[_out(r, services) for r in found]))
+
+
+async def get_user(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    return _json(_out(await account(services.ledger, await _user(request)), services))
+
+
+async def put_limit(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    user = await _user(request)
+    body = await _body(request, LimitSet)
+    await apply_cap(services.ledger, user, _limit(body.limit, body.period, keep_period=False))
+    return _json(_out(await account(services.ledger, user), services))
+
+
+async def patch_user(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    ledger = services.ledger
+    user = await _user(request)
+    body = await _body(request, UserPatch)
+    if body.disabled and services.is_owner(user):
+        raise ApiError(400, "owner", f"{user} is an owner; owners can't be disabled.")
+    # validate everything before changing anything
+    change: CapChange | None = None
+    if body.limit is not None:
+        change = _limit(body.limit, body.period, keep_period=body.period is None)
+    elif body.period is not None:  # a new period, the same cap
+        profile = await ledger.profile(user)
+        change = CapChange(profile.cap, profile.unlimited, parse_period(body.period, ""), keep_period=False)
+    if change is not None:
+        await apply_cap(ledger, user, change)
+    if body.disabled is not None:
+        await ledger.set_blocked(user, body.disabled)
+    return _json(_out(await account(ledger, user), services))
+
+
+async def _set_disabled(request: web.Request, disabled: bool) -> web.Response:
+    services = request.app[SERVICES]
+    user = await _user(request)
+    if disabled and services.is_owner(user):
+        raise ApiError(400, "owner", f"{user} is an owner; owners can't be disabled.")
+    await services.ledger.set_blocked(user, disabled)
+    return _json(_out(await account(services.ledger, user), services))
+
+
+async def disable(request: web.Request) -> web.Response:
+    return await _set_disabled(request, True)
+
+
+async def enable(request: web.Request) -> web.Response:
+    return await _set_disabled(request, False)
+
+
+async def delete_user(request: web.Request) -> web.Response:
+    """Forget the owner's settings for a person (cap, period, block, model); charges are kept."""
+    services = request.app[SERVICES]
+    user = await _user(request)
+    await services.ledger.reset_settings(user)
+    return _json(_out(await account(services.ledger, user), services))
+
+
+async def usage(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    ledger = services.ledger
+    name = request.query.get("user")
+    now = services.clock()
+    if name is not None:  # "?user=" names nobody: 404, not everyone
+        report = await account(ledger, await resolve_user(ledger, name))
+        who, period = report.user, report.period
+    else:
+        who, period = None, ledger.default_period
+    since = period_start(period, now)
+    rows = await usage_by_model(ledger, who, since)
+    models = [
+        ModelUsageOut(
+            model=r.model,
+            requests=r.requests,
+            input_tokens=r.input_tokens,
+            cached_tokens=r.cached_tokens,
+            output_tokens=r.output_tokens,
+            reasoning_tokens=r.reasoning_tokens,
+            cost=usd(r.cost) or "0",
+        )
+        for r in rows
+    ]
+    total = usd(sum(r.cost for r in rows)) or "0"
+    return _json(UsageReport(user=who, period=period, since=since, models=models, total=total))
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())
+
+
+def build_api(core: Core) -> web.Application:
+    """The API as an aiohttp application, meant to be mounted with `app.add_subapp("/api/v1", ...)`.
+
+    Without ADMIN_API_TOKEN every route answers 404 "disabled" (and `bot.web` does not mount it).
+    """
+    services = core.services
+    token = services.settings.admin_api_token
+    secret = token.get_secret_value() if token is not None and token.get_secret_value() else None
+    app = web.Application(middlewares=[_middleware(secret)])
+    app[SERVICES] = services
+    app.router.add_get("/openapi.json", openapi)
+    app.router.add_get("/users", list_users)
+    app.router.add_get("/users/{user}", get_user)
+    app.router.add_patch("/users/{user}", patch_user)
+    app.router.add_delete("/users/{user}", delete_user)
+    app.router.add_put("/users/{user}/limit", put_limit)
+    app.router.add_post("/users/{user}/disable", disable)
+    app.router.add_post("/users/{user}/enable", enable)
+    app.router.add_get("/usage", usage)
+    return app

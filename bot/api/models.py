@@ -1,0 +1,82 @@
+"""The provisioning API's bodies: what goes in is validated here, what comes out is typed here.
+
+Dollar amounts travel as decimal strings ("0.25"): JSON numbers are floats in most clients and money is
+never a float. Inputs also accept a JSON number, which is read through its shortest decimal text.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Usd = Annotated[str, Field(pattern=r"^-?[0-9]+(\.[0-9]+)?$", examples=["0.25"])]
+PeriodName = Literal["daily", "weekly", "monthly", "total"]
+PeriodInput = Literal["daily", "weekly", "monthly", "total", "default"]
+LimitInput = str | int | float
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)  # "yes" is not true, true is not 1
+
+
+class LimitSet(_In):
+    """PUT: the whole limit. `limit` is dollars, "unlimited" or "default"; no period means the default."""
+
+    limit: LimitInput = Field(examples=["5", "unlimited", "default"])
+    period: PeriodInput | None = None
+
+
+class UserPatch(_In):
+    """PATCH: only the fields given change."""
+
+    limit: LimitInput | None = Field(default=None, examples=["5"])
+    period: PeriodInput | None = None
+    disabled: bool | None = None
+
+
+class UserOut(BaseModel):
+    user: str = Field(examples=["telegram:12345"])
+    identities: list[str]
+    username: str | None
+    period: PeriodName
+    usage: Usd
+    limit: Usd | None  # None: unlimited
+    limit_remaining: Usd | None
+    limit_reset: datetime | None  # None: the period is all time
+    held: Usd
+    disabled: bool
+    owner: bool
+    custom: bool  # an own cap or period is set (otherwise the defaults apply)
+
+
+class UserList(BaseModel):
+    users: list[UserOut]
+
+
+class ModelUsageOut(BaseModel):
+    model: str
+    requests: int
+    input_tokens: int
+    cached_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+    cost: Usd
+
+
+class UsageReport(BaseModel):
+    user: str | None  # None: everyone
+    period: PeriodName
+    since: datetime | None
+    models: list[ModelUsageOut]
+    total: Usd
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail

@@ -1,0 +1,86 @@
+"""`python -m bot users list|show|cap|block|unblock|usage`: the owner's controls from the server's shell.
+
+Opens the bot's own database (DATABASE_URL) and goes through the same ledger calls and the same parsing
+as the chat commands, so it is safe to run while the bot is up. A refusal prints one line to stderr and
+exits 1 with nothing changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TextIO
+
+from bot.commands.admin import apply_cap, describe, parse_cap, resolve_user, usage_text
+from bot.config import Settings
+from bot.ledger import Ledger
+from bot.ledger.db import DatabaseError, open_database
+from bot.ledger.periods import period_start
+from bot.ledger.reports import account, accounts, usage_by_model
+from bot.money import format_usd
+from bot.refusals import BadArguments, Refusal
+from bot.wording import THIS_PERIOD, refusal
+
+CAP_USAGE = "python -m bot users cap <user> <amount|unlimited|default> [daily|weekly|monthly|total|default]"
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `users` and its sub-commands on the main parser."""
+    users = sub.add_parser("users", help="owner's controls: list, show, cap, block, unblock, usage")
+    act = users.add_subparsers(dest="action", required=True)
+    act.add_parser("list", help="every account, biggest spender this period first")
+    act.add_parser("show", help="one person's spend, cap and status").add_argument("user")
+    cap = act.add_parser("cap", help="set a cap (and optionally its period)")
+    cap.add_argument("user")
+    cap.add_argument("amount", help="dollars, unlimited or default")
+    cap.add_argument("period", nargs="?", help="daily, weekly, monthly, total or default")
+    act.add_parser("block", help="block someone").add_argument("user")
+    act.add_parser("unblock", help="unblock someone").add_argument("user")
+    act.add_parser("usage", help="usage per model this period").add_argument("user", nargs="?")
+
+
+def _is_owner(settings: Settings, user: str) -> bool:
+    return user in settings.owner_ids or user.startswith("console:")
+
+
+async def run(settings: Settings, args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    """Carry out one `users` action; 0 on success, 1 (one line on stderr) when refused."""
+    try:
+        db = await open_database(settings.database_url)
+    except DatabaseError as exc:
+        print(f"capbot: {exc}", file=sys.stderr)
+        return 2
+    try:
+        ledger = Ledger.from_settings(db, settings)
+        await _act(settings, ledger, args, out)
+        return 0
+    except Refusal as exc:
+        print(f"capbot: {refusal(exc, ledger._now())}", file=sys.stderr)
+        return 1
+    finally:
+        await db.close()
+
+
+async def _act(settings: Settings, ledger: Ledger, args: argparse.Namespace, out: TextIO) -> None:
+    action = args.action
+    if action == "list":
+        found = await accounts(ledger)
+        cap = format_usd(ledger.default_cap)
+        print(f"{len(found)} accounts; default cap {cap} ({ledger.default_period})", file=out)
+        for report in found:
+            print(describe(report, owner=_is_owner(settings, report.user)), file=out)
+        return
+    if action == "usage":
+        who = await account(ledger, await resolve_user(ledger, args.user)) if args.user else None
+        period = who.period if who else ledger.default_period
+        rows = await usage_by_model(ledger, who.user if who else None, period_start(period, ledger._now()))
+        print(usage_text(f"{who.user if who else 'Everyone'}, {THIS_PERIOD[period]}", rows), file=out)
+        return
+    user = await resolve_user(ledger, args.user)
+    if action == "cap":
+        await apply_cap(ledger, user, parse_cap(args.amount, args.period, CAP_USAGE))
+    elif action in ("block", "unblock"):
+        if action == "block" and _is_owner(settings, user):
+            raise BadArguments(f"{user} is an owner; owners can't be blocked")
+        await ledger.set_blocked(user, action == "block")
+    print(describe(await account(ledger, user), owner=_is_owner(settings, user)), file=out)

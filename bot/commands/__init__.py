@@ -1,0 +1,20 @@
+"""Chat commands: one module per command family, each exporting `COMMANDS`. Order is /help's order."""
+
+from __future__ import annotations
+
+from bot.commands import admin, ask, basics, model, spend
+from bot.commands.base import Command
+
+ALL: tuple[Command, ...] = (
+    *ask.COMMANDS,
+    *model.COMMANDS,
+    *spend.COMMANDS,
+    *basics.COMMANDS,
+    *admin.COMMANDS,
+)
+BY_NAME: dict[str, Command] = {name: c for c in ALL for name in (c.name, *c.aliases)}
+
+
+def visible_commands(*, owner: bool) -> list[Command]:
+    """Commands to list for this person (owner commands only for owners)."""
+    return [c for c in ALL if owner or not c.owner_only]

@@ -1,0 +1,186 @@
+"""/ask: the one path from a question to a paid, streamed answer.
+
+history + prompt → price the worst case → ledger.reserve (clamps the output limit) → provider.stream →
+reply.stream → usage → cost → ledger.settle. Every exit path settles or releases the hold: a failure
+before any text charges nothing, a failure after text charges the hold (we cannot know what was used).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from bot.commands.base import Command, Context
+from bot.commands.model import PricedModel, current_model, priced_model
+from bot.conversation import build_prompt, estimate_tokens, input_token_bound
+from bot.ledger import ChargeDetail, Hold
+from bot.money import format_usd
+from bot.providers.base import ChatMessage, ChatRequest, Provider, ProviderError, TextDelta, TokenUsage
+from bot.refusals import EmptyPrompt, ModelUnavailable, PromptTooLarge, UnknownModelChoice
+
+log = logging.getLogger(__name__)
+
+# The shortest answer worth paying for; below this the allowance is treated as spent.
+MIN_OUTPUT_TOKENS = 16
+# Kinds of provider failure after which another model may do better.
+FALLBACK_KINDS = frozenset({"rate_limited", "overloaded", "timeout", "unavailable", "malformed"})
+
+
+@dataclass
+class Outcome:
+    text: str
+    usage: TokenUsage | None
+    charged: int
+    clamped: bool
+
+
+class StreamFailed(Exception):
+    """The provider failed after text was shown; the hold was settled and the partial text kept."""
+
+    def __init__(self, error: ProviderError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+async def ask(ctx: Context) -> None:
+    prompt = ctx.args.strip()
+    if not prompt:
+        raise EmptyPrompt()
+    services = ctx.services
+    chosen = await current_model(services, ctx.user)
+    candidates = [chosen, *(m for m in services.settings.fallback_models if m != chosen)]
+    history = await services.conversations.history(ctx.incoming.thread)
+    question = ChatMessage("user", prompt)
+    for attempt, model_id in enumerate(candidates):
+        last = attempt == len(candidates) - 1
+        try:
+            model = priced_model(services, model_id)
+        except UnknownModelChoice:
+            if attempt == 0:
+                raise
+            log.warning("fallback model %s is not usable; skipped", model_id)
+            continue
+        try:
+            outcome = await _answer(ctx, model, history, question)
+        except ProviderError as error:
+            log.warning("%s failed before answering: %s", model_id, error)
+            if error.kind in FALLBACK_KINDS and not last:
+                continue
+            raise ModelUnavailable(model_id, error.kind) from None
+        except StreamFailed as failed:
+            await ctx.reply.text(
+                f"(The answer was cut off: {model_id} failed mid-answer. "
+                "You were charged what the answer may have used.)"
+            )
+            log.warning("%s failed mid-answer: %s", model_id, failed.error)
+            return
+        if attempt:
+            log.info("answered by fallback model %s", model_id)
+        await services.conversations.append(
+            ctx.incoming.thread, [question, ChatMessage("assistant", outcome.text)]
+        )
+        if outcome.clamped and outcome.usage and outcome.usage.output_tokens >= MIN_OUTPUT_TOKENS:
+            summary = await services.ledger.summary(ctx.user)
+            remaining = format_usd(summary.remaining) if summary.remaining is not None else "unlimited"
+            await ctx.reply.text(
+                f"(Answer length was limited to what your allowance can pay; {remaining} left.)"
+            )
+        return
+
+
+async def _answer(
+    ctx: Context, model: PricedModel, history: list[ChatMessage], question: ChatMessage
+) -> Outcome:
+    """One model's attempt. Raises ProviderError when nothing was shown (hold released)."""
+    services, settings = ctx.services, ctx.services.settings
+    resolved, rates = model.resolved, model.rates
+    window = rates.context_window
+    budget = settings.history_tokens
+    if window:
+        budget = min(budget, max(window - settings.max_output_tokens, 0))
+    messages = build_prompt(settings.system_prompt, history, question, budget)
+    tokens = estimate_tokens(messages)
+    if window and tokens + MIN_OUTPUT_TOKENS > window:
+        raise PromptTooLarge(resolved.id, tokens, window)
+    max_output = (
+        settings.max_output_tokens if not window else min(settings.max_output_tokens, window - tokens)
+    )
+    quote = services.pricer.quote(
+        resolved.id,
+        resolved.spec.price_provider,
+        input_tokens=input_token_bound(messages),
+        max_output_tokens=max_output,
+        min_output_tokens=MIN_OUTPUT_TOKENS,
+    )
+    hold = await services.ledger.reserve(ctx.user, quote)
+    relay = _Relay(ctx)
+    try:
+        try:
+            await relay.run(resolved.provider, ChatRequest(resolved.name, messages, hold.max_output_tokens))
+        except ProviderError as error:
+            if error.kind != "context_too_long" or relay.shown or len(messages) <= 2:
+                raise
+            # the provider counts tokens differently than we estimate: drop the history once and retry
+            log.info("%s: context too long; retrying without history", resolved.id)
+            messages = build_prompt(settings.system_prompt, [], question, 0)
+            await relay.run(resolved.provider, ChatRequest(resolved.name, messages, hold.max_output_tokens))
+    except BaseException as error:
+        if not relay.shown:  # nothing reached the person: nothing is charged
+            await asyncio.shield(services.ledger.release(hold))
+            raise
+        await _settle(ctx, model, hold, None)  # text was shown but usage is unknown: charge the hold
+        if isinstance(error, ProviderError):
+            raise StreamFailed(error) from None
+        raise
+    charged = await _settle(ctx, model, hold, relay.usage)
+    return Outcome(relay.text, relay.usage, charged, clamped=hold.max_output_tokens < max_output)
+
+
+class _Relay:
+    """Relays text deltas to the chat and keeps the last (cumulative) usage report."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._reply = ctx.reply
+        self.shown = False
+        self.text = ""
+        self.usage: TokenUsage | None = None
+
+    async def run(self, provider: Provider, request: ChatRequest) -> None:
+        async with self._reply.stream() as out:
+            async for event in provider.stream(request):
+                if isinstance(event, TextDelta):
+                    if event.text:
+                        self.shown = True
+                        await out.write(event.text)
+                else:
+                    self.usage = event.usage
+            self.text = await out.close()
+
+
+async def _settle(ctx: Context, model: PricedModel, hold: Hold, usage: TokenUsage | None) -> int:
+    """Charge the exact cost, or the whole hold when the provider never said what it used."""
+    services = ctx.services
+    resolved = model.resolved
+    if usage is None:
+        log.warning(
+            "%s sent no usage; charging the hold %s (estimated)", resolved.id, format_usd(hold.amount)
+        )
+        cost, estimated, usage = hold.amount, True, TokenUsage()
+    else:
+        cost, estimated = services.pricer.cost(resolved.id, resolved.spec.price_provider, usage), False
+    detail = ChargeDetail(
+        model=resolved.id,
+        input_tokens=usage.input_tokens,
+        cache_read_tokens=usage.cache_read_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        output_tokens=usage.output_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        estimated=estimated,
+    )
+    return await asyncio.shield(services.ledger.settle(hold, cost, detail))
+
+
+COMMANDS = [
+    Command("ask", "Ask the model a question", ask, usage="/ask <question>"),
+]

@@ -1,0 +1,55 @@
+"""What a command is and what it is handed: the services, the message, a way to answer."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import aiohttp
+
+from bot.config import Settings
+from bot.conversation import Conversations
+from bot.incoming import Incoming, Reply
+from bot.ledger import Ledger
+from bot.pricing import Pricer
+from bot.providers.registry import Providers
+
+
+@dataclass
+class Services:
+    """Everything commands use, built once by `bot.core.open_core`."""
+
+    settings: Settings
+    ledger: Ledger
+    pricer: Pricer
+    providers: Providers
+    conversations: Conversations
+    session: aiohttp.ClientSession
+    clock: Callable[[], datetime]
+
+    def is_owner(self, user: str) -> bool:
+        return user in self.settings.owner_ids or user.startswith("console:")
+
+
+@dataclass
+class Context:
+    services: Services
+    incoming: Incoming
+    reply: Reply
+    name: str  # the command as typed, without the slash
+    args: str  # everything after the command
+
+    @property
+    def user(self) -> str:
+        return self.incoming.user
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    summary: str  # one line for /help and the platforms' command menus
+    run: Callable[[Context], Awaitable[None]]
+    usage: str = ""
+    owner_only: bool = False
+    aliases: tuple[str, ...] = ()

@@ -1,0 +1,34 @@
+"""/start, /help and /new: the commands that need no money."""
+
+from __future__ import annotations
+
+from bot.commands.base import Command, Context
+
+
+async def new(ctx: Context) -> None:
+    dropped = await ctx.services.conversations.clear(ctx.incoming.thread)
+    note = f" ({dropped} earlier messages forgotten)" if dropped else ""
+    await ctx.reply.text(f"Started a new conversation{note}.")
+
+
+async def help_(ctx: Context) -> None:
+    from bot.commands import visible_commands
+
+    owner = ctx.services.is_owner(ctx.user)
+    lines = ["capbot answers with the owner's LLM keys; each person has a spending allowance.", ""]
+    for command in visible_commands(owner=owner):
+        lines.append(f"{command.usage or '/' + command.name} — {command.summary}")
+    if ctx.incoming.direct:
+        lines += ["", "In a private chat, plain text is a question too."]
+    await ctx.reply.text("\n".join(lines))
+
+
+async def start(ctx: Context) -> None:
+    await help_(ctx)
+
+
+COMMANDS = [
+    Command("start", "Introduction", start, usage="/start"),
+    Command("help", "This list", help_, usage="/help"),
+    Command("new", "Start a fresh conversation", new, usage="/new"),
+]

@@ -1,0 +1,49 @@
+"""/spend: this period's spent, cap, what remains and is held, when it resets, the last 7 days, top models."""
+
+from __future__ import annotations
+
+from bot.commands.base import Command, Context
+from bot.ledger.periods import period_start
+from bot.ledger.reports import usage_by_model
+from bot.money import format_usd
+from bot.wording import THIS_PERIOD, when
+
+BARS = "▁▂▃▄▅▆▇█"
+
+
+def bar_chart(amounts: list[int]) -> str:
+    """One character per amount: ▁ for nothing, then seven heights scaled to the largest."""
+    top = max(amounts, default=0)
+    if top <= 0:
+        return BARS[0] * len(amounts)
+    # ceil(a * 7 / top): any spend at all shows at least ▂, the biggest day is █
+    return "".join(BARS[0] if a <= 0 else BARS[-(-a * 7 // top)] for a in amounts)
+
+
+async def spend(ctx: Context) -> None:
+    ledger, now = ctx.services.ledger, ctx.services.clock()
+    summary = await ledger.summary(ctx.user)
+    spent = f"Spent {format_usd(summary.spent)} {THIS_PERIOD[summary.period]}"
+    if summary.cap is None:
+        lines = [f"{spent} of an unlimited allowance."]
+    else:
+        left = format_usd(max(summary.remaining or 0, 0))
+        lines = [f"{spent} of your {format_usd(summary.cap)} cap; {left} left."]
+    if summary.held:
+        lines.append(f"Held by answers in progress: {format_usd(summary.held)}.")
+    if summary.resets_at is not None:
+        lines.append(f"Resets {when(summary.resets_at, now)}.")
+    days = await ledger.daily_spend(ctx.user, 7)
+    week = sum(amount for _, amount in days)
+    lines.append(
+        f"Last 7 days: {bar_chart([a for _, a in days])} "
+        f"({days[0][0]:%a}–{days[-1][0]:%a}, {format_usd(week)})"
+    )
+    models = await usage_by_model(ledger, summary.user, period_start(summary.period, now))
+    if models:
+        top = ", ".join(f"{m.model} {format_usd(m.cost)}" for m in models[:3])
+        lines.append(f"Top models: {top}.")
+    await ctx.reply.text("\n".join(lines))
+
+
+COMMANDS = [Command("spend", "What you have spent and what remains", spend, usage="/spend")]

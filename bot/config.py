@@ -1,0 +1,153 @@
+"""Settings: the environment and `.env`, validated once into one `Settings` object.
+
+A bad value stops start-up with one line naming the variable (see `load_settings`), never a traceback.
+Provider keys are declared here so `.env` files work for them too; the provider catalog names which
+variable each provider reads, so a catalog row added later can still find its key in the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Period = Literal["daily", "weekly", "monthly", "total"]
+IdList = Annotated[tuple[str, ...], NoDecode]
+
+
+def _split_ids(value: object) -> object:
+    """Comma- or space-separated lists, as people write them in an env file."""
+    if isinstance(value, str):
+        return tuple(part for part in value.replace(",", " ").split() if part)
+    return value
+
+
+class ConfigError(Exception):
+    """One line for the owner: which variable is wrong and why."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # platforms
+    telegram_bot_token: SecretStr | None = None
+    telegram_base_url: str = "https://api.telegram.org/bot"
+    telegram_webhook_url: str | None = None
+    telegram_edit_interval: float = Field(default=1.0, gt=0, le=60)
+    discord_bot_token: SecretStr | None = None
+    discord_guild_ids: IdList = ()
+    discord_api_base_url: str = "https://discord.com/api/v10"
+    discord_gateway_url: str = "wss://gateway.discord.gg"
+    port: int = Field(default=8080, ge=1, le=65535)
+
+    # providers: keys and base URL overrides (the catalog holds the defaults)
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str | None = None
+    gemini_api_key: SecretStr | None = None
+    gemini_base_url: str | None = None
+    mistral_api_key: SecretStr | None = None
+    mistral_base_url: str | None = None
+    deepseek_api_key: SecretStr | None = None
+    deepseek_base_url: str | None = None
+    moonshot_api_key: SecretStr | None = None
+    moonshot_base_url: str | None = None
+    zhipu_api_key: SecretStr | None = None
+    zhipu_base_url: str | None = None
+    dashscope_api_key: SecretStr | None = None
+    dashscope_base_url: str | None = None
+    qianfan_api_key: SecretStr | None = None
+    qianfan_base_url: str | None = None
+    openrouter_api_key: SecretStr | None = None
+    openrouter_base_url: str | None = None
+    xai_api_key: SecretStr | None = None
+    xai_base_url: str | None = None
+    groq_api_key: SecretStr | None = None
+    groq_base_url: str | None = None
+    azure_openai_api_key: SecretStr | None = None
+    azure_openai_endpoint: str | None = None
+    azure_openai_api_version: str = "2024-10-21"
+    ollama_base_url: str | None = None
+
+    # models
+    default_model: str = "openai/gpt-4o-mini"
+    fallback_models: IdList = ()
+    max_output_tokens: int = Field(default=1024, ge=16, le=200_000)
+    system_prompt: str = "You are a helpful assistant in a chat. Answer concisely."
+    history_tokens: int = Field(default=4000, ge=0, le=2_000_000)
+    prices_file: Path | None = None
+    request_timeout: float = Field(default=120.0, gt=0, le=3600)
+
+    # money and access
+    database_url: str = "sqlite:///data/capbot.db"
+    owner_ids: IdList = ()
+    allowed_users: IdList = ()
+    default_cap_usd: Decimal = Field(default=Decimal("1.00"), ge=0, le=1_000_000, decimal_places=9)
+    cap_period: Period = "monthly"
+    global_cap_usd: Decimal | None = Field(default=None, ge=0, le=1_000_000, decimal_places=9)
+    rate_limit_per_minute: int = Field(default=10, ge=0, le=10_000)
+    max_in_flight: int = Field(default=2, ge=1, le=1000)
+    admin_api_token: SecretStr | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    _split = field_validator(
+        "discord_guild_ids", "fallback_models", "owner_ids", "allowed_users", mode="before"
+    )(_split_ids)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgres://", "postgresql://")):
+            raise ValueError("must start with sqlite://, postgres:// or postgresql://")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    def secret(self, env_name: str) -> str | None:
+        """The value of a key variable named by the provider catalog, declared here or not."""
+        value = getattr(self, env_name.lower(), None)
+        if isinstance(value, SecretStr):
+            return value.get_secret_value() or None
+        if isinstance(value, str):  # a copy made with model_copy(update=...) skips validation
+            return value or None
+        if value is None and env_name.lower() not in type(self).model_fields:
+            return os.environ.get(env_name) or None
+        return None
+
+    def setting(self, env_name: str) -> str | None:
+        """A plain (non-secret) variable named by the catalog, such as a base URL override."""
+        value = getattr(self, env_name.lower(), None)
+        if value is None and env_name.lower() not in type(self).model_fields:
+            return os.environ.get(env_name) or None
+        return value if isinstance(value, str) and value else None
+
+    def secrets(self) -> list[str]:
+        """Every configured secret, for the log redaction filter."""
+        found = [
+            value.get_secret_value()
+            for name in type(self).model_fields
+            if isinstance(value := getattr(self, name), SecretStr) and value.get_secret_value()
+        ]
+        found += [v for k, v in os.environ.items() if k.endswith(("_API_KEY", "_TOKEN")) and len(v) >= 8]
+        return sorted(set(found), key=len, reverse=True)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings, or raise `ConfigError` with one line naming the bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        reason = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{name}: {reason}") from None

@@ -1,0 +1,132 @@
+"""The core: `Core.handle(incoming, reply)` is the one path every adapter calls.
+
+It reads the command, runs the access stage, and hands the message to the command; refusals become one
+line for the asker, anything unexpected one apologetic line (the log keeps the detail). The core imports
+no adapter; `open_core` builds the services every command shares.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from bot.access import Gate
+from bot.commands import BY_NAME, visible_commands
+from bot.commands.base import Command, Context, Services
+from bot.commands.model import model_choices
+from bot.config import Settings
+from bot.conversation import Conversations
+from bot.incoming import Incoming, Reply
+from bot.ledger import Ledger
+from bot.ledger.db import DatabaseBusy, open_database
+from bot.pricing import Pricer
+from bot.providers.catalog import ProviderSpec
+from bot.providers.http import create_session
+from bot.providers.registry import Providers
+from bot.refusals import Refusal, StorageBusy
+from bot.wording import UNEXPECTED, refusal
+
+log = logging.getLogger(__name__)
+
+
+def parse(text: str, direct: bool) -> tuple[str, str] | None:
+    """(command name, arguments), or None when the message is not for the bot.
+
+    "/ask@capbot hi" → ("ask", "hi"); plain text counts as /ask only where it is addressed to the bot.
+    """
+    text = text.strip()
+    if text.startswith("/"):
+        head, _, rest = text.partition(" ")
+        if "\n" in head:
+            head, _, more = head.partition("\n")
+            rest = more + (" " + rest if rest else "")
+        return head[1:].split("@", 1)[0].lower(), rest.strip()
+    if direct and text:
+        return "ask", text
+    return None
+
+
+class Core:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._gate = Gate(services)
+
+    async def handle(self, incoming: Incoming, reply: Reply) -> None:
+        """Answer one message. Never raises for anything a person or a provider did."""
+        parsed = parse(incoming.text, incoming.direct)
+        if parsed is None:
+            return
+        name, args = parsed
+        command = BY_NAME.get(name)
+        if command is None:
+            command, args = BY_NAME["help"], ""
+            await reply.text(f"Unknown command /{name}.", private=True)
+        try:
+            await self._gate.check(incoming, command)
+            await command.run(Context(self.services, incoming, reply, name, args))
+        except DatabaseBusy:
+            log.warning("database busy while handling /%s for %s", name, incoming.user)
+            await self._say(reply, StorageBusy())
+        except Refusal as exc:
+            await self._say(reply, exc)
+        except Exception as exc:
+            line = refusal(exc, self.services.clock())
+            if line is not None:  # ledger refusals (cap reached, blocked)
+                await reply.text(line, private=True)
+                return
+            log.exception("unexpected error handling /%s for %s", name, incoming.user)
+            await reply.text(UNEXPECTED, private=True)
+
+    async def _say(self, reply: Reply, exc: BaseException) -> None:
+        await reply.text(refusal(exc, self.services.clock()) or UNEXPECTED, private=True)
+
+    def command_list(self, *, owner: bool = False) -> list[tuple[str, str]]:
+        """(command, description) pairs for the platforms' command menus."""
+        return [(c.name, c.summary) for c in visible_commands(owner=owner)]
+
+    def commands(self, *, owner: bool = False) -> list[Command]:
+        return visible_commands(owner=owner)
+
+    def model_choices(self, query: str) -> list[tuple[str, str]]:
+        """(label with prices, model id) for autocomplete, at most 25."""
+        return model_choices(self.services, query)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@asynccontextmanager
+async def open_core(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    extra_specs: Iterable[ProviderSpec] = (),
+) -> AsyncIterator[Core]:
+    """Open the database, settle holds a crash left behind, and share one HTTP session."""
+    pricer = Pricer.from_file(settings.prices_file, clock)
+    db = await open_database(settings.database_url)
+    try:
+        ledger = Ledger.from_settings(db, settings, clock=clock)
+        reconciled = await ledger.reconcile()
+        if reconciled:
+            log.warning("settled %d holds left by an earlier crash at their full amount", reconciled)
+        session = create_session(settings)
+        try:
+            providers = Providers(settings, session, extra_specs)
+            services = Services(
+                settings=settings,
+                ledger=ledger,
+                pricer=pricer,
+                providers=providers,
+                conversations=Conversations(db),
+                session=session,
+                clock=clock,
+            )
+            yield Core(services)
+        finally:
+            await session.close()
+    finally:
+        await db.close()

@@ -1,0 +1,90 @@
+"""The contract between the core and every chat platform.
+
+An adapter turns a platform event into an `Incoming` and hands the core a `Reply` to answer through.
+Both are deliberately small (what every platform can express), so the core never learns a platform.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One message addressed to the bot.
+
+    `direct` is "plain text here is a question": true in private chats, for mentions and for replies to
+    the bot; false for group chatter that reached the core only because it is a command.
+    """
+
+    user: str  # identity, "platform:id", e.g. "telegram:12345"
+    thread: str  # conversation key; the adapter decides what one conversation is
+    text: str
+    direct: bool = True
+    username: str | None = None  # "@handle" where the platform has one, for owner commands
+    display_name: str | None = None
+    reply_to_user: str | None = None  # identity of the author of the message this one replies to
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    label: str  # what the person sees, e.g. "gpt-4o-mini  $0.15/$0.60"
+    command: str  # what choosing it sends back to the core, e.g. "/model openai/gpt-4o-mini"
+
+
+@dataclass(frozen=True)
+class MenuGroup:
+    title: str
+    items: tuple[MenuItem, ...]
+
+
+@dataclass(frozen=True)
+class Menu:
+    """A choice the platform may render natively (an inline keyboard, autocomplete) or as text."""
+
+    title: str
+    groups: tuple[MenuGroup, ...] = field(default_factory=tuple)
+
+    def as_text(self) -> str:
+        lines = [self.title]
+        for group in self.groups:
+            lines.append(f"\n{group.title}")
+            lines.extend(f"  {item.label}" for item in group.items)
+        return "\n".join(lines)
+
+
+class AnswerStream(Protocol):
+    """A growing answer. The adapter decides how often to show progress and how to split long text."""
+
+    async def write(self, delta: str) -> None: ...
+
+    async def close(self) -> str:
+        """Deliver the whole text (the final edit) and return it."""
+        ...
+
+    async def __aenter__(self) -> AnswerStream: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class Reply(Protocol):
+    """How the core answers one `Incoming`."""
+
+    async def text(self, text: str, *, private: bool = False) -> None:
+        """Send one message. `private` marks a line meant only for the asker (ephemeral where possible)."""
+        ...
+
+    def stream(self) -> AnswerStream:
+        """Start a streamed answer."""
+        ...
+
+    async def menu(self, menu: Menu) -> None:
+        """Offer a choice; platforms without a native widget send `menu.as_text()`."""
+        ...

@@ -1,0 +1,394 @@
+"""Reserve the worst case before a call, settle the exact cost after: caps that hold under concurrency.
+
+Every amount is an integer of nano-dollars. A reservation checks what is left (cap − spent this period −
+open holds, for the person and for everyone) and inserts its hold in the same write transaction, so
+parallel requests cannot all pass the same check. Charges are added to running totals for every period
+at once, which keeps `/spend` O(1) and lets an owner change a period without a scan.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Literal
+
+from bot.ledger.db import Database, Row, Tx
+from bot.ledger.periods import Period, all_keys, day_key, period_key, reset_time
+from bot.money import floor_div, usd_to_nanos
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+
+log = logging.getLogger(__name__)
+GLOBAL = "*"  # the scope of everyone's totals; user ids always contain a colon
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Quote:
+    """The price shape of one request, computed by the caller (the ledger knows no model)."""
+
+    input_nanos: int  # the input at its upper bound
+    output_nanos_per_token: Decimal  # may be fractional
+    max_output_tokens: int
+    min_output_tokens: int  # below this an answer is not worth giving
+
+
+@dataclass(frozen=True)
+class Hold:
+    id: int
+    user: str
+    amount: int
+    max_output_tokens: int  # possibly clamped below the quote's
+
+
+@dataclass(frozen=True)
+class ChargeDetail:
+    model: str
+    input_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    estimated: bool = False
+
+
+@dataclass(frozen=True)
+class SpendSummary:
+    user: str
+    period: Period
+    spent: int
+    cap: int | None  # None: unlimited
+    held: int
+    remaining: int | None  # None: unlimited
+    resets_at: datetime | None
+    global_remaining: int | None
+
+
+@dataclass(frozen=True)
+class UserProfile:
+    user: str
+    model: str | None
+    cap: int | None  # this person's own cap; None means the default
+    unlimited: bool
+    period: Period | None  # None means the default
+    blocked: bool
+    username: str | None
+    display_name: str | None
+
+
+class CapReached(Exception):
+    """Not even a short answer fits what is left."""
+
+    def __init__(self, remaining: int, resets_at: datetime | None, scope: Literal["user", "global"]) -> None:
+        super().__init__(f"{scope} cap reached: {remaining} nano-dollars left")
+        self.remaining = remaining
+        self.resets_at = resets_at
+        self.scope: Literal["user", "global"] = scope
+
+
+class Blocked(Exception):
+    def __init__(self, user: str) -> None:
+        super().__init__(f"{user} is blocked")
+        self.user = user
+
+
+class Ledger:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        default_cap_nanos: int,
+        default_period: Period,
+        global_cap_nanos: int | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.db = db
+        self.default_cap = default_cap_nanos
+        self.default_period: Period = default_period
+        self.global_cap = global_cap_nanos
+        self._clock = clock
+
+    @classmethod
+    def from_settings(
+        cls, db: Database, settings: Settings, *, clock: Callable[[], datetime] = utc_now
+    ) -> Ledger:
+        return cls(
+            db,
+            default_cap_nanos=usd_to_nanos(settings.default_cap_usd),
+            default_period=settings.cap_period,
+            global_cap_nanos=None
+            if settings.global_cap_usd is None
+            else usd_to_nanos(settings.global_cap_usd),
+            clock=clock,
+        )
+
+    def _now(self) -> datetime:
+        return self._clock()
+
+    async def _account(self, reader: Tx | Database, user: str) -> str:
+        """The account an identity spends from: its own until `/link` folds it into another."""
+        row = await reader.fetchone("SELECT account FROM links WHERE identity = ?", user)
+        return str(row["account"]) if row else user
+
+    async def _user_row(self, tx: Tx, user: str, now: int) -> Row:
+        """Create the row if needed and lock it: every money change for a person goes through here first."""
+        await tx.execute(
+            "INSERT INTO users (user_id, created_at, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (user_id) DO NOTHING",
+            user,
+            now,
+            now,
+        )
+        row = await tx.fetchone(
+            "SELECT cap_nanos, unlimited, period, blocked, held FROM users WHERE user_id = ?" + tx.lock, user
+        )
+        assert row is not None
+        return row
+
+    @staticmethod
+    async def _spent(tx: Tx, scope: str, key: str) -> int:
+        row = await tx.fetchone("SELECT spent FROM totals WHERE scope = ? AND period_key = ?", scope, key)
+        return int(row["spent"]) if row else 0
+
+    def _limits(self, row: Row) -> tuple[int | None, Period]:
+        period: Period = row["period"] or self.default_period
+        if row["unlimited"]:
+            return None, period
+        return (self.default_cap if row["cap_nanos"] is None else int(row["cap_nanos"])), period
+
+    async def reserve(self, user: str, quote: Quote) -> Hold:
+        """Hold the worst case of one request, clamping its output tokens to what is left.
+
+        Raises `CapReached` (with what is left and when it resets) when not even `min_output_tokens`
+        fit, and `Blocked` for a blocked person. Check and hold are one transaction.
+        """
+        moment = self._now()
+        now = int(moment.timestamp())
+        async with self.db.write() as tx:
+            account = await self._account(tx, user)
+            row = await self._user_row(tx, account, now)
+            if row["blocked"]:
+                raise Blocked(user)
+            cap, period = self._limits(row)
+            state = await tx.fetchone("SELECT held FROM global_state WHERE id = 1" + tx.lock)
+            global_held = int(state["held"]) if state else 0
+            candidates: list[tuple[int, Literal["user", "global"], datetime | None]] = []
+            if cap is not None:
+                left = cap - await self._spent(tx, account, period_key(period, moment)) - int(row["held"])
+                candidates.append((left, "user", reset_time(period, moment)))
+            if self.global_cap is not None:
+                gkey = period_key(self.default_period, moment)
+                left = self.global_cap - await self._spent(tx, GLOBAL, gkey) - global_held
+                candidates.append((left, "global", reset_time(self.default_period, moment)))
+            amount, tokens = self._fit(quote, candidates)
+            hold_row = await tx.fetchone(
+                "INSERT INTO holds (user_id, amount, max_output_tokens, created_at)"
+                " VALUES (?, ?, ?, ?) RETURNING id",
+                account,
+                amount,
+                tokens,
+                now,
+            )
+            assert hold_row is not None
+            await tx.execute("UPDATE users SET held = held + ? WHERE user_id = ?", amount, account)
+            await tx.execute("UPDATE global_state SET held = held + ? WHERE id = 1", amount)
+        return Hold(int(hold_row["id"]), account, amount, tokens)
+
+    @staticmethod
+    def _fit(
+        quote: Quote, candidates: list[tuple[int, Literal["user", "global"], datetime | None]]
+    ) -> tuple[int, int]:
+        """(amount to hold, output tokens allowed) within the tightest of the limits."""
+        per_token = quote.output_nanos_per_token
+
+        def cost(tokens: int) -> int:
+            return quote.input_nanos + math.ceil(per_token * tokens)
+
+        full = cost(quote.max_output_tokens)
+        if not candidates:
+            return full, quote.max_output_tokens
+        available, scope, resets = min(candidates, key=lambda c: c[0])
+        if available >= full:
+            return full, quote.max_output_tokens
+        room = available - quote.input_nanos
+        tokens = floor_div(Decimal(room), per_token) if per_token > 0 and room >= 0 else -1
+        if per_token == 0 and room >= 0:
+            tokens = quote.max_output_tokens
+        if tokens < quote.min_output_tokens:
+            raise CapReached(max(available, 0), resets, scope)
+        tokens = min(tokens, quote.max_output_tokens)
+        return cost(tokens), tokens
+
+    async def settle(self, hold: Hold, cost_nanos: int, detail: ChargeDetail) -> int:
+        """Replace the hold by the actual cost (never more than the hold); returns what was charged.
+
+        A hold settles once: a second settle (a retry, a reconcile racing a late finish) charges nothing.
+        """
+        return await self._close(hold, cost_nanos, detail)
+
+    async def release(self, hold: Hold) -> None:
+        """Drop a hold with no charge: the call failed before anything reached the person."""
+        await self._close(hold, None, None)
+
+    async def _close(self, hold: Hold, cost_nanos: int | None, detail: ChargeDetail | None) -> int:
+        moment = self._now()
+        now = int(moment.timestamp())
+        async with self.db.write() as tx:
+            await self._user_row(tx, hold.user, now)  # lock order: the user, then the global row
+            await tx.fetchone("SELECT held FROM global_state WHERE id = 1" + tx.lock)
+            row = await tx.fetchone("SELECT amount FROM holds WHERE id = ?", hold.id)
+            if row is None:
+                return 0
+            amount = int(row["amount"])
+            await tx.execute("DELETE FROM holds WHERE id = ?", hold.id)
+            await tx.execute("UPDATE users SET held = held - ? WHERE user_id = ?", amount, hold.user)
+            await tx.execute("UPDATE global_state SET held = held - ? WHERE id = 1", amount)
+            if cost_nanos is None or detail is None:
+                return 0
+            charged = max(0, min(cost_nanos, amount))
+            if cost_nanos > amount:
+                log.warning(
+                    "cost %d exceeded hold %d for %s; charged the hold", cost_nanos, amount, hold.user
+                )
+            await tx.execute(
+                "INSERT INTO charges (user_id, hold_id, model, input_tokens, cache_read_tokens,"
+                " cache_write_tokens, output_tokens, reasoning_tokens, cost, estimated, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                hold.user,
+                hold.id,
+                detail.model,
+                detail.input_tokens,
+                detail.cache_read_tokens,
+                detail.cache_write_tokens,
+                detail.output_tokens,
+                detail.reasoning_tokens,
+                charged,
+                int(detail.estimated),
+                now,
+            )
+            for key in all_keys(moment):
+                for scope in (hold.user, GLOBAL):
+                    await tx.execute(
+                        "INSERT INTO totals (scope, period_key, spent) VALUES (?, ?, ?)"
+                        " ON CONFLICT (scope, period_key)"
+                        " DO UPDATE SET spent = totals.spent + excluded.spent",
+                        scope,
+                        key,
+                        charged,
+                    )
+        return charged
+
+    async def reconcile(self) -> int:
+        """Settle holds a crash left behind at their full amount (we cannot know what was used)."""
+        rows = await self.db.fetchall("SELECT id, user_id, amount, max_output_tokens FROM holds ORDER BY id")
+        for row in rows:
+            hold = Hold(int(row["id"]), row["user_id"], int(row["amount"]), int(row["max_output_tokens"]))
+            charged = await self.settle(
+                hold, hold.amount, ChargeDetail(model="(interrupted)", estimated=True)
+            )
+            log.warning(
+                "reconciled hold %d of %s at %d nano-dollars (estimated)", hold.id, hold.user, charged
+            )
+        return len(rows)
+
+    async def summary(self, user: str) -> SpendSummary:
+        """This period's spend, cap, open holds and reset time: a handful of key lookups, no scan."""
+        moment = self._now()
+        account = await self._account(self.db, user)
+        row = await self.db.fetchone(
+            "SELECT cap_nanos, unlimited, period, blocked, held FROM users WHERE user_id = ?", account
+        )
+        row = row or {"cap_nanos": None, "unlimited": 0, "period": None, "blocked": 0, "held": 0}
+        cap, period = self._limits(row)
+        spent = await self._read_spent(account, period_key(period, moment))
+        held = int(row["held"])
+        global_remaining = None
+        if self.global_cap is not None:
+            state = await self.db.fetchone("SELECT held FROM global_state WHERE id = 1")
+            gspent = await self._read_spent(GLOBAL, period_key(self.default_period, moment))
+            global_remaining = self.global_cap - gspent - (int(state["held"]) if state else 0)
+        return SpendSummary(
+            user=account,
+            period=period,
+            spent=spent,
+            cap=cap,
+            held=held,
+            remaining=None if cap is None else cap - spent - held,
+            resets_at=reset_time(period, moment),
+            global_remaining=global_remaining,
+        )
+
+    async def _read_spent(self, scope: str, key: str) -> int:
+        row = await self.db.fetchone(
+            "SELECT spent FROM totals WHERE scope = ? AND period_key = ?", scope, key
+        )
+        return int(row["spent"]) if row else 0
+
+    async def daily_spend(self, user: str, days: int) -> list[tuple[date, int]]:
+        """Spend per UTC day for the last `days` days, oldest first (from the daily running totals)."""
+        today = self._now().astimezone(UTC).date()
+        wanted = [today - timedelta(days=n) for n in range(days - 1, -1, -1)]
+        account = await self._account(self.db, user)
+        return [(day, await self._read_spent(account, day_key(day))) for day in wanted]
+
+    async def profile(self, user: str) -> UserProfile:
+        account = await self._account(self.db, user)
+        row = await self.db.fetchone(
+            "SELECT model, cap_nanos, unlimited, period, blocked, username, display_name"
+            " FROM users WHERE user_id = ?",
+            account,
+        )
+        if row is None:
+            return UserProfile(user, None, None, False, None, False, None, None)
+        return UserProfile(
+            user=user,
+            model=row["model"],
+            cap=None if row["cap_nanos"] is None else int(row["cap_nanos"]),
+            unlimited=bool(row["unlimited"]),
+            period=row["period"],
+            blocked=bool(row["blocked"]),
+            username=row["username"],
+            display_name=row["display_name"],
+        )
+
+    async def _update(self, user: str, assignments: str, *args: object) -> None:
+        now = int(self._now().timestamp())
+        async with self.db.write() as tx:
+            account = await self._account(tx, user)
+            await self._user_row(tx, account, now)
+            await tx.execute(
+                f"UPDATE users SET {assignments}, updated_at = ? WHERE user_id = ?", *args, now, account
+            )
+
+    async def set_model(self, user: str, model: str | None) -> None:
+        await self._update(user, "model = ?", model)
+
+    async def remember_names(self, user: str, username: str | None, display_name: str | None) -> None:
+        """Keep the person's @handle so owners can name them in commands."""
+        handle = username.lower().lstrip("@") if username else None
+        await self._update(user, "username = ?, display_name = ?", handle, display_name)
+
+    async def set_cap(
+        self, user: str, cap_nanos: int | None, *, unlimited: bool = False, period: Period | None = None
+    ) -> None:
+        """Set a person's own cap (None: back to the default) and period (None: the default)."""
+        await self._update(
+            user, "cap_nanos = ?, unlimited = ?, period = ?", cap_nanos, int(unlimited), period
+        )
+
+    async def set_blocked(self, user: str, blocked: bool) -> None:
+        await self._update(user, "blocked = ?", int(blocked))
+
+    async def reset_settings(self, user: str) -> None:
+        """Forget the owner's settings for a person (cap, period, block, model); charges stay."""
+        await self._update(
+            user, "cap_nanos = ?, unlimited = ?, period = ?, blocked = ?, model = ?", None, 0, None, 0, None
+        )

@@ -1,0 +1,135 @@
+"""One person, several platforms: one-time link codes and the merge of two accounts into one allowance.
+
+A merge happens in one write transaction with both account rows locked (in a fixed order):
+- the absorbed account's running totals are added to the surviving account's, key by key, and its charges
+  move along, so per account and period spent == sum of charges still holds and no charge is lost;
+- it is refused while the absorbed account has answers in flight (open holds): a hold settles against the
+  account it was taken from, which must still exist when it does;
+- the surviving account keeps its cap and period; a block on either side carries over. If the combined
+  spend is above the surviving cap, new answers are refused until the period resets, exactly as when an
+  owner lowers a cap: nothing already charged is undone and nothing more is allowed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from bot.ledger.db import DatabaseBusy, Tx
+from bot.ledger.ledger import Ledger
+
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
+CODE_LENGTH = 8  # 32**8 ≈ 10**12 codes; with a 10-minute life and rate limits, not guessable
+CODE_TTL = timedelta(minutes=10)
+
+LinkReason = Literal["bad_code", "same_account", "in_flight", "self"]
+
+
+class LinkRefused(Exception):
+    def __init__(self, reason: LinkReason) -> None:
+        super().__init__(f"link refused: {reason}")
+        self.reason: LinkReason = reason
+
+
+@dataclass(frozen=True)
+class Linked:
+    account: str  # the surviving account
+    absorbed: str  # the account that was folded into it
+    identities: tuple[str, ...]  # every identity now spending from `account`
+
+
+def _digest(code: str) -> str:
+    # only a hash is stored: a database dump does not hand out live codes
+    return hashlib.sha256(normalize_code(code).encode()).hexdigest()
+
+
+def normalize_code(code: str) -> str:
+    return code.strip().upper().replace("-", "").replace(" ", "")
+
+
+def looks_like_code(text: str) -> bool:
+    code = normalize_code(text)
+    return len(code) == CODE_LENGTH and all(c in CODE_ALPHABET for c in code)
+
+
+async def issue_code(ledger: Ledger, user: str) -> tuple[str, datetime]:
+    """A fresh single-use code for `user` and when it expires; earlier codes of theirs stop working."""
+    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    moment = ledger._now()
+    expires = moment + CODE_TTL
+    async with ledger.db.write() as tx:
+        await tx.execute(
+            "DELETE FROM link_codes WHERE user_id = ? OR expires_at <= ?", user, int(moment.timestamp())
+        )
+        await tx.execute(
+            "INSERT INTO link_codes (code_hash, user_id, expires_at) VALUES (?, ?, ?)",
+            _digest(code),
+            user,
+            int(expires.timestamp()),
+        )
+    return f"{code[:4]}-{code[4:]}", expires
+
+
+async def redeem_code(ledger: Ledger, user: str, code: str) -> Linked:
+    """Join `user`'s account into the account of whoever issued `code`. The code is used up on success."""
+    now = int(ledger._now().timestamp())
+    async with ledger.db.write() as tx:
+        row = await tx.fetchone(
+            "SELECT user_id, expires_at FROM link_codes WHERE code_hash = ?", _digest(code)
+        )
+        if row is None or int(row["expires_at"]) <= now:
+            raise LinkRefused("bad_code")
+        issuer = str(row["user_id"])
+        if issuer == user:
+            raise LinkRefused("self")
+        linked = await _merge(tx, ledger, issuer, user, now)
+        await tx.execute("DELETE FROM link_codes WHERE code_hash = ?", _digest(code))
+    return linked
+
+
+async def link(ledger: Ledger, keep: str, join: str) -> Linked:
+    """The owner's direct link: `join`'s account is folded into `keep`'s."""
+    now = int(ledger._now().timestamp())
+    async with ledger.db.write() as tx:
+        return await _merge(tx, ledger, keep, join, now)
+
+
+async def _merge(tx: Tx, ledger: Ledger, keep_identity: str, join_identity: str, now: int) -> Linked:
+    keep = await ledger._account(tx, keep_identity)
+    gone = await ledger._account(tx, join_identity)
+    if keep == gone:
+        raise LinkRefused("same_account")
+    rows = {account: await ledger._user_row(tx, account, now) for account in sorted((keep, gone))}
+    # PostgreSQL: another merge may have committed while we waited for the locks
+    if await ledger._account(tx, keep_identity) != keep or await ledger._account(tx, join_identity) != gone:
+        raise DatabaseBusy("accounts changed while linking")
+    if int(rows[gone]["held"]):
+        raise LinkRefused("in_flight")
+    totals = await tx.fetchall("SELECT period_key, spent FROM totals WHERE scope = ?", gone)
+    for total in totals:
+        await tx.execute(
+            "INSERT INTO totals (scope, period_key, spent) VALUES (?, ?, ?)"
+            " ON CONFLICT (scope, period_key) DO UPDATE SET spent = totals.spent + excluded.spent",
+            keep,
+            total["period_key"],
+            int(total["spent"]),
+        )
+    await tx.execute("DELETE FROM totals WHERE scope = ?", gone)
+    await tx.execute("UPDATE charges SET user_id = ? WHERE user_id = ?", keep, gone)
+    await tx.execute("UPDATE links SET account = ? WHERE account = ?", keep, gone)
+    await tx.execute("INSERT INTO links (identity, account, linked_at) VALUES (?, ?, ?)", gone, keep, now)
+    gone_row = await tx.fetchone("SELECT model, blocked FROM users WHERE user_id = ?", gone)
+    assert gone_row is not None
+    await tx.execute(
+        "UPDATE users SET blocked = CASE WHEN blocked = 1 OR ? = 1 THEN 1 ELSE 0 END,"
+        " model = COALESCE(model, ?), updated_at = ? WHERE user_id = ?",
+        int(gone_row["blocked"]),
+        gone_row["model"],
+        now,
+        keep,
+    )
+    members = await tx.fetchall("SELECT identity FROM links WHERE account = ? ORDER BY identity", keep)
+    return Linked(keep, gone, (keep, *(str(m["identity"]) for m in members)))

@@ -1,0 +1,90 @@
+"""PostgreSQL through asyncpg (install the `postgres` extra). Same SQL as SQLite, `?` → `$n`.
+
+Write transactions rely on row locks (`tx.lock` = FOR UPDATE) taken in a fixed order by the ledger:
+the user's row, then the global row, so concurrent reservations queue instead of racing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+from bot.ledger.db import Database, DatabaseBusy, DatabaseError, Row, Tx
+
+_PLACEHOLDER = re.compile(r"\?")
+
+
+def to_dollar_params(sql: str) -> str:
+    """`a = ? AND b = ?` → `a = $1 AND b = $2` (our SQL has no literal question marks)."""
+    count = 0
+
+    def number(_: re.Match[str]) -> str:
+        nonlocal count
+        count += 1
+        return f"${count}"
+
+    return _PLACEHOLDER.sub(number, sql)
+
+
+class _PostgresTx(Tx):
+    lock = " FOR UPDATE"
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        await self._conn.execute(to_dollar_params(sql), *args)
+
+    async def fetchone(self, sql: str, *args: Any) -> Row | None:
+        row = await self._conn.fetchrow(to_dollar_params(sql), *args)
+        return dict(row) if row is not None else None
+
+    async def fetchall(self, sql: str, *args: Any) -> list[Row]:
+        return [dict(row) for row in await self._conn.fetch(to_dollar_params(sql), *args)]
+
+
+class PostgresDatabase(Database):
+    dialect: Literal["sqlite", "postgres"] = "postgres"
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+
+    @classmethod
+    async def open(cls, url: str, *, server_settings: dict[str, str] | None = None) -> PostgresDatabase:
+        try:
+            import asyncpg
+        except ImportError:
+            raise DatabaseError(
+                "DATABASE_URL: PostgreSQL needs asyncpg; install with pip install 'capbot[postgres]'"
+            ) from None
+        try:
+            pool = await asyncpg.create_pool(
+                url, min_size=1, max_size=10, command_timeout=30, server_settings=server_settings
+            )
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise DatabaseError(f"DATABASE_URL: cannot connect to PostgreSQL: {type(exc).__name__}") from None
+        return cls(pool)
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[Tx]:
+        import asyncpg
+
+        async with self._pool.acquire() as conn:
+            try:
+                async with conn.transaction():
+                    yield _PostgresTx(conn)
+            except asyncpg.exceptions.LockNotAvailableError as exc:
+                raise DatabaseBusy(str(exc)) from None
+
+    async def fetchone(self, sql: str, *args: Any) -> Row | None:
+        async with self._pool.acquire() as conn:
+            return await _PostgresTx(conn).fetchone(sql, *args)
+
+    async def fetchall(self, sql: str, *args: Any) -> list[Row]:
+        async with self._pool.acquire() as conn:
+            return await _PostgresTx(conn).fetchall(sql, *args)
+
+    async def close(self) -> None:
+        await self._pool.close()

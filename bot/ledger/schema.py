@@ -1,0 +1,103 @@
+"""Versioned schema migrations, applied at every start (each version once, in order, in a transaction).
+
+Never edit a released version: append a new one. `{id}` stands for each dialect's auto-increment key.
+"""
+
+from __future__ import annotations
+
+from bot.ledger.db import Database
+
+_ID = {"sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT", "postgres": "BIGSERIAL PRIMARY KEY"}
+
+MIGRATIONS: list[list[str]] = [
+    # 1: people, holds, charges, running totals, conversation history
+    [
+        """CREATE TABLE users (
+            user_id TEXT PRIMARY KEY,
+            model TEXT,
+            cap_nanos BIGINT,
+            unlimited INTEGER NOT NULL DEFAULT 0,
+            period TEXT,
+            blocked INTEGER NOT NULL DEFAULT 0,
+            username TEXT,
+            display_name TEXT,
+            held BIGINT NOT NULL DEFAULT 0,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL
+        )""",
+        "CREATE INDEX users_username ON users (username)",
+        # the global row: what all open holds add up to; locked after a user's row
+        "CREATE TABLE global_state (id INTEGER PRIMARY KEY, held BIGINT NOT NULL DEFAULT 0)",
+        "INSERT INTO global_state (id, held) VALUES (1, 0)",
+        # running totals: scope is a user id, or '*' for everyone; one row per period key
+        """CREATE TABLE totals (
+            scope TEXT NOT NULL,
+            period_key TEXT NOT NULL,
+            spent BIGINT NOT NULL DEFAULT 0,
+            PRIMARY KEY (scope, period_key)
+        )""",
+        """CREATE TABLE holds (
+            id {id},
+            user_id TEXT NOT NULL,
+            amount BIGINT NOT NULL,
+            max_output_tokens BIGINT NOT NULL,
+            created_at BIGINT NOT NULL
+        )""",
+        """CREATE TABLE charges (
+            id {id},
+            user_id TEXT NOT NULL,
+            hold_id BIGINT NOT NULL,
+            model TEXT NOT NULL,
+            input_tokens BIGINT NOT NULL,
+            cache_read_tokens BIGINT NOT NULL,
+            cache_write_tokens BIGINT NOT NULL,
+            output_tokens BIGINT NOT NULL,
+            reasoning_tokens BIGINT NOT NULL,
+            cost BIGINT NOT NULL,
+            estimated INTEGER NOT NULL,
+            created_at BIGINT NOT NULL
+        )""",
+        "CREATE INDEX charges_user_time ON charges (user_id, created_at)",
+        """CREATE TABLE messages (
+            id {id},
+            thread TEXT NOT NULL,
+            role TEXT NOT NULL,
+            content TEXT NOT NULL,
+            created_at BIGINT NOT NULL
+        )""",
+        "CREATE INDEX messages_thread ON messages (thread, id)",
+    ],
+    # 2: one person on several platforms (identity → account), one-time link codes, usage reports by time
+    [
+        """CREATE TABLE links (
+            identity TEXT PRIMARY KEY,
+            account TEXT NOT NULL,
+            linked_at BIGINT NOT NULL
+        )""",
+        "CREATE INDEX links_account ON links (account)",
+        """CREATE TABLE link_codes (
+            code_hash TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            expires_at BIGINT NOT NULL
+        )""",
+        "CREATE INDEX charges_time ON charges (created_at)",
+    ],
+]
+
+
+async def migrate(db: Database) -> int:
+    """Apply the versions this database lacks; returns the schema version now in force."""
+    await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    async with db.write() as tx:
+        if db.dialect == "postgres":  # two processes starting at once must not both migrate
+            await tx.execute("LOCK TABLE schema_version IN EXCLUSIVE MODE")
+        row = await tx.fetchone("SELECT MAX(version) AS v FROM schema_version")
+        current = int(row["v"]) if row and row["v"] is not None else 0
+        for version, statements in enumerate(MIGRATIONS, start=1):
+            if version <= current:
+                continue
+            for statement in statements:
+                await tx.execute(statement.replace("{id}", _ID[db.dialect]))
+            await tx.execute("INSERT INTO schema_version (version) VALUES (?)", version)
+            current = version
+    return current

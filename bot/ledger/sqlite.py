@@ -1,0 +1,127 @@
+"""SQLite through aiosqlite: WAL, one writer connection behind an asyncio lock, one reader connection.
+
+All tasks share the writer, so write transactions are serialised in-process by a lock (interleaved
+transactions on one connection would merge) and across processes by `BEGIN IMMEDIATE`. Reads use their
+own connection so they never see another task's uncommitted write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+import aiosqlite
+
+from bot.ledger.db import Database, DatabaseBusy, DatabaseError, Row, Tx
+
+BUSY_TIMEOUT_MS = 5000
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+async def _run(conn: aiosqlite.Connection, sql: str, args: tuple[Any, ...] = ()) -> None:
+    """Execute and close the cursor at once: an open cursor keeps a read snapshot (and locks) alive."""
+    async with conn.execute(sql, args):
+        pass
+
+
+class _SqliteTx(Tx):
+    lock = ""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        await _run(self._conn, sql, args)
+
+    async def fetchone(self, sql: str, *args: Any) -> Row | None:
+        async with self._conn.execute(sql, args) as cursor:
+            row = await cursor.fetchone()
+        return dict(row) if row is not None else None
+
+    async def fetchall(self, sql: str, *args: Any) -> list[Row]:
+        async with self._conn.execute(sql, args) as cursor:
+            return [dict(row) for row in await cursor.fetchall()]
+
+
+class SqliteDatabase(Database):
+    dialect: Literal["sqlite", "postgres"] = "sqlite"
+
+    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+        self._writer = writer
+        self._reader = reader
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: str) -> SqliteDatabase:
+        memory = path in ("", ":memory:")
+        if not memory:
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseError(
+                    f"DATABASE_URL: cannot create {Path(path).parent}: {exc.strerror}"
+                ) from None
+        try:
+            writer = await cls._connect(":memory:" if memory else path)
+            if memory:  # a second connection would be a second, empty database
+                return cls(writer, writer)
+            await _run(writer, "PRAGMA journal_mode=WAL")
+            reader = await cls._connect(path)
+        except sqlite3.Error as exc:
+            raise DatabaseError(f"DATABASE_URL: cannot open {path}: {exc}") from None
+        return cls(writer, reader)
+
+    @staticmethod
+    async def _connect(path: str) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(path, isolation_level=None)  # we issue BEGIN ourselves
+        conn.row_factory = sqlite3.Row
+        await _run(conn, f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        await _run(conn, "PRAGMA foreign_keys=ON")
+        await _run(conn, "PRAGMA synchronous=NORMAL")
+        return conn
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[Tx]:
+        async with self._lock:
+            try:
+                await _run(self._writer, "BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if _busy(exc):
+                    raise DatabaseBusy(str(exc)) from None
+                raise
+            try:
+                yield _SqliteTx(self._writer)
+            except BaseException:
+                await _run(self._writer, "ROLLBACK")
+                raise
+            try:
+                await _run(self._writer, "COMMIT")
+            except sqlite3.OperationalError as exc:
+                await _run(self._writer, "ROLLBACK")
+                if _busy(exc):
+                    raise DatabaseBusy(str(exc)) from None
+                raise
+
+    async def fetchone(self, sql: str, *args: Any) -> Row | None:
+        if self._reader is self._writer:
+            async with self._lock:
+                return await _SqliteTx(self._reader).fetchone(sql, *args)
+        return await _SqliteTx(self._reader).fetchone(sql, *args)
+
+    async def fetchall(self, sql: str, *args: Any) -> list[Row]:
+        if self._reader is self._writer:
+            async with self._lock:
+                return await _SqliteTx(self._reader).fetchall(sql, *args)
+        return await _SqliteTx(self._reader).fetchall(sql, *args)
+
+    async def close(self) -> None:
+        await self._writer.close()
+        if self._reader is not self._writer:
+            await self._reader.close()

@@ -1,0 +1,64 @@
+"""Exact money: integer nano-dollars in storage, Decimal in arithmetic, never float."""
+
+from __future__ import annotations
+
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+
+NANOS_PER_USD = 1_000_000_000
+_NANOS = Decimal(NANOS_PER_USD)
+
+
+class BadAmount(ValueError):
+    """An amount of dollars a person typed that cannot be a cap."""
+
+
+def usd_to_nanos(usd: Decimal) -> int:
+    """A price in dollars as nano-dollars, rounded up: we never under-charge by rounding."""
+    return int((usd * _NANOS).to_integral_value(rounding=ROUND_CEILING))
+
+
+def nanos_to_usd(nanos: int) -> Decimal:
+    return Decimal(nanos) / _NANOS
+
+
+def floor_div(amount: Decimal, price: Decimal) -> int:
+    """How many whole units of `price` fit in `amount`."""
+    return int((amount / price).to_integral_value(rounding=ROUND_FLOOR))
+
+
+MAX_CAP_USD = Decimal(1_000_000)
+
+
+def parse_usd(text: str) -> int:
+    """Parse a cap typed by a person ("5", "$0.25", "1e-3" is refused) into nano-dollars.
+
+    Refuses negatives, NaN, infinities, more than nine decimals and anything above a million dollars,
+    with a message fit to show them.
+    """
+    raw = text.strip().removeprefix("$").strip()
+    if not raw or any(c not in "0123456789." for c in raw) or raw.count(".") > 1 or raw == ".":
+        raise BadAmount(f"'{text}' is not an amount of dollars (write it like 5 or 0.25)")
+    try:
+        value = Decimal(raw)
+    except InvalidOperation as exc:  # pragma: no cover - the character check above catches these
+        raise BadAmount(f"'{text}' is not an amount of dollars") from exc
+    if value > MAX_CAP_USD:
+        raise BadAmount(f"{format_usd(usd_to_nanos(value))} is more than the ${MAX_CAP_USD:,} limit")
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -9:
+        raise BadAmount(f"'{text}' has more than nine decimals (the ledger counts nano-dollars)")
+    return int(value * _NANOS)
+
+
+def format_usd(nanos: int) -> str:
+    """Dollars for people: cents above a cent, else at least two significant digits ($0.00045)."""
+    sign = "-" if nanos < 0 else ""
+    usd = nanos_to_usd(abs(nanos))
+    if usd == 0:
+        return "$0.00"
+    if usd >= Decimal("0.01"):
+        return f"{sign}${usd.quantize(Decimal('0.01'), rounding=ROUND_FLOOR):,}"
+    # below a cent: keep two significant digits, trailing zeros trimmed
+    digits = -usd.adjusted() + 1
+    shown = usd.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_CEILING).normalize()
+    return f"{sign}${shown:f}"

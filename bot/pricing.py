@@ -1,0 +1,239 @@
+"""What a model costs: genai-prices' bundled data, plus the owner's overrides for models it lacks.
+
+Only bundled data is used (the package's network updater is never started). A model with no known price
+is refused (`UnpricedModel`): charging an unknown model as free would let anyone drain the owner's keys.
+"""
+
+from __future__ import annotations
+
+import logging
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import genai_prices
+from genai_prices import data_snapshot
+
+from bot.ledger import Quote
+from bot.money import NANOS_PER_USD, usd_to_nanos
+from bot.providers.base import TokenUsage
+
+log = logging.getLogger(__name__)
+MTOK = Decimal(1_000_000)
+
+
+class UnpricedModel(LookupError):
+    """No price is known for this model, so it may not be used."""
+
+    def __init__(self, model_id: str) -> None:
+        super().__init__(f"no price is known for {model_id}")
+        self.model_id = model_id
+
+
+class PriceFileError(ValueError):
+    """The owner's price file cannot be read; start-up stops with this line."""
+
+
+@dataclass(frozen=True)
+class Rates:
+    """USD per million tokens, for showing to people and for the worst-case quote."""
+
+    input: Decimal
+    output: Decimal
+    cached_input: Decimal
+    context_window: int | None
+    source: str  # "genai-prices" or "overrides"
+    tiered: bool = False
+
+
+@dataclass(frozen=True)
+class _Override:
+    input: Decimal
+    output: Decimal
+    cached_input: Decimal
+    context_window: int | None
+
+
+def _decimal(entry: Mapping[str, Any], key: str, where: str, default: Decimal | None = None) -> Decimal:
+    raw = entry.get(key)
+    if raw is None:
+        if default is None:
+            raise PriceFileError(f"{where}: '{key}' is missing")
+        return default
+    try:
+        value = Decimal(str(raw))
+    except InvalidOperation:
+        raise PriceFileError(f"{where}: '{key}' is not a number: {raw!r}") from None
+    if not value.is_finite() or value < 0:
+        raise PriceFileError(f"{where}: '{key}' must be a price of zero or more, not {raw!r}")
+    return value
+
+
+def load_overrides(*paths: Path | None) -> dict[str, _Override]:
+    """Read price files in order (later ones win). Missing optional files are an error when named."""
+    found: dict[str, _Override] = {}
+    sources: list[tuple[str, str]] = [
+        ("bot/prices.toml", resources.files("bot").joinpath("prices.toml").read_text())
+    ]
+    for path in paths:
+        if path is None:
+            continue
+        try:
+            sources.append((str(path), path.read_text(encoding="utf-8")))
+        except OSError as exc:
+            raise PriceFileError(f"PRICES_FILE: cannot read {path}: {exc.strerror}") from None
+    for name, text in sources:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise PriceFileError(f"{name}: not valid TOML: {exc}") from None
+        for model_id, entry in data.get("models", {}).items():
+            where = f"{name}: {model_id}"
+            if "/" not in model_id or not isinstance(entry, dict):
+                raise PriceFileError(f'{where}: expected [models."provider/model"] with input and output')
+            window = entry.get("context_window")
+            if window is not None and (not isinstance(window, int) or window <= 0):
+                raise PriceFileError(f"{where}: context_window must be a positive whole number")
+            inp = _decimal(entry, "input", where)
+            found[model_id.lower()] = _Override(
+                input=inp,
+                output=_decimal(entry, "output", where),
+                cached_input=_decimal(entry, "cached_input", where, inp),
+                context_window=window,
+            )
+    return found
+
+
+class Pricer:
+    """Prices models by id ("provider/model") given the genai-prices provider id from the catalog."""
+
+    def __init__(
+        self, overrides: Mapping[str, _Override], clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self._overrides = dict(overrides)
+        self._clock = clock
+
+    @classmethod
+    def from_file(cls, path: Path | None, clock: Callable[[], datetime] | None = None) -> Pricer:
+        overrides = load_overrides(path)
+        return cls(overrides, clock) if clock else cls(overrides)
+
+    def _override(self, model_id: str) -> _Override | None:
+        model_id = model_id.lower()
+        provider = model_id.split("/", 1)[0]
+        return self._overrides.get(model_id) or self._overrides.get(f"{provider}/*")
+
+    def _model_info(self, model_id: str, price_provider: str | None) -> Any:
+        if price_provider is None:
+            raise UnpricedModel(model_id)
+        name = model_id.split("/", 1)[1]
+        try:
+            _, model = data_snapshot.get_snapshot().find_provider_model(name, None, price_provider, None)
+        except LookupError:
+            raise UnpricedModel(model_id) from None
+        return model
+
+    def _calc(self, model_id: str, price_provider: str | None, usage: genai_prices.Usage) -> Any:
+        if price_provider is None:
+            raise UnpricedModel(model_id)
+        try:
+            return genai_prices.calc_price(
+                usage,
+                model_id.split("/", 1)[1],
+                provider_id=price_provider,
+                genai_request_timestamp=self._clock(),
+            )
+        except LookupError:
+            raise UnpricedModel(model_id) from None
+
+    def rates(self, model_id: str, price_provider: str | None) -> Rates:
+        """Per-million prices; raises `UnpricedModel` when neither source knows the model."""
+        if override := self._override(model_id):
+            return Rates(
+                override.input, override.output, override.cached_input, override.context_window, "overrides"
+            )
+        model = self._model_info(model_id, price_provider)
+        price = model.get_prices(self._clock())
+        tiered = any(hasattr(getattr(price, k, None), "tiers") for k in ("input_mtok", "output_mtok"))
+
+        def base(key: str) -> Decimal:
+            value = getattr(price, key, None)
+            if value is None:
+                return Decimal(0)
+            return Decimal(getattr(value, "base", value))
+
+        inp = base("input_mtok")
+        cached = base("cache_read_mtok") if getattr(price, "cache_read_mtok", None) is not None else inp
+        return Rates(inp, base("output_mtok"), cached, model.context_window, "genai-prices", tiered)
+
+    def quote(
+        self,
+        model_id: str,
+        price_provider: str | None,
+        *,
+        input_tokens: int,
+        max_output_tokens: int,
+        min_output_tokens: int,
+    ) -> Quote:
+        """The worst case of one request: every input token at the dearest input rate (cache writes
+        included) and the tier for this input size, and each output token at the output rate."""
+        if override := self._override(model_id):
+            input_usd = Decimal(input_tokens) * max(override.input, override.cached_input) / MTOK
+            per_token_usd = override.output / MTOK
+        else:
+            plain = self._calc(
+                model_id,
+                price_provider,
+                genai_prices.Usage(input_tokens=input_tokens, output_tokens=1_000_000),
+            )
+            written = self._calc(
+                model_id,
+                price_provider,
+                genai_prices.Usage(input_tokens=input_tokens, cache_write_tokens=input_tokens),
+            )
+            input_usd = max(Decimal(plain.input_price), Decimal(written.input_price))
+            per_token_usd = Decimal(plain.output_price) / MTOK
+        return Quote(
+            input_nanos=usd_to_nanos(input_usd),
+            output_nanos_per_token=per_token_usd * NANOS_PER_USD,
+            max_output_tokens=max_output_tokens,
+            min_output_tokens=min_output_tokens,
+        )
+
+    def cost(self, model_id: str, price_provider: str | None, usage: TokenUsage) -> int:
+        """The exact cost of a finished request in nano-dollars, rounded up."""
+        if usage.reported_cost_usd is not None:
+            return usd_to_nanos(usage.reported_cost_usd)
+        if override := self._override(model_id):
+            uncached = usage.input_tokens - usage.cache_read_tokens
+            usd = (
+                uncached * override.input
+                + usage.cache_read_tokens * override.cached_input
+                + usage.output_tokens * override.output
+            ) / MTOK
+            return usd_to_nanos(usd)
+        priced = self._calc(model_id, price_provider, genai_usage(usage))
+        return usd_to_nanos(Decimal(priced.total_price))
+
+
+def genai_usage(usage: TokenUsage) -> genai_prices.Usage:
+    """Our usage in genai-prices' terms (input includes cached tokens there too)."""
+    return genai_prices.Usage(
+        input_tokens=usage.input_tokens,
+        cache_read_tokens=usage.cache_read_tokens or None,
+        cache_write_tokens=usage.cache_write_tokens or None,
+        output_tokens=usage.output_tokens,
+    )
+
+
+def describe(rates: Rates) -> str:
+    """ "$0.15/$0.60 per 1M in/out" for menus."""
+    plus = "+" if rates.tiered else ""
+    if rates.input == 0 and rates.output == 0:
+        return "free"
+    return f"${rates.input:g}/${rates.output:g}{plus} per 1M in/out"

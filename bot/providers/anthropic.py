@@ -1,0 +1,96 @@
+"""Anthropic Messages, streamed (`POST {base}/v1/messages`, `x-api-key`, `anthropic-version`).
+
+Usage arrives twice: `message_start` carries the input side (with cache creation and cache read tokens
+counted apart from `input_tokens`), and each `message_delta` carries cumulative totals, so we merge and
+report the latest, never a sum. Errors can come as an `error` event inside a 200 stream; 529 means
+overloaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from bot.providers.base import ChatRequest, ProviderError, StreamEvent, TextDelta, TokenUsage, UsageUpdate
+from bot.providers.catalog import ProviderSpec
+from bot.providers.http import Endpoint, classify, parse_json, stream_events
+
+API_VERSION = "2023-06-01"
+_ERROR_KINDS = {
+    "overloaded_error": 529,
+    "api_error": 500,
+    "rate_limit_error": 429,
+    "authentication_error": 401,
+    "permission_error": 403,
+}
+
+
+def headers(key: str) -> dict[str, str]:
+    return {"x-api-key": key, "anthropic-version": API_VERSION}
+
+
+class AnthropicMessages:
+    def __init__(self, spec: ProviderSpec, endpoint: Endpoint, base_url: str) -> None:
+        self.name = spec.name
+        self._endpoint = endpoint
+        self._url = base_url.rstrip("/") + "/v1/messages"
+
+    @staticmethod
+    def body(request: ChatRequest) -> dict[str, Any]:
+        system = "\n\n".join(m.content for m in request.messages if m.role == "system")
+        body: dict[str, Any] = {
+            "model": request.model,
+            "max_tokens": request.max_output_tokens,
+            "messages": [
+                {"role": m.role, "content": m.content} for m in request.messages if m.role != "system"
+            ],
+            "stream": True,
+        }
+        if system:
+            body["system"] = system
+        return body
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        counts: dict[str, int] = {}
+        stopped = False
+        async for event in stream_events(self._endpoint, self._url, self.body(request)):
+            data = parse_json(self._endpoint, event.data)
+            kind = data.get("type") or event.event
+            if kind == "message_start":
+                _merge(counts, (data.get("message") or {}).get("usage"))
+                yield UsageUpdate(_usage(counts))
+            elif kind == "content_block_delta":
+                delta = data.get("delta") or {}
+                if delta.get("type") == "text_delta" and delta.get("text"):
+                    yield TextDelta(str(delta["text"]))
+            elif kind == "message_delta":
+                _merge(counts, data.get("usage"))
+                yield UsageUpdate(_usage(counts))
+            elif kind == "message_stop":
+                stopped = True
+                break
+            elif kind == "error":
+                error = data.get("error") or {}
+                status = _ERROR_KINDS.get(str(error.get("type")))
+                raise classify(self._endpoint, status, str(error.get("message") or error.get("type")))
+        if not stopped:
+            raise ProviderError("malformed", "the stream ended before message_stop", provider=self.name)
+
+
+def _merge(counts: dict[str, int], usage: Any) -> None:
+    """Later reports replace earlier ones field by field: the numbers are cumulative."""
+    if isinstance(usage, dict):
+        for key, value in usage.items():
+            if isinstance(value, int):
+                counts[key] = value
+
+
+def _usage(counts: dict[str, int]) -> TokenUsage:
+    written = counts.get("cache_creation_input_tokens", 0)
+    read = counts.get("cache_read_input_tokens", 0)
+    return TokenUsage(
+        input_tokens=counts.get("input_tokens", 0) + written + read,
+        cache_read_tokens=read,
+        cache_write_tokens=written,
+        output_tokens=counts.get("output_tokens", 0),
+    )

@@ -1,0 +1,100 @@
+"""What every wire format takes and gives back: plain values, no money, no ledger.
+
+A provider turns a `ChatRequest` into a stream of `TextDelta` and `UsageUpdate` events, or raises one of
+the `ProviderError` kinds below. Usage updates are cumulative: the last one wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal, Protocol
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    model: str  # the provider's own model name, without the "provider/" prefix
+    messages: tuple[ChatMessage, ...]
+    max_output_tokens: int
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    """Tokens as the provider reported them.
+
+    `input_tokens` includes the cached ones (the genai-prices convention); `output_tokens` includes
+    reasoning tokens. `reported_cost_usd` is a cost the provider itself reported (OpenRouter), used as is.
+    """
+
+    input_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    reported_cost_usd: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class UsageUpdate:
+    usage: TokenUsage
+
+
+StreamEvent = TextDelta | UsageUpdate
+
+
+class Provider(Protocol):
+    """One configured endpoint of one wire format."""
+
+    name: str  # catalog name, e.g. "openai"
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]: ...
+
+
+ErrorKind = Literal[
+    "auth",  # 401/403: the owner's key was rejected
+    "rate_limited",  # 429
+    "overloaded",  # 5xx, Anthropic 529
+    "context_too_long",  # the prompt does not fit the model
+    "bad_request",  # any other 4xx
+    "timeout",  # connect or read timeout
+    "malformed",  # a stream we could not parse, or one cut short
+    "unavailable",  # connection refused, DNS, and the like
+]
+
+
+class ProviderError(Exception):
+    """A failure talking to a provider. Its text is safe to log: it never contains a key."""
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        detail: str,
+        *,
+        provider: str = "",
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(f"{provider or 'provider'}: {kind}: {detail}")
+        self.kind: ErrorKind = kind
+        self.detail = detail
+        self.provider = provider
+        self.status = status
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in ("rate_limited", "overloaded", "timeout", "unavailable")

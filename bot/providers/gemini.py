@@ -1,0 +1,78 @@
+"""Google Gemini, streamed (`POST {base}/v1beta/models/{model}:streamGenerateContent?alt=sse`).
+
+Auth is the `x-goog-api-key` header (never the `?key=` query, which would put the key in URLs and logs).
+`maxOutputTokens` is always sent: it is what keeps a reserved worst case true. `usageMetadata` is
+cumulative; thinking tokens (`thoughtsTokenCount`) are billed as output, and thought parts are not shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+from bot.providers.base import ChatRequest, ProviderError, StreamEvent, TextDelta, TokenUsage, UsageUpdate
+from bot.providers.catalog import ProviderSpec
+from bot.providers.http import Endpoint, classify, parse_json, stream_events
+
+
+def headers(key: str) -> dict[str, str]:
+    return {"x-goog-api-key": key}
+
+
+class GeminiChat:
+    def __init__(self, spec: ProviderSpec, endpoint: Endpoint, base_url: str) -> None:
+        self.name = spec.name
+        self._endpoint = endpoint
+        self._base = base_url.rstrip("/")
+
+    def url(self, model: str) -> str:
+        return f"{self._base}/v1beta/models/{quote(model, safe='.-_')}:streamGenerateContent?alt=sse"
+
+    @staticmethod
+    def body(request: ChatRequest) -> dict[str, Any]:
+        system = "\n\n".join(m.content for m in request.messages if m.role == "system")
+        body: dict[str, Any] = {
+            "contents": [
+                {"role": "model" if m.role == "assistant" else "user", "parts": [{"text": m.content}]}
+                for m in request.messages
+                if m.role != "system"
+            ],
+            "generationConfig": {"maxOutputTokens": request.max_output_tokens},
+        }
+        if system:
+            body["systemInstruction"] = {"parts": [{"text": system}]}
+        return body
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        finished = False
+        async for event in stream_events(self._endpoint, self.url(request.model), self.body(request)):
+            data = parse_json(self._endpoint, event.data)
+            if "error" in data:
+                error = data["error"] if isinstance(data["error"], dict) else {"message": data["error"]}
+                code = error.get("code")
+                status = code if isinstance(code, int) else None
+                raise classify(self._endpoint, status, str(error.get("message") or error.get("status")))
+            blocked = (data.get("promptFeedback") or {}).get("blockReason")
+            if blocked:
+                raise ProviderError("bad_request", f"the prompt was blocked ({blocked})", provider=self.name)
+            for candidate in (data.get("candidates") or [])[:1]:
+                for part in (candidate.get("content") or {}).get("parts") or ():
+                    if part.get("text") and not part.get("thought"):
+                        yield TextDelta(str(part["text"]))
+                if candidate.get("finishReason"):
+                    finished = True
+            if isinstance(meta := data.get("usageMetadata"), dict):
+                yield UsageUpdate(_usage(meta))
+        if not finished:
+            raise ProviderError("malformed", "the stream ended without a finish reason", provider=self.name)
+
+
+def _usage(meta: dict[str, Any]) -> TokenUsage:
+    thoughts = int(meta.get("thoughtsTokenCount") or 0)
+    return TokenUsage(
+        input_tokens=int(meta.get("promptTokenCount") or 0),
+        cache_read_tokens=int(meta.get("cachedContentTokenCount") or 0),
+        output_tokens=int(meta.get("candidatesTokenCount") or 0) + thoughts,
+        reasoning_tokens=thoughts,
+    )

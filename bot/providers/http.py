@@ -1,0 +1,189 @@
+"""HTTP for every wire format: one shared session, SSE reading, and mapping failures to `ProviderError`.
+
+The wire-format modules only build request bodies and read events; everything about status codes,
+Retry-After, timeouts and broken connections lives here so each provider fails the same way. Error text
+is built from the provider's own message with the key scrubbed out: some APIs echo part of a bad key.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import aiohttp
+
+from bot.config import Settings
+from bot.providers.base import ErrorKind, ProviderError
+
+CONNECT_TIMEOUT = 10.0
+# Phrases providers use when the prompt does not fit the model (OpenAI, Anthropic, Gemini, Mistral, ...).
+_CONTEXT_HINTS = re.compile(
+    r"context[_ ]length|context window|maximum context|prompt is too long|too many tokens|"
+    r"input token count|exceeds the maximum|reduce the length|context_too_long|input is too long",
+    re.IGNORECASE,
+)
+_MAX_DETAIL = 300
+
+
+def create_session(settings: Settings) -> aiohttp.ClientSession:
+    """The one session all providers share: bounded connect time, and a bound on silence mid-stream."""
+    timeout = aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT, sock_read=settings.request_timeout)
+    return aiohttp.ClientSession(timeout=timeout, raise_for_status=False)
+
+
+@dataclass(frozen=True)
+class SSEEvent:
+    event: str  # "message" unless the server named it (Anthropic does)
+    data: str
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and how to call one provider. `secret` is only used to scrub it from error text."""
+
+    provider: str
+    session: aiohttp.ClientSession
+    headers: Mapping[str, str]
+    secret: str | None = None
+
+
+async def stream_events(endpoint: Endpoint, url: str, body: Mapping[str, Any]) -> AsyncIterator[SSEEvent]:
+    """POST `body` and yield the server-sent events of a 200 response; raise `ProviderError` otherwise."""
+    try:
+        async with endpoint.session.post(url, json=body, headers=dict(endpoint.headers)) as response:
+            if response.status != 200:
+                raise await error_from_response(endpoint, response)
+            async for event in _read_sse(response.content):
+                yield event
+    except ProviderError:
+        raise
+    except (TimeoutError, aiohttp.ServerTimeoutError):
+        raise ProviderError("timeout", "no response in time", provider=endpoint.provider) from None
+    except aiohttp.ClientPayloadError:
+        raise ProviderError("malformed", "the stream was cut short", provider=endpoint.provider) from None
+    except aiohttp.ClientConnectionError as exc:
+        kind: ErrorKind = "malformed" if isinstance(exc, aiohttp.ServerDisconnectedError) else "unavailable"
+        raise ProviderError(kind, type(exc).__name__, provider=endpoint.provider) from None
+
+
+async def _read_sse(content: aiohttp.StreamReader) -> AsyncIterator[SSEEvent]:
+    """The SSE framing of the HTML spec: `field: value` lines, a blank line ends an event, `:` comments."""
+    event, data = "message", list[str]()
+    while True:
+        raw = await content.readline()
+        if not raw:
+            break
+        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        if not line:
+            if data:
+                yield SSEEvent(event, "\n".join(data))
+            event, data = "message", list[str]()
+            continue
+        if line.startswith(":"):  # a comment such as ": keep-alive" or ": OPENROUTER PROCESSING"
+            continue
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "data":
+            data.append(value)
+        elif name == "event":
+            event = value
+    if data:  # a last event without its blank line
+        yield SSEEvent(event, "\n".join(data))
+
+
+def parse_json(endpoint: Endpoint, data: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(data)
+    except json.JSONDecodeError:
+        raise ProviderError("malformed", "a stream event was not JSON", provider=endpoint.provider) from None
+    if not isinstance(parsed, dict):
+        raise ProviderError("malformed", "a stream event was not an object", provider=endpoint.provider)
+    return parsed
+
+
+async def error_from_response(endpoint: Endpoint, response: aiohttp.ClientResponse) -> ProviderError:
+    try:
+        text = await response.text()
+    except (aiohttp.ClientError, UnicodeDecodeError):
+        text = ""
+    return classify(
+        endpoint,
+        response.status,
+        message_from_body(text),
+        retry_after=retry_after(response.headers),
+    )
+
+
+def classify(
+    endpoint: Endpoint, status: int | None, message: str, *, retry_after: float | None = None
+) -> ProviderError:
+    """An HTTP status (or an error inside a 200 stream, status None) and message → the error's kind."""
+    message = scrub(message, endpoint.secret)
+    kind: ErrorKind
+    if _CONTEXT_HINTS.search(message) and status in (None, 400, 413, 422):
+        kind = "context_too_long"
+    elif status in (401, 403) or re.search(r"invalid.{0,20}(api.?key|token)|authenticat", message, re.I):
+        kind = "auth"
+    elif status == 429 or re.search(r"rate.?limit|quota|resource.?exhausted", message, re.I):
+        kind = "rate_limited"
+    elif (status is not None and status >= 500) or re.search(r"overloaded|unavailable", message, re.I):
+        kind = "overloaded"
+    else:
+        kind = "bad_request"
+    detail = f"HTTP {status}: {message}" if status is not None else f"error in stream: {message}"
+    return ProviderError(kind, detail, provider=endpoint.provider, status=status, retry_after=retry_after)
+
+
+def message_from_body(text: str) -> str:
+    """The human part of an error body: OpenAI/Anthropic/Gemini all put it in error.message."""
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError:
+        return text.strip()[:_MAX_DETAIL] or "no details"
+    if isinstance(body, list) and body:  # Gemini sometimes wraps the error in a list
+        body = body[0]
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict):
+            message = error.get("message") or error.get("type") or error.get("code")
+            if message:
+                return str(message)[:_MAX_DETAIL]
+        elif isinstance(error, str):
+            return error[:_MAX_DETAIL]
+    return text.strip()[:_MAX_DETAIL] or "no details"
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from `retry-after-ms`, `Retry-After` (seconds or an HTTP date), if any."""
+    if ms := headers.get("retry-after-ms"):
+        try:
+            return max(float(ms) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+def scrub(text: str, secret: str | None) -> str:
+    """Remove the key, and any long fragment of it an API echoes back, from text we may show or log."""
+    if not secret:
+        return text
+    text = text.replace(secret, "[redacted]")
+    if len(secret) >= 12:  # "Incorrect API key provided: sk-abc***wxyz" shows a prefix and a suffix
+        text = text.replace(secret[:8], "[redacted]").replace(secret[-6:], "[redacted]")
+    return text

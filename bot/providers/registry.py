@@ -1,0 +1,99 @@
+"""Which providers the owner configured, and how to reach a model by its id ("provider/model").
+
+Built once at start from the catalog and the settings: a provider is usable when its key is set (local
+servers: when their base URL is set). Each usable provider gets one client object of its wire format,
+wrapped in bounded retries, all sharing the process's HTTP session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+import aiohttp
+
+from bot.config import Settings
+from bot.providers import anthropic, azure, gemini
+from bot.providers.anthropic import AnthropicMessages
+from bot.providers.base import Provider
+from bot.providers.catalog import CATALOG, ProviderSpec
+from bot.providers.gemini import GeminiChat
+from bot.providers.http import Endpoint
+from bot.providers.openai_compat import OpenAIChat
+from bot.providers.retry import RetryingProvider
+
+
+class UnknownModel(LookupError):
+    """The id names no provider in the catalog (or is not of the form provider/model)."""
+
+
+class ProviderNotConfigured(LookupError):
+    """The provider exists, but the owner has not configured it."""
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    id: str  # "openai/gpt-4o-mini"
+    spec: ProviderSpec
+    name: str  # the provider's own model name: "gpt-4o-mini"
+    provider: Provider
+
+
+class Providers:
+    def __init__(
+        self,
+        settings: Settings,
+        session: aiohttp.ClientSession,
+        extra_specs: Iterable[ProviderSpec] = (),
+        *,
+        retry_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._specs = {spec.name: spec for spec in (*CATALOG, *extra_specs)}
+        self._clients: dict[str, Provider] = {}
+        for spec in self._specs.values():
+            client = _build(spec, settings, session)
+            if client is not None:
+                self._clients[spec.name] = RetryingProvider(client, sleep=retry_sleep)
+
+    def configured(self) -> list[ProviderSpec]:
+        """Usable providers in catalog order (extra ones, such as the demo, last)."""
+        return [spec for name, spec in self._specs.items() if name in self._clients]
+
+    def resolve(self, model_id: str) -> ResolvedModel:
+        prefix, slash, name = model_id.strip().partition("/")
+        if not slash or not prefix or not name:
+            raise UnknownModel("model ids look like provider/model, for example openai/gpt-4o-mini")
+        spec = self._specs.get(prefix.lower())
+        if spec is None:
+            known = ", ".join(sorted(self._specs))
+            raise UnknownModel(f"there is no provider called {prefix!r} (known: {known})")
+        client = self._clients.get(spec.name)
+        if client is None:
+            raise ProviderNotConfigured(f"{spec.title} is not set up on this bot")
+        return ResolvedModel(f"{spec.name}/{name}", spec, name, client)
+
+
+def _build(spec: ProviderSpec, settings: Settings, session: aiohttp.ClientSession) -> Provider | None:
+    """A client for `spec`, or None when the settings do not configure it."""
+    key = settings.secret(spec.key_env) if spec.key_env else None
+    base_override = settings.setting(spec.base_url_env) if spec.base_url_env else None
+    if spec.key_env and not key:
+        return None
+    if spec.configured_without_key and not base_override:
+        return None
+    base = (base_override or spec.base_url).rstrip("/")
+    if not base:
+        return None
+    if spec.version_path and not base.endswith(spec.version_path):
+        base += spec.version_path
+    if spec.wire == "anthropic":
+        return AnthropicMessages(spec, Endpoint(spec.name, session, anthropic.headers(key or ""), key), base)
+    if spec.wire == "gemini":
+        return GeminiChat(spec, Endpoint(spec.name, session, gemini.headers(key or ""), key), base)
+    if spec.wire == "azure":
+        endpoint = Endpoint(spec.name, session, azure.headers(key or ""), key)
+        return OpenAIChat(spec, endpoint, azure.url_for(base, settings.azure_openai_api_version))
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    url = base + "/chat/completions"
+    return OpenAIChat(spec, Endpoint(spec.name, session, headers, key), lambda model: url)

@@ -1,0 +1,81 @@
+"""One web server per bot process, on PORT: the provisioning API, a health check, and the platform
+runner's own routes (the Telegram webhook) side by side.
+
+    async with serve(core, settings, extra_routes=[web.post("/telegram/<secret>", on_update)]):
+        ...  # run the platforms; the server stops when the block ends
+
+`web_app` builds the same application without listening, for tests and for runners that host it
+themselves. The API is mounted under /api/v1 only when ADMIN_API_TOKEN is set.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from bot.api import build_api
+from bot.config import Settings
+
+if TYPE_CHECKING:
+    from bot.core import Core
+
+log = logging.getLogger(__name__)
+API_PREFIX = "/api/v1"
+
+
+async def _health(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+def web_app(
+    core: Core, settings: Settings, extra_routes: Iterable[web.AbstractRouteDef] = ()
+) -> web.Application:
+    """The process's aiohttp application: /healthz, the API (if enabled) and the caller's routes."""
+    app = web.Application()
+    app.router.add_get("/healthz", _health)
+    if api_enabled(settings):
+        app.add_subapp(API_PREFIX, build_api(core))
+    app.add_routes(list(extra_routes))
+    return app
+
+
+def api_enabled(settings: Settings) -> bool:
+    token = settings.admin_api_token
+    return token is not None and bool(token.get_secret_value())
+
+
+@asynccontextmanager
+async def serve(
+    core: Core,
+    settings: Settings,
+    extra_routes: Iterable[web.AbstractRouteDef] = (),
+    *,
+    host: str = "0.0.0.0",
+    port: int | None = None,
+) -> AsyncIterator[web.AppRunner]:
+    """Listen on `host`:PORT for the block's duration (port 0 picks a free one; see `bound_port`)."""
+    runner = web.AppRunner(web_app(core, settings, extra_routes), access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, settings.port if port is None else port)
+        await site.start()
+        log.info(
+            "web server on port %s%s",
+            bound_port(runner),
+            " (API at /api/v1)" if api_enabled(settings) else "",
+        )
+        yield runner
+    finally:
+        await runner.cleanup()
+
+
+def bound_port(runner: web.AppRunner) -> int:
+    """The port the server actually listens on."""
+    for address in runner.addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            return int(address[1])
+    raise RuntimeError("the web server is not listening")

@@ -1,0 +1,114 @@
+"""The one place that words refusals and failures for people: short, one line, never a key."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.ledger import Blocked, CapReached
+from bot.ledger.links import LinkRefused
+from bot.money import BadAmount, format_usd
+from bot.refusals import (
+    AmbiguousUser,
+    BadArguments,
+    EmptyPrompt,
+    ModelUnavailable,
+    NotAllowed,
+    NotOwner,
+    PromptTooLarge,
+    RateLimited,
+    StorageBusy,
+    UnknownModelChoice,
+    UnknownUser,
+    UserBlocked,
+)
+
+_LINK_REFUSALS = {
+    "bad_code": "That link code is wrong, used or expired. Send /link on your other account for a new one",
+    "same_account": "These identities already share one allowance",
+    "in_flight": "An answer is still in progress on one of the accounts; try again when it has finished",
+    "self": "Send this code from your other account (another platform), not from this one",
+}
+
+_PROVIDER_FAILURES = {
+    "auth": "is unavailable right now (the owner has been told)",
+    "rate_limited": "is rate limited by its provider; try again in a minute",
+    "overloaded": "is overloaded at its provider; try again shortly",
+    "context_too_long": "cannot take a conversation this long; send /new and ask again",
+    "bad_request": "refused the request",
+    "timeout": "took too long to answer; try again",
+    "malformed": "sent an answer we could not read; try again",
+    "unavailable": "cannot be reached right now; try again later",
+}
+
+
+THIS_PERIOD = {"daily": "today", "weekly": "this week", "monthly": "this month", "total": "in total"}
+PER_PERIOD = {"daily": "per day", "weekly": "per week", "monthly": "per month", "total": "in total"}
+
+
+def when(moment: datetime | None, now: datetime) -> str:
+    """ "2026-12-01 00:00 UTC (in 8 days)" — absolute for logs and screenshots, relative for people."""
+    if moment is None:
+        return "never (the cap is for all time)"
+    seconds = int((moment - now).total_seconds())
+    if seconds < 3600:
+        relative = f"{max(seconds // 60, 1)} min"
+    elif seconds < 2 * 86400:
+        relative = f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    else:
+        relative = f"{seconds // 86400} days"
+    return f"{moment:%Y-%m-%d %H:%M} UTC (in {relative})"
+
+
+def refusal(exc: BaseException, now: datetime) -> str | None:
+    """The line for a known refusal, or None for an unexpected error."""
+    match exc:
+        case EmptyPrompt():
+            return "Ask something after the command, e.g. /ask What is the capital of Peru?"
+        case UnknownModelChoice(model_id=model_id, reason=reason):
+            return f"Can't use {model_id}: {reason}. Send /model to see the models you can pick."
+        case PromptTooLarge(model_id=model_id, tokens=tokens, context_window=window):
+            return (
+                f"That message is too long for {model_id} (about {tokens:,} tokens; it takes {window:,}). "
+                "Shorten it or pick a model with a larger context via /model."
+            )
+        case CapReached(remaining=remaining, resets_at=resets_at, scope="global"):
+            return (
+                f"The bot's overall spending limit is reached ({format_usd(remaining)} left); "
+                f"it resets {when(resets_at, now)}."
+            )
+        case CapReached(remaining=remaining, resets_at=resets_at):
+            return (
+                f"Your allowance can't pay for an answer: {format_usd(remaining)} left. "
+                f"It resets {when(resets_at, now)}."
+            )
+        case Blocked() | UserBlocked():
+            return "You are blocked from using this bot."
+        case NotOwner(command=command):
+            return f"/{command} is for the bot's owner only."
+        case NotAllowed(user=user):
+            return f"This bot is private. Send your id {user} to its owner to be let in."
+        case RateLimited(retry_in_seconds=seconds, reason="in_flight"):
+            return f"You already have answers in progress; try again in {seconds} s."
+        case RateLimited(retry_in_seconds=seconds):
+            return f"Too many requests; try again in {seconds} s."
+        case BadArguments(problem=problem, usage=usage):
+            return f"{problem}. Usage: {usage}" if usage else f"{problem}."
+        case ModelUnavailable(model_id=model_id, kind=kind):
+            return f"{model_id} {_PROVIDER_FAILURES.get(kind, 'failed')}. You were not charged."
+        case BadAmount():
+            return f"{exc}."
+        case UnknownUser(name=name):
+            return (
+                f"I don't know {name}: use platform:id (e.g. telegram:12345), an @username the bot has seen, "
+                "or reply to their message."
+            )
+        case AmbiguousUser(name=name, matches=matches):
+            return f"{name} could be {', '.join(matches)}; name them by platform:id."
+        case LinkRefused(reason=reason):
+            return _LINK_REFUSALS.get(reason, "Those identities can't be linked") + "."
+        case StorageBusy():
+            return "The bot's database is busy; try again in a moment. Nothing was charged."
+    return None
+
+
+UNEXPECTED = "Something went wrong on our side. The owner's log has the details."

@@ -1,0 +1,126 @@
+"""Fixtures for Discord tests: the fake Discord, settings aimed at it, a running bot, a core that reports.
+
+Register with `pytest_plugins = ["tests.fakes.discord_fixtures"]` in tests/conftest.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import discord
+import pytest
+
+from adapters.discord_bot import CapbotClient, ChatCore, build_client
+from bot.config import Settings
+from bot.incoming import Incoming, Reply
+from tests.fakes.discord_api import GUILD_ID, FakeDiscord
+
+Script = Callable[[Incoming, Reply], Awaitable[None]]
+
+
+class TrackingCore:
+    """Wraps a core (real or scripted) and lets a test wait until N messages were fully handled."""
+
+    def __init__(self, inner: ChatCore) -> None:
+        self.inner = inner
+        self.handled: list[Incoming] = []
+        self._changed = asyncio.Condition()
+
+    async def handle(self, incoming: Incoming, reply: Reply) -> None:
+        try:
+            await self.inner.handle(incoming, reply)
+        finally:
+            async with self._changed:
+                self.handled.append(incoming)
+                self._changed.notify_all()
+
+    def model_choices(self, query: str) -> list[tuple[str, str]]:
+        return self.inner.model_choices(query)
+
+    def command_list(self, *, owner: bool = False) -> list[tuple[str, str]]:
+        return self.inner.command_list(owner=owner)
+
+    async def wait_handled(self, count: int, limit: float = 15) -> list[Incoming]:
+        try:
+            async with asyncio.timeout(limit), self._changed:
+                await self._changed.wait_for(lambda: len(self.handled) >= count)
+        except TimeoutError:
+            raise AssertionError(f"the core handled {len(self.handled)} of {count} messages") from None
+        return self.handled
+
+
+PRICED_MODELS = [
+    (f"prov{i // 10}/model-{i:02d}", f"${i / 10:.2f}/${i / 5:.2f} per 1M tokens") for i in range(40)
+]
+
+
+class ScriptedCore:
+    """A stand-in for `bot.core.Core`: answers with a test's script, offers 40 priced models."""
+
+    def __init__(self, script: Script) -> None:
+        self.script = script
+
+    async def handle(self, incoming: Incoming, reply: Reply) -> None:
+        await self.script(incoming, reply)
+
+    def model_choices(self, query: str) -> list[tuple[str, str]]:
+        found = [(f"{m} — {price}", m) for m, price in PRICED_MODELS if query.lower() in m]
+        return found  # deliberately uncapped: the adapter must cap at 25
+
+    def command_list(self, *, owner: bool = False) -> list[tuple[str, str]]:
+        listed = [
+            ("ask", "Ask"),
+            ("model", "Model"),
+            ("spend", "Spend"),
+            ("start", "Intro"),
+            ("help", "Help"),
+        ]
+        listed.append(("new", "New conversation"))
+        return listed + ([("cap", "Set a person's cap")] if owner else [])
+
+
+@pytest.fixture
+async def fake_discord() -> AsyncIterator[FakeDiscord]:
+    async with FakeDiscord() as fake:
+        yield fake
+
+
+@pytest.fixture
+def discord_settings(fake_discord: FakeDiscord, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Settings:
+    """Settings aimed at the fake; discord.py's process-wide URLs are restored after the test."""
+    monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)
+    gateway = discord.gateway.DiscordWebSocket
+    monkeypatch.setattr(gateway, "DEFAULT_GATEWAY", gateway.DEFAULT_GATEWAY)
+    return Settings(
+        discord_bot_token="fake-discord-token",
+        discord_guild_ids=(str(GUILD_ID),),
+        discord_api_base_url=fake_discord.api_base,
+        discord_gateway_url=fake_discord.gateway_url,
+        database_url=f"sqlite:///{tmp_path / 'capbot.db'}",
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_bot(
+    core: ChatCore, settings: Settings, fake: FakeDiscord, **options: Any
+) -> AsyncIterator[CapbotClient]:
+    """Start the real discord.py client against the fake; close it on exit."""
+    client = build_client(core, settings, **options)
+    token = settings.discord_bot_token.get_secret_value() if settings.discord_bot_token else ""
+    task = asyncio.create_task(client.start(token))
+    try:
+        connected = asyncio.create_task(fake.connected())
+        await asyncio.wait([task, connected], return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            connected.cancel()
+            task.result()  # raise what stopped the client
+        await connected
+        yield client
+    finally:
+        await client.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

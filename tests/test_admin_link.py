@@ -1,0 +1,174 @@
+"""/link: one-time codes and merging two identities into one allowance with no charge lost."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.ledger.links import CODE_TTL, LinkRefused, issue_code, link, redeem_code
+from bot.ledger.periods import period_key
+from tests.owner_support import (
+    CENT,
+    OWNER,
+    Harness,
+    charge,
+    check_invariants,
+    harness,
+    meet,
+    snapshot,
+)
+from tests.support import RecordingReply
+
+TG, DC = "telegram:2", "discord:3"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def h(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
+    if request.param == "sqlite":
+        async with harness(tmp_path) as built:
+            yield built
+        return
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base:
+        pytest.skip(
+            "PostgreSQL tests need TEST_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1:5432/test)"
+        )
+    import asyncpg
+
+    schema = f"capbot_link_{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(base)
+    await admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        joiner = "&" if "?" in base else "?"
+        async with harness(tmp_path, database_url=f"{base}{joiner}search_path={schema}") as built:
+            yield built
+    finally:
+        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        await admin.close()
+
+
+def code_in(reply: RecordingReply) -> str:
+    return reply.last.split("Your link code is ", 1)[1].split(".", 1)[0]
+
+
+async def test_link_code_merges_two_allowances_with_no_charge_lost(h: Harness) -> None:
+    await meet(h.ledger, TG, "tg")
+    assert (await h.say("/cap telegram:2 5 weekly")).last.startswith("Cap set.")
+    await charge(h.ledger, TG, 30 * CENT, "openai/gpt-4o")
+    await charge(h.ledger, DC, 45 * CENT, "openai/gpt-4o-mini")
+    h.clock.advance(hours=1)
+    await charge(h.ledger, DC, 5 * CENT, "openai/gpt-4o-mini")
+    before = await snapshot(h.db)
+    global_before = [r for r in before["totals"] if r["scope"] == "*"]
+
+    given = await h.say("/link", user=TG)
+    assert given.private_lines == given.lines and len(given.lines) == 1
+    code = code_in(given)
+    done = await h.say(f"/link {code.lower()}", user=DC)
+    assert done.last.startswith("Linked telegram:2, discord:3: one allowance.")
+
+    # both identities now read the same account: the issuer's cap and period, the sum of both spends
+    for who in (TG, DC):
+        summary = await h.ledger.summary(who)
+        assert (summary.user, summary.cap, summary.period) == (TG, 5 * 100 * CENT, "weekly")
+        assert summary.spent == 80 * CENT
+    week = period_key("weekly", h.clock())
+    totals = {(r["scope"], r["period_key"]): int(r["spent"]) for r in (await snapshot(h.db))["totals"]}
+    assert totals[(TG, week)] == 80 * CENT
+    assert not any(scope == DC for scope, _ in totals)
+    assert [r for r in (await snapshot(h.db))["totals"] if r["scope"] == "*"] == global_before
+    rows = await h.db.fetchall("SELECT user_id, cost FROM charges ORDER BY id")
+    assert [(r["user_id"], int(r["cost"])) for r in rows] == [
+        (TG, 30 * CENT),
+        (TG, 45 * CENT),
+        (TG, 5 * CENT),
+    ]
+    await check_invariants(h.ledger)
+
+    # new spending by either identity lands on the one account
+    await charge(h.ledger, DC, 1 * CENT)
+    assert (await h.ledger.summary(TG)).spent == 81 * CENT
+    await check_invariants(h.ledger)
+
+    # the code was single use
+    again = await h.say(f"/link {code}", user="telegram:8")
+    assert "wrong, used or expired" in again.last
+
+
+async def test_link_refusals_change_nothing(h: Harness) -> None:
+    await charge(h.ledger, TG, 10 * CENT)
+    await charge(h.ledger, DC, 20 * CENT)
+    code = code_in(await h.say("/link", user=TG))
+    before = await snapshot(h.db)
+
+    assert "not from this one" in (await h.say(f"/link {code}", user=TG)).last
+    assert "wrong, used or expired" in (await h.say("/link ABCD-EFGH", user=DC)).last
+    assert "not a link code" in (await h.say("/link hello", user=DC)).last
+    assert "for the bot's owner only" in (await h.say("/link telegram:2 discord:3", user=DC)).last
+    assert await snapshot(h.db) == before
+
+    # an answer in flight on the joining side: refused, and the code still works afterwards
+    from decimal import Decimal
+
+    from bot.ledger import Quote
+
+    hold = await h.ledger.reserve(DC, Quote(CENT, Decimal(0), 100, 16))
+    before = await snapshot(h.db)
+    assert "still in progress" in (await h.say(f"/link {code}", user=DC)).last
+    assert await snapshot(h.db) == before
+    await h.ledger.release(hold)
+    assert "Linked" in (await h.say(f"/link {code}", user=DC)).last
+    await check_invariants(h.ledger)
+
+
+async def test_link_codes_expire(h: Harness) -> None:
+    code = code_in(await h.say("/link", user=TG))
+    h.clock.advance(seconds=CODE_TTL.total_seconds())
+    before = await snapshot(h.db)
+    assert "wrong, used or expired" in (await h.say(f"/link {code}", user=DC)).last
+    assert await snapshot(h.db) == before
+
+
+async def test_a_new_code_replaces_the_old_one(h: Harness) -> None:
+    first = code_in(await h.say("/link", user=TG))
+    second = code_in(await h.say("/link", user=TG))
+    assert "wrong, used or expired" in (await h.say(f"/link {first}", user=DC)).last
+    assert "Linked" in (await h.say(f"/link {second}", user=DC)).last
+
+
+async def test_owner_links_directly_and_chains_fold_into_one_account(h: Harness) -> None:
+    for user, name in ((TG, "tg"), (DC, "dc"), ("console:x", None)):
+        await meet(h.ledger, user, name)
+        await charge(h.ledger, user, 10 * CENT)
+    await h.ledger.set_blocked(DC, True)
+    reply = await h.say("/link @dc console:x", user=OWNER)
+    assert reply.last.startswith("Linked discord:3, console:x")
+    # linking the merged account into another one moves every identity along
+    reply = await h.say("/link @tg @dc", user=OWNER)
+    assert reply.last.startswith("Linked telegram:2, console:x, discord:3")
+    assert "[blocked]" in reply.last  # a block on either side carries over
+    for who in (TG, DC, "console:x"):
+        assert (await h.ledger.summary(who)).user == TG
+        assert (await h.ledger.summary(who)).spent == 30 * CENT
+    assert (await h.say("/spend", user="console:x")).lines  # the console user is an owner: never blocked
+    assert "already share" in (await h.say("/link console:x telegram:2", user=OWNER)).last
+    await check_invariants(h.ledger)
+    users = (await h.say("/users")).last
+    assert "linked with console:x, discord:3" in users
+    assert "discord:3 (" not in users  # absorbed accounts are not listed on their own
+
+
+async def test_ledger_link_api(h: Harness) -> None:
+    code, expires = await issue_code(h.ledger, TG)
+    assert expires == h.clock() + CODE_TTL and len(code) == 9
+    with pytest.raises(LinkRefused) as refused:
+        await redeem_code(h.ledger, DC, "WRONGCOD")
+    assert refused.value.reason == "bad_code"
+    linked = await redeem_code(h.ledger, DC, code)
+    assert (linked.account, linked.absorbed, linked.identities) == (TG, DC, (TG, DC))
+    with pytest.raises(LinkRefused):
+        await link(h.ledger, DC, TG)

@@ -1,0 +1,40 @@
+from bot.conversation import build_prompt, estimate_tokens, input_token_bound
+from bot.providers.base import ChatMessage
+
+
+def exchange(i: int) -> list[ChatMessage]:
+    return [
+        ChatMessage("user", f"question {i} " + "q" * 300),
+        ChatMessage("assistant", f"answer {i} " + "a" * 300),
+    ]
+
+
+def test_the_input_bound_counts_utf8_bytes_plus_overhead() -> None:
+    messages = [ChatMessage("user", "héllo"), ChatMessage("assistant", "日本")]
+    assert input_token_bound(messages) == (6 + 8) + (6 + 8)
+
+
+def test_oldest_history_goes_first_and_system_and_question_stay() -> None:
+    history = [m for i in range(10) for m in exchange(i)]
+    question = ChatMessage("user", "the new one")
+    budget = estimate_tokens([ChatMessage("system", "sys"), question, *history[-4:]])
+    prompt = build_prompt("sys", history, question, budget)
+    assert prompt[0] == ChatMessage("system", "sys")
+    assert prompt[-1] == question
+    assert list(prompt[1:-1]) == history[-4:]  # the two newest exchanges, in order
+
+
+def test_history_never_starts_with_an_orphaned_answer() -> None:
+    history = [m for i in range(3) for m in exchange(i)]
+    question = ChatMessage("user", "q")
+    # room for three messages of history: the oldest of them would be an answer, so it is dropped too
+    budget = estimate_tokens([ChatMessage("system", "s"), question, *history[-3:]])
+    prompt = build_prompt("s", history, question, budget)
+    assert prompt[1].role == "user"
+    assert list(prompt[1:-1]) == history[-2:]
+
+
+def test_a_huge_question_is_kept_even_over_budget() -> None:
+    question = ChatMessage("user", "x" * 100_000)
+    prompt = build_prompt("s", [ChatMessage("user", "old")], question, 10)
+    assert prompt == (ChatMessage("system", "s"), question)

@@ -1,0 +1,122 @@
+"""Discord end to end: the real discord.py client, the fake Discord, the real core and ledger, and an
+OpenAI-compatible model server on 127.0.0.1 (the console demo's server, reached through the ordinary
+OpenAI provider path with OPENAI_BASE_URL)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from bot.config import Settings
+from tests.fakes.discord_api import CHANNEL_ID, EPHEMERAL, FakeDiscord
+from tests.fakes.discord_fixtures import *  # noqa: F403  (fixtures, until tests/conftest.py registers the plugin)
+from tests.fakes.discord_fixtures import TrackingCore, running_bot
+
+core_module = pytest.importorskip("bot.core", reason="the core does not import yet", exc_type=ImportError)
+demo = pytest.importorskip("bot.providers.demo")
+
+MODEL = "openai/gpt-4o-mini"
+
+
+@pytest.fixture
+async def model_server() -> AsyncIterator[str]:
+    async with demo.demo_server(word_delay=0) as base_url:
+        yield base_url
+
+
+@pytest.fixture
+async def core(discord_settings: Settings, model_server: str) -> AsyncIterator[TrackingCore]:
+    settings = discord_settings.model_copy(
+        update={
+            "openai_base_url": model_server,
+            "openai_api_key": "sk-test-not-a-real-key",
+            "default_model": MODEL,
+            "default_cap_usd": Decimal("1.00"),
+        }
+    )
+    async with core_module.open_core(settings) as real:
+        yield TrackingCore(real)
+
+
+def ledger(core: TrackingCore) -> Any:
+    return core.inner.services.ledger
+
+
+async def test_ask_is_deferred_streamed_and_charged(
+    fake_discord: FakeDiscord, discord_settings: Settings, core: TrackingCore
+) -> None:
+    async with running_bot(core, discord_settings, fake_discord, edit_interval=0):
+        alice = fake_discord.user(31, "alice")
+        event = fake_discord.slash(alice, "ask", {"prompt": "What is a ledger?"})
+        await fake_discord.dispatch("INTERACTION_CREATE", event)
+        await core.wait_handled(1)
+        spend = fake_discord.slash(alice, "spend")
+        await fake_discord.dispatch("INTERACTION_CREATE", spend)
+        await core.wait_handled(2)
+    token = event["token"]
+    assert fake_discord.callbacks(token)[0].body == {"type": 5}
+    edits = fake_discord.original_edits(token)
+    assert len(edits) > 2  # streamed, word by word
+    (answer,) = fake_discord.shown(token)
+    assert 'You asked: "What is a ledger?"' in answer
+    summary = await ledger(core).summary("discord:31")
+    assert summary.spent > 0 and summary.held == 0
+    (spend_line,) = fake_discord.shown(spend["token"])
+    assert spend_line.startswith("Spent $")
+    assert fake_discord.callbacks(spend["token"])[0].body == {"type": 5, "data": {"flags": EPHEMERAL}}
+
+
+async def test_cap_reached_is_refused_ephemerally_and_nothing_is_charged(
+    fake_discord: FakeDiscord, discord_settings: Settings, core: TrackingCore
+) -> None:
+    await ledger(core).set_cap("discord:32", 0)
+    async with running_bot(core, discord_settings, fake_discord):
+        event = fake_discord.slash(fake_discord.user(32, "bob"), "ask", {"prompt": "hello"})
+        await fake_discord.dispatch("INTERACTION_CREATE", event)
+        await core.wait_handled(1)
+    token = event["token"]
+    (line,) = fake_discord.shown(token)
+    assert line.startswith("Your allowance can't pay for an answer: $0")
+    (followup,) = fake_discord.followups(token)
+    assert followup.flags & EPHEMERAL and followup.content == line
+    assert (await ledger(core).summary("discord:32")).spent == 0
+
+
+async def test_model_autocomplete_and_switch(
+    fake_discord: FakeDiscord, discord_settings: Settings, core: TrackingCore
+) -> None:
+    async with running_bot(core, discord_settings, fake_discord):
+        carol = fake_discord.user(33, "carol")
+        typed = fake_discord.autocomplete(carol, "model", "model", "gpt-4o")
+        await fake_discord.dispatch("INTERACTION_CREATE", typed)
+        await fake_discord.wait_for(lambda: bool(fake_discord.callbacks(typed["token"])), "autocomplete")
+        choices = fake_discord.callbacks(typed["token"])[0].body["data"]["choices"]
+        assert 0 < len(choices) <= 25
+        assert all("gpt-4o" in c["value"] and "$" in c["name"] for c in choices)
+        chosen = next(c["value"] for c in choices if c["value"] != MODEL)
+        switch = fake_discord.slash(carol, "model", {"model": chosen})
+        await fake_discord.dispatch("INTERACTION_CREATE", switch)
+        await core.wait_handled(1)
+    (line,) = fake_discord.shown(switch["token"])
+    assert line.startswith(f"Model set to {chosen}")
+    assert (await ledger(core).profile("discord:33")).model == chosen
+
+
+async def test_two_people_at_once_each_pay_for_their_own_answer(
+    fake_discord: FakeDiscord, discord_settings: Settings, core: TrackingCore
+) -> None:
+    async with running_bot(core, discord_settings, fake_discord):
+        dan = fake_discord.slash(fake_discord.user(34, "dan"), "ask", {"prompt": "same question"})
+        eve = fake_discord.message(fake_discord.user(35, "eve"), "same question", channel=CHANNEL_ID + 7)
+        await fake_discord.dispatch("INTERACTION_CREATE", dan)
+        await fake_discord.dispatch("MESSAGE_CREATE", eve)
+        await core.wait_handled(2)
+    assert 'You asked: "same question"' in fake_discord.shown(dan["token"])[0]
+    dm_posts = fake_discord.channel_posts(CHANNEL_ID + 7)
+    assert dm_posts and all(c.flags & EPHEMERAL == 0 for c in dm_posts)
+    dan_spent = (await ledger(core).summary("discord:34")).spent
+    eve_spent = (await ledger(core).summary("discord:35")).spent
+    assert dan_spent > 0 and eve_spent > 0

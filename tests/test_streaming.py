@@ -1,0 +1,138 @@
+"""The shared streaming loop: splitting without loss, throttled edits, flood control."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from adapters.streaming import CURSOR, FloodWait, StreamingAnswer, split_text
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def unfenced(chunks: list[str]) -> str:
+    """Undo the fences split_text adds at chunk borders, to compare with the original."""
+    out = []
+    for i, chunk in enumerate(chunks):
+        if i > 0 and chunk.startswith("```") and chunks[i - 1].endswith("\n```"):
+            chunk = chunk.split("\n", 1)[1]
+        if i < len(chunks) - 1 and chunk.endswith("\n```") and chunks[i + 1].startswith("```"):
+            chunk = chunk[: -len("```")]
+        out.append(chunk)
+    return "".join(out)
+
+
+def words_of(text: str) -> list[str]:
+    return text.split()
+
+
+def test_short_text_is_one_chunk() -> None:
+    assert split_text("hello", 10) == ["hello"]
+
+
+def test_long_prose_splits_at_paragraphs_and_loses_no_word() -> None:
+    paragraphs = [f"Paragraph {i} " + "word " * 60 for i in range(20)]
+    text = "\n\n".join(paragraphs)
+    chunks = split_text(text, 1000)
+    assert len(chunks) > 1
+    assert all(len(c) <= 1000 for c in chunks)
+    assert all(c.startswith("Paragraph") for c in chunks)  # cuts land on paragraph boundaries
+    assert words_of(" ".join(chunks)) == words_of(text)
+
+
+def test_code_blocks_are_closed_and_reopened_across_chunks() -> None:
+    text = "Intro\n\n```python\n" + "".join(f"print({i})\n" for i in range(400)) + "```\nDone."
+    chunks = split_text(text, 500)
+    assert all(len(c) <= 500 for c in chunks)
+    for chunk in chunks:
+        assert chunk.count("```") % 2 == 0, chunk  # every chunk renders on its own
+    assert all(c.startswith("```python") for c in chunks[1:-1])
+    assert words_of(unfenced(chunks)) == words_of(text)
+
+
+def test_limits_can_be_counted_in_utf16_units() -> None:
+    text = "😀" * 5000  # two UTF-16 units each, no spaces or newlines
+    chunks = split_text(text, 4096, utf16_len)
+    assert all(utf16_len(c) <= 4096 for c in chunks)
+    assert "".join(chunks) == text
+
+
+class FakeMessenger:
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+        self.calls: list[tuple[str, int, str]] = []
+        self.flood: list[float] = []  # retry_after values to raise, one per call
+
+    async def send(self, text: str) -> Any:
+        self._maybe_flood()
+        self.messages.append(text)
+        self.calls.append(("send", len(self.messages) - 1, text))
+        return len(self.messages) - 1
+
+    async def edit(self, handle: Any, text: str) -> None:
+        self._maybe_flood()
+        self.messages[handle] = text
+        self.calls.append(("edit", handle, text))
+
+    def _maybe_flood(self) -> None:
+        if self.flood:
+            raise FloodWait(self.flood.pop(0))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_edits_are_throttled_and_the_final_text_has_no_cursor() -> None:
+    messenger, clock = FakeMessenger(), Clock()
+    async with StreamingAnswer(messenger, limit=100, interval=1.0, clock=clock) as answer:
+        for word in ["Hello", " there", " friend"]:
+            await answer.write(word)
+            clock.now += 0.4  # three writes within 1.2 s: the first shows, the third may
+    assert messenger.messages == ["Hello there friend"]
+    kinds = [c[0] for c in messenger.calls]
+    assert kinds[0] == "send" and messenger.calls[0][2] == "Hello" + CURSOR
+    assert len(messenger.calls) <= 3
+
+
+async def test_a_long_answer_continues_in_new_messages() -> None:
+    messenger = FakeMessenger()
+    text = "\n\n".join(f"Part {i} " + "x" * 80 for i in range(10))
+    async with StreamingAnswer(messenger, limit=200, interval=0) as answer:
+        for i in range(0, len(text), 37):
+            await answer.write(text[i : i + 37])
+    assert len(messenger.messages) > 1
+    assert all(len(m) <= 200 for m in messenger.messages)
+    assert words_of(" ".join(messenger.messages)) == words_of(text)
+
+
+async def test_flood_control_skips_progress_edits_but_delivers_the_final_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slept: list[float] = []
+
+    async def no_sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    monkeypatch.setattr("adapters.streaming.asyncio.sleep", no_sleep)
+    messenger, clock = FakeMessenger(), Clock()
+    answer = StreamingAnswer(messenger, limit=100, interval=1.0, clock=clock)
+    await answer.write("first")
+    messenger.flood = [30.0]
+    clock.now = 2.0
+    await answer.write(" second")  # flood: progress edit skipped, next edits wait 30 s
+    clock.now = 5.0
+    await answer.write(" third")  # still inside the flood wait: no call at all
+    calls_before_close = len(messenger.calls)
+    messenger.flood = [3.0]  # the final edit is refused once, then retried
+    await answer.close()
+    assert calls_before_close == 1
+    assert messenger.messages == ["first second third"]
+    assert slept == [3.0]
