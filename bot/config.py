@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     history_tokens: int = Field(default=4000, ge=0, le=2_000_000)
     prices_file: Path | None = None
     request_timeout: float = Field(default=120.0, gt=0, le=3600)
+    provider_retries: int = Field(default=2, ge=0, le=10)  # extra attempts on 429/5xx before any text
+    retry_base_delay: float = Field(default=0.5, ge=0, le=60)  # backoff start when no Retry-After
 
     # money and access
     database_url: str = "sqlite:///data/capbot.db"

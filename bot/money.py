@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 
 NANOS_PER_USD = 1_000_000_000
 _NANOS = Decimal(NANOS_PER_USD)
@@ -51,14 +51,16 @@ def parse_usd(text: str) -> int:
 
 
 def format_usd(nanos: int) -> str:
-    """Dollars for people: cents above a cent, else at least two significant digits ($0.00045)."""
+    """Dollars for people: cents from ten cents up, else two significant digits ($0.013, $0.00045)."""
     sign = "-" if nanos < 0 else ""
     usd = nanos_to_usd(abs(nanos))
     if usd == 0:
         return "$0.00"
-    if usd >= Decimal("0.01"):
+    if usd >= Decimal("0.1"):
         return f"{sign}${usd.quantize(Decimal('0.01'), rounding=ROUND_FLOOR):,}"
-    # below a cent: keep two significant digits, trailing zeros trimmed
+    # below ten cents: two significant digits, so small charges stay visible
     digits = -usd.adjusted() + 1
-    shown = usd.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_CEILING).normalize()
+    shown = usd.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP).normalize()
+    if shown.as_tuple().exponent > -2:  # type: ignore[operator]  # "$0.10", not "$0.1"
+        shown = shown.quantize(Decimal("0.01"))
     return f"{sign}${shown:f}"

@@ -8,6 +8,8 @@ import pytest
 
 from bot.config import Settings
 
+pytest_plugins = ["tests.fakes.llm_fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def clean_environment(

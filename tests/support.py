@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -75,3 +77,13 @@ class Clock:
 
 def message(text: str, user: str = "telegram:1", thread: str | None = None, **kw: object) -> Incoming:
     return Incoming(user=user, thread=thread or f"t:{user}", text=text, **kw)  # type: ignore[arg-type]
+
+
+async def eventually(condition: Callable[[], bool], what: str = "condition", seconds: float = 10.0) -> None:
+    """Wait until `condition()` holds (state another task changes), failing the test after `seconds`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.005)

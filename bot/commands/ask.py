@@ -64,7 +64,11 @@ async def ask(ctx: Context) -> None:
         try:
             outcome = await _answer(ctx, model, history, question)
         except ProviderError as error:
-            log.warning("%s failed before answering: %s", model_id, error)
+            if error.kind == "auth":
+                key_env = model.resolved.spec.key_env or "its key"
+                log.error("%s: the provider rejected the API key; check %s (%s)", model_id, key_env, error)
+            else:
+                log.warning("%s failed before answering: %s", model_id, error)
             if error.kind in FALLBACK_KINDS and not last:
                 continue
             raise ModelUnavailable(model_id, error.kind) from None

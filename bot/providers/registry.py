@@ -54,7 +54,12 @@ class Providers:
         for spec in self._specs.values():
             client = _build(spec, settings, session)
             if client is not None:
-                self._clients[spec.name] = RetryingProvider(client, sleep=retry_sleep)
+                self._clients[spec.name] = RetryingProvider(
+                    client,
+                    attempts=settings.provider_retries + 1,
+                    base_delay=settings.retry_base_delay,
+                    sleep=retry_sleep,
+                )
 
     def configured(self) -> list[ProviderSpec]:
         """Usable providers in catalog order (extra ones, such as the demo, last)."""

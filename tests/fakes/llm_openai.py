@@ -1,0 +1,179 @@
+"""A fake OpenAI-compatible chat completions server on 127.0.0.1, speaking the real streaming format.
+
+It answers any `POST .../chat/completions` (so it stands in for OpenAI, Mistral, DeepSeek, OpenRouter,
+Azure's deployment URLs, Ollama...) with `data: {...}` chunks, a usage chunk when the request asked for
+one (`stream_options.include_usage`) and `data: [DONE]`, framed exactly as OpenAI does. Every request is
+recorded (path, query, headers, JSON body). Tests script what comes next with `Script` objects: the
+answer text, the usage reported, an error status with a real error body, a stream cut short, an error
+chunk inside a 200 stream, SSE comment lines, and answers that use the whole output limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass
+class Recorded:
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+    @property
+    def output_limit(self) -> int | None:
+        for key in ("max_completion_tokens", "max_tokens"):
+            if key in self.body:
+                return int(self.body[key])
+        return None
+
+
+@dataclass
+class Script:
+    """What the fake sends for one request. Defaults: a short answer with exact usage."""
+
+    text: str = "Hello from the fake."
+    prompt_tokens: int = 12
+    completion_tokens: int | None = None  # None: one per word of `text` (or per filled token)
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost: str | None = None  # OpenRouter's reported cost in dollars
+    fill_to_limit: bool = False  # answer with exactly the request's output limit in tokens
+    status: int = 200  # not 200: send `error_body` with this status and no stream
+    error_body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    usage: bool = True  # False: the server never reports usage (some local servers)
+    cut_after_words: int | None = None  # close the connection after this many words, no [DONE]
+    error_chunk_after_words: int | None = None  # send an error chunk inside the 200 stream
+    keepalive: bool = True  # interleave ": keep-alive" comment lines
+    delay: float = 0.0  # seconds between chunks
+    hold: asyncio.Event | None = None  # wait for this before answering (concurrency tests)
+
+
+def openai_error(status: int, message: str, type_: str, code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type_, "param": None, "code": code}}
+
+
+CONTEXT_TOO_LONG = openai_error(
+    400,
+    "This model's maximum context length is 128000 tokens. However, your messages resulted in "
+    "130000 tokens. Please reduce the length of the messages.",
+    "invalid_request_error",
+    "context_length_exceeded",
+)
+
+
+class FakeOpenAI:
+    def __init__(self) -> None:
+        self.requests: list[Recorded] = []
+        self.scripts: list[Script] = []  # consumed in order; when empty, `default` answers
+        self.default = Script()
+        self.url = ""  # base URL with /v1, set when started
+        self.started = asyncio.Event()
+
+    def then(self, *scripts: Script) -> FakeOpenAI:
+        self.scripts.extend(scripts)
+        return self
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/{tail:.*}chat/completions", self._completions)
+        return app
+
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append(
+            Recorded(
+                request.path, dict(request.query), {k.lower(): v for k, v in request.headers.items()}, body
+            )
+        )
+        script = self.scripts.pop(0) if self.scripts else self.default
+        if script.hold is not None:
+            await script.hold.wait()
+        if script.status != 200:
+            return web.json_response(
+                script.error_body or openai_error(script.status, "fake failure", "server_error"),
+                status=script.status,
+                headers=script.headers,
+            )
+        return await self._stream(request, body, script)
+
+    async def _stream(self, request: web.Request, body: dict[str, Any], script: Script) -> web.StreamResponse:
+        limit = int(body.get("max_completion_tokens") or body.get("max_tokens") or 1_000_000)
+        words = [w + " " for w in script.text.split(" ")]
+        if script.fill_to_limit:
+            words = (words * (limit // max(len(words), 1) + 1))[:limit]
+        completion = script.completion_tokens if script.completion_tokens is not None else len(words)
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)
+        base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1_760_000_000}
+        base["model"] = str(body.get("model"))
+
+        async def send(payload: dict[str, Any]) -> None:
+            await response.write(f"data: {json.dumps({**base, **payload})}\n\n".encode())
+            if script.delay:
+                await asyncio.sleep(script.delay)
+
+        if script.keepalive:
+            await response.write(b": keep-alive\n\n")
+        await send({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})
+        for index, word in enumerate(words):
+            if script.cut_after_words is not None and index == script.cut_after_words:
+                if request.transport is not None:
+                    request.transport.close()
+                return response
+            if script.error_chunk_after_words is not None and index == script.error_chunk_after_words:
+                message = "The server had an error while processing your request."
+                error = {"error": {"message": message, "type": "server_error", "code": 502}}
+                await response.write(f"data: {json.dumps(error)}\n\n".encode())
+                await response.write_eof()
+                return response
+            await send({"choices": [{"index": 0, "delta": {"content": word}}]})
+        await send({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        wants_usage = (body.get("stream_options") or {}).get("include_usage") or "stream_options" not in body
+        if script.usage and wants_usage:
+            usage: dict[str, Any] = {
+                "prompt_tokens": script.prompt_tokens,
+                "completion_tokens": completion,
+                "total_tokens": script.prompt_tokens + completion,
+                "prompt_tokens_details": {"cached_tokens": script.cached_tokens},
+                "completion_tokens_details": {"reasoning_tokens": script.reasoning_tokens},
+            }
+            if script.cost is not None:
+                usage["cost"] = float(script.cost) if "." in script.cost else int(script.cost)
+            await send({"choices": [], "usage": usage})
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+
+@asynccontextmanager
+async def serve(app: web.Application) -> AsyncIterator[str]:
+    """Serve `app` on a free port of 127.0.0.1; yields http://127.0.0.1:PORT."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = next(a[1] for a in runner.addresses if isinstance(a, tuple))
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+@asynccontextmanager
+async def running_fake_openai() -> AsyncIterator[FakeOpenAI]:
+    fake = FakeOpenAI()
+    async with serve(fake.app()) as root:
+        fake.url = root + "/v1"
+        fake.started.set()
+        yield fake
