@@ -70,9 +70,11 @@ async def bench_core(
             log_level="WARNING",
             **more,
         )
-        async with demo_server(fill_to_limit=fill_to_limit, word_delay=word_delay) as url:
-            async with open_core(settings, extra_specs=[demo_spec(url)]) as core:
-                yield core
+        async with (
+            demo_server(fill_to_limit=fill_to_limit, word_delay=word_delay) as url,
+            open_core(settings, extra_specs=[demo_spec(url)]) as core,
+        ):
+            yield core
 
 
 async def ask(core: Core, user: str, text: str) -> QuietReply:

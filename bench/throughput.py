@@ -20,7 +20,9 @@ from bench._support import ask, bench_core
 
 async def main(users: int, database_url: str | None) -> None:
     logging.basicConfig(level=logging.ERROR)
-    async with bench_core(cap_usd="100", fill_to_limit=False, word_delay=0, database_url=database_url) as core:
+    async with bench_core(
+        cap_usd="100", fill_to_limit=False, word_delay=0, database_url=database_url
+    ) as core:
         await ask(core, "bench:warmup", "warm up")
         latencies: list[float] = []
 
@@ -41,8 +43,10 @@ async def main(users: int, database_url: str | None) -> None:
     backend = "PostgreSQL" if database_url else "SQLite"
     print(f"{backend}: {users} people at once, {sum(answered)} answered in {elapsed:.2f}s")
     print(f"  streamed answers per second: {sum(answered) / elapsed:.0f}")
-    print(f"  latency under load: median {statistics.median(latencies) * 1000:.0f} ms, "
-          f"p95 {statistics.quantiles(latencies, n=20)[-1] * 1000:.0f} ms")
+    print(
+        f"  latency under load: median {statistics.median(latencies) * 1000:.0f} ms, "
+        f"p95 {statistics.quantiles(latencies, n=20)[-1] * 1000:.0f} ms"
+    )
     print(f"  one answer alone (core + local HTTP): median {statistics.median(single) * 1000:.1f} ms")
 
 
