@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import Coroutine, Sequence
@@ -72,8 +73,11 @@ async def _api(settings: Settings) -> None:
 
 async def _platforms(settings: Settings, which: Sequence[str]) -> None:
     from bot.core import open_core
+    from bot.web import api_enabled, serve
 
-    async with open_core(settings) as core:
+    async with open_core(settings) as core, contextlib.AsyncExitStack() as stack:
+        if api_enabled(settings):  # the owner's API rides along on PORT
+            await stack.enter_async_context(serve(core, settings))
         runs: list[Coroutine[Any, Any, None]] = []
         if "telegram" in which:
             import importlib

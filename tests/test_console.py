@@ -1,0 +1,72 @@
+"""The console adapter and `python -m bot` as a person runs them: piped stdin, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from adapters import console
+from bot.money import format_usd
+from tests.fakes.llm_openai import FakeOpenAI, Script
+from tests.owner_support import harness
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_bot(args: list[str], stdin: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL", "_TOKEN"))}
+    clean.pop("DATABASE_URL", None)
+    clean["PYTHONPATH"] = str(ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**clean, **env},
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_demo_answers_and_then_shows_the_charge_cap_and_remainder(tmp_path: Path) -> None:
+    done = run_bot(["console", "--demo"], "/ask hello\n/spend\n", tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("(demo mode:")
+    assert lines[1].startswith('[demo model, no LLM behind it] You asked: "hello".')
+    assert lines[2].startswith("Spent $") and "of your $1.00 cap;" in lines[2] and "left" in lines[2]
+    assert (tmp_path / "data" / "demo.db").exists()
+    again = run_bot(["console", "--demo"], "/spend\n", tmp_path)  # the ledger survives a restart
+    assert again.stdout.splitlines()[1] == lines[2]
+
+
+def test_a_bad_setting_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    done = run_bot(["console"], "", tmp_path, DEFAULT_CAP_USD="lots")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "capbot: configuration error: DEFAULT_CAP_USD: Input should be a valid decimal"
+    ]
+
+
+def test_nothing_to_run_says_what_to_set(tmp_path: Path) -> None:
+    done = run_bot([], "", tmp_path)
+    assert done.returncode == 2 and "TELEGRAM_BOT_TOKEN" in done.stderr and "Traceback" not in done.stderr
+
+
+async def test_piped_lines_are_answered_in_order_and_eof_ends_the_session(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    fake_openai.then(Script(text="first answer"), Script(text="second answer"))
+    settings = {"openai_api_key": "sk-test", "openai_base_url": fake_openai.url, "retry_base_delay": 0}
+    async with harness(tmp_path, **settings) as h:
+        out = io.StringIO()
+        await console.run(h.core, user="alice", stdin=io.StringIO("one\n\n/ask two\n/spend\n"), stdout=out)
+        spent = (await h.ledger.summary("console:alice")).spent
+    lines = out.getvalue().splitlines()
+    assert lines[:2] == ["first answer ", "second answer "]
+    assert lines[2].startswith(f"Spent {format_usd(spent)} this month")
+    assert [r.body["messages"][-1]["content"] for r in fake_openai.requests] == ["one", "two"]
