@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
@@ -260,3 +261,21 @@ async def test_spend_shows_the_charge_the_cap_and_what_remains(
         assert spent == expected_cost(20, 1000) == 603_000
         line = (await h.say("/spend", user=BOB)).lines[0]
         assert line.startswith(f"Spent {format_usd(603_000)} this month of your $1.00 cap; $0.99")
+
+
+async def test_a_locked_database_gets_one_line_and_charges_nothing(
+    fake_openai: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.ledger.sqlite.BUSY_TIMEOUT_MS", 50)
+    async with harness(tmp_path, **openai_settings(fake_openai)) as h:
+        other = sqlite3.connect(tmp_path / "capbot.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        try:
+            reply = await h.say("/ask hi", user=BOB)
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert reply.lines == ["The bot's database is busy; try again in a moment. Nothing was charged."]
+        assert reply.answers == [] and fake_openai.requests == []
+        assert (await h.ledger.summary(BOB)).spent == 0 and await holds(h) == 0
+        assert (await h.say("/ask hi", user=BOB)).answers  # and it recovers
