@@ -27,7 +27,14 @@ _CONTEXT_HINTS = re.compile(
     r"input token count|exceeds the maximum|reduce the length|context_too_long|input is too long",
     re.IGNORECASE,
 )
+# A rejected key that does not come as 401/403: Gemini answers a bad or expired key with 400.
+_AUTH_HINTS = re.compile(
+    r"invalid.{0,20}(api.?key|token)|api.?key.{0,12}(not valid|invalid|expired)|authenticat", re.IGNORECASE
+)
 _MAX_DETAIL = 300
+# The longest SSE line we accept. (aiohttp's readline has its own smaller limit, and raises an error that is
+# no ClientError beyond it, so lines are split here.)
+MAX_LINE_BYTES = 16 * 1024 * 1024
 
 
 def create_session(settings: Settings) -> aiohttp.ClientSession:
@@ -58,7 +65,7 @@ async def stream_events(endpoint: Endpoint, url: str, body: Mapping[str, Any]) -
         async with endpoint.session.post(url, json=body, headers=dict(endpoint.headers)) as response:
             if response.status != 200:
                 raise await error_from_response(endpoint, response)
-            async for event in _read_sse(response.content):
+            async for event in _read_sse(_lines(response.content, endpoint.provider)):
                 yield event
     except ProviderError:
         raise
@@ -71,14 +78,30 @@ async def stream_events(endpoint: Endpoint, url: str, body: Mapping[str, Any]) -
         raise ProviderError(kind, type(exc).__name__, provider=endpoint.provider) from None
 
 
-async def _read_sse(content: aiohttp.StreamReader) -> AsyncIterator[SSEEvent]:
+async def _lines(content: aiohttp.StreamReader, provider: str) -> AsyncIterator[bytes]:
+    """The body split at LF (the CR of a CRLF is left for the caller), a last unterminated line included."""
+    pending = bytearray()
+    async for chunk in content.iter_any():
+        scan = len(pending)  # the bytes before this chunk hold no LF
+        pending += chunk
+        start = 0
+        while (end := pending.find(b"\n", scan)) >= 0:
+            if end - start > MAX_LINE_BYTES:
+                break
+            yield bytes(pending[start:end])
+            start = scan = end + 1
+        del pending[:start]
+        if len(pending) > MAX_LINE_BYTES:
+            raise ProviderError("malformed", "a stream line was too long", provider=provider)
+    if pending:
+        yield bytes(pending)
+
+
+async def _read_sse(lines: AsyncIterator[bytes]) -> AsyncIterator[SSEEvent]:
     """The SSE framing of the HTML spec: `field: value` lines, a blank line ends an event, `:` comments."""
     event, data = "message", list[str]()
-    while True:
-        raw = await content.readline()
-        if not raw:
-            break
-        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+    async for raw in lines:
+        line = raw.decode("utf-8", errors="replace").rstrip("\r")
         if not line:
             if data:
                 yield SSEEvent(event, "\n".join(data))
@@ -127,7 +150,7 @@ def classify(
     kind: ErrorKind
     if _CONTEXT_HINTS.search(message) and status in (None, 400, 413, 422):
         kind = "context_too_long"
-    elif status in (401, 403) or re.search(r"invalid.{0,20}(api.?key|token)|authenticat", message, re.I):
+    elif status in (401, 403) or _AUTH_HINTS.search(message):
         kind = "auth"
     elif status == 429 or re.search(r"rate.?limit|quota|resource.?exhausted", message, re.I):
         kind = "rate_limited"

@@ -1,7 +1,7 @@
-"""Bounded retries for a stream, but only before its first event.
+"""Bounded retries for a stream, but only before its first text.
 
 Once any text has reached the person, retrying would show the answer twice and could charge twice, so a
-failure after the first event is passed on as is. Before that, rate limits and overloads are retried with
+failure after the first text is passed on as is. Before that, rate limits and overloads are retried with
 exponential backoff (tenacity), honouring the provider's Retry-After when it gives one; a wait longer
 than `max_wait` is not worth holding a chat for, so the error goes up instead (and the fallback models
 get their turn).
@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_exponential
 
-from bot.providers.base import ChatRequest, Provider, ProviderError, StreamEvent
+from bot.providers.base import ChatRequest, Provider, ProviderError, StreamEvent, TextDelta
 
 log = logging.getLogger(__name__)
 
@@ -58,18 +58,20 @@ class RetryingProvider:
             before_sleep=_log_retry,
         )
         events: AsyncIterator[StreamEvent] | None = None
-        first: StreamEvent | None = None
+        leading: list[StreamEvent] = []
         async for attempt in retrying:
             with attempt:
+                # Usage reports before the first text (Anthropic's message_start) show nothing to anyone,
+                # so a failure after them is still retried; they are held back until text comes.
                 events = aiter(self.inner.stream(request))
-                try:
-                    first = await anext(events)
-                except StopAsyncIteration:
-                    first = None
+                leading = []
+                async for event in events:
+                    leading.append(event)
+                    if isinstance(event, TextDelta) and event.text:
+                        break
         assert events is not None
-        if first is None:
-            return
-        yield first
+        for event in leading:
+            yield event
         async for event in events:
             yield event
 

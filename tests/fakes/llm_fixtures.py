@@ -1,11 +1,20 @@
-"""pytest fixtures for the fake model servers (import the names you use into a test module)."""
+"""pytest fixtures for the fake model servers: `from tests.fakes.llm_fixtures import *` in a test module.
+
+`fake_openai`, `fake_anthropic`, `fake_gemini`: one server each; `fakes`: all three at once; `sleeps`:
+records the retry backoffs instead of sleeping them (for cores opened after it).
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
+from bot.providers import registry
+from bot.providers.retry import RetryingProvider
+from tests.fakes.llm_anthropic import FakeAnthropic, running_fake_anthropic
+from tests.fakes.llm_gemini import FakeGemini, running_fake_gemini
 from tests.fakes.llm_openai import FakeOpenAI, running_fake_openai
 
 
@@ -13,3 +22,44 @@ from tests.fakes.llm_openai import FakeOpenAI, running_fake_openai
 async def fake_openai() -> AsyncIterator[FakeOpenAI]:
     async with running_fake_openai() as fake:
         yield fake
+
+
+@pytest.fixture
+async def fake_anthropic() -> AsyncIterator[FakeAnthropic]:
+    async with running_fake_anthropic() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def fake_gemini() -> AsyncIterator[FakeGemini]:
+    async with running_fake_gemini() as fake:
+        yield fake
+
+
+Fakes = tuple[FakeOpenAI, FakeAnthropic, FakeGemini]
+
+
+@pytest.fixture
+async def fakes() -> AsyncIterator[Fakes]:
+    """One fake server per wire format: (OpenAI-compatible, Anthropic, Gemini)."""
+    async with (
+        running_fake_openai() as openai,
+        running_fake_anthropic() as anthropic,
+        running_fake_gemini() as gemini,
+    ):
+        yield openai, anthropic, gemini
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Every backoff the retrying providers wait, recorded instead of slept (cores opened after this)."""
+    waited: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waited.append(seconds)
+
+    def retrying(client: Any, **kw: Any) -> RetryingProvider:
+        return RetryingProvider(client, **{**kw, "sleep": sleep})
+
+    monkeypatch.setattr(registry, "RetryingProvider", retrying)
+    return waited
