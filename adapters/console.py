@@ -8,32 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from types import TracebackType
 from typing import TextIO
 
 from bot.core import Core
-from bot.incoming import Incoming, Menu
+from bot.incoming import ClosingStream, Incoming, Menu
 
 
-class ConsoleStream:
+class ConsoleStream(ClosingStream):
     """Prints deltas as they arrive: a terminal needs no throttling or splitting."""
 
     def __init__(self, out: TextIO) -> None:
         self._out = out
         self._text = ""
-        self._closed = False
-
-    async def __aenter__(self) -> ConsoleStream:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if not self._closed:
-            await self.close()
+        self.closed = False
 
     async def write(self, delta: str) -> None:
         self._text += delta
@@ -41,10 +28,10 @@ class ConsoleStream:
         self._out.flush()
 
     async def close(self) -> str:
-        if not self._closed and self._text:
+        if not self.closed and self._text:
             self._out.write("\n")
             self._out.flush()
-        self._closed = True
+        self.closed = True
         return self._text
 
 

@@ -11,8 +11,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any, Protocol
+
+from bot.incoming import ClosingStream
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def _open_fence(text: str) -> tuple[bool, str]:
     return inside, language
 
 
-class StreamingAnswer:
+class StreamingAnswer(ClosingStream):
     """An `AnswerStream` over a `Messenger`: edits at most every `interval` seconds, splits at `limit`."""
 
     def __init__(
@@ -114,23 +115,11 @@ class StreamingAnswer:
         self._handles: list[Any] = []  # messages sent so far, in order
         self._shown: list[str] = []  # what each of them currently shows
         self._next_edit = 0.0
-        self._closed = False
+        self.closed = False
 
     @property
     def text(self) -> str:
         return self._text
-
-    async def __aenter__(self) -> StreamingAnswer:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if not self._closed:
-            await self.close()
 
     async def write(self, delta: str) -> None:
         self._text += delta
@@ -147,7 +136,7 @@ class StreamingAnswer:
 
     async def close(self) -> str:
         """Deliver the whole answer, waiting out flood control; returns the text delivered."""
-        self._closed = True
+        self.closed = True
         if not self._text.strip():
             return self._text
         for attempt in range(1, self._max_final_attempts + 1):

@@ -7,32 +7,24 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from bot.config import load_settings
 from bot.core import Core, open_core
-from bot.incoming import Incoming, Menu
+from bot.incoming import ClosingStream, Incoming, Menu
 from bot.providers.demo import DEMO_MODEL, demo_server, demo_spec
 
 
-class _Stream:
+class _Stream(ClosingStream):
     def __init__(self, reply: QuietReply) -> None:
         self._reply = reply
         self._text = ""
-
-    async def __aenter__(self) -> _Stream:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
 
     async def write(self, delta: str) -> None:
         self._text += delta
 
     async def close(self) -> str:
+        self.closed = True
         if self._text:
             self._reply.answered = True
         return self._text

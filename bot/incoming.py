@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, Self
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,30 @@ class Menu:
             lines.append(f"\n{group.title}")
             lines.extend(f"  {item.label}" for item in group.items)
         return "\n".join(lines)
+
+
+class ClosingStream:
+    """Base for AnswerStream implementations: leaving `async with` delivers the text unless `close()` did.
+
+    Subclasses implement `write` and `close`, and set `closed = True` in `close`.
+    """
+
+    closed: bool = False
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not self.closed:
+            await self.close()
+
+    async def close(self) -> str:
+        raise NotImplementedError
 
 
 class AnswerStream(Protocol):

@@ -6,25 +6,15 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
 
-from bot.incoming import Incoming, Menu
+from bot.incoming import ClosingStream, Incoming, Menu
 
 
-class RecordingStream:
+class RecordingStream(ClosingStream):
     def __init__(self, owner: RecordingReply) -> None:
         self._owner = owner
         self.deltas: list[str] = []
         self.closed = False
-
-    async def __aenter__(self) -> RecordingStream:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if not self.closed:
-            await self.close()
 
     async def write(self, delta: str) -> None:
         self.deltas.append(delta)
