@@ -144,7 +144,7 @@ RATE_LIMITED = oai.openai_error(
             [5.0],
         ),
         ("anthropic", lambda: anth.rate_limited(retry_after="3"), [3.0]),
-        ("google", lambda: gem.resource_exhausted("3s"), [0.0]),  # no header: the configured backoff
+        ("google", lambda: gem.resource_exhausted("3s"), [3.0]),  # RetryInfo.retryDelay in the body
     ],
     ids=["retry-after", "retry-after-ms", "http-date", "anthropic", "gemini"],
 )

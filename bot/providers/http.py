@@ -32,6 +32,7 @@ _AUTH_HINTS = re.compile(
     r"invalid.{0,20}(api.?key|token)|api.?key.{0,12}(not valid|invalid|expired)|authenticat", re.IGNORECASE
 )
 _MAX_DETAIL = 300
+_RETRY_DELAY = re.compile(r'"retryDelay"\s*:\s*"(\d+(?:\.\d+)?)s"')
 # The longest SSE line we accept. (aiohttp's readline has its own smaller limit, and raises an error that is
 # no ClientError beyond it, so lines are split here.)
 MAX_LINE_BYTES = 16 * 1024 * 1024
@@ -134,12 +135,10 @@ async def error_from_response(endpoint: Endpoint, response: aiohttp.ClientRespon
         text = await response.text()
     except (aiohttp.ClientError, UnicodeDecodeError):
         text = ""
-    return classify(
-        endpoint,
-        response.status,
-        message_from_body(text),
-        retry_after=retry_after(response.headers),
-    )
+    wait = retry_after(response.headers)
+    if wait is None and (found := _RETRY_DELAY.search(text)):  # Gemini: RetryInfo in the body
+        wait = float(found.group(1))
+    return classify(endpoint, response.status, message_from_body(text), retry_after=wait)
 
 
 def classify(
