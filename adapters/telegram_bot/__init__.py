@@ -1,0 +1,246 @@
+"""Telegram: capbot on python-telegram-bot v22, through the core. `run(core, settings)` is the entry.
+
+Polling by default. With TELEGRAM_WEBHOOK_URL set, Telegram posts updates to that URL instead; the route
+is served by the process's one web server on PORT (beside the owner API, see `bot.web`), and a request
+counts only with the secret token we registered with setWebhook. The secret is derived from the bot token
+(an owner has nothing more to configure, and it changes when the token is rotated).
+
+TELEGRAM_BASE_URL is python-telegram-bot's `base_url` (the token is appended), so the same code talks to
+api.telegram.org, a local Bot API server or the test fake. Rate limiting is PTB's `AIORateLimiter` (30
+messages a second overall, 20 a minute per group) with no retries of its own for streamed text: a 429
+there reaches the streaming loop, which skips progress edits and waits out only the final text.
+
+Modules: `app` (which messages reach the core, ordering, handlers), `reply` (formatting, splitting,
+flood control, typing), `menu` (inline keyboards for the core's menus).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import urlsplit, urlunsplit
+
+from aiohttp import web
+from telegram import BotCommand, BotCommandScopeChat, Update
+from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    BaseRateLimiter,
+    CallbackQueryHandler,
+    MessageHandler,
+    filters,
+)
+
+from adapters.telegram_bot.app import TROUBLE, ChatCore, Handlers, PerPersonOrder, short
+from adapters.telegram_bot.reply import LIMIT, Bot, utf16_units
+from bot.config import ConfigError, Settings
+from bot.web import bound_port, serve
+
+if TYPE_CHECKING:
+    from bot.core import Core
+
+__all__ = [
+    "LIMIT",
+    "TROUBLE",
+    "ChatCore",
+    "Running",
+    "build_application",
+    "run",
+    "running",
+    "utf16_units",
+    "webhook_secret",
+]
+
+log = logging.getLogger(__name__)
+
+TelegramApp = Application[Bot, Any, Any, Any, Any, Any]
+ALLOWED_UPDATES = ["message", "callback_query"]
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+DEFAULT_WEBHOOK_PATH = "/telegram/webhook"
+COMMAND_NAME = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+def token_of(settings: Settings) -> str:
+    token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
+    if not token:
+        raise ConfigError("TELEGRAM_BOT_TOKEN: required to run the Telegram bot")
+    return token
+
+
+def webhook_secret(token: str) -> str:
+    """The webhook's secret token: stable across restarts, and no way back to the bot token."""
+    return hashlib.sha256(b"capbot telegram webhook\0" + token.encode()).hexdigest()[:48]
+
+
+def webhook_target(url: str) -> tuple[str, str]:
+    """(URL to register with Telegram, path to serve it on). A URL without a path gets /telegram/webhook."""
+    parts = urlsplit(url)
+    if parts.path in ("", "/"):
+        parts = parts._replace(path=DEFAULT_WEBHOOK_PATH)
+    return urlunsplit(parts), parts.path
+
+
+class _QuietFloodControl(logging.Filter):
+    """AIORateLimiter logs a traceback for each 429 it hands back; here that is expected flow control."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], RetryAfter):
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+_QUIET = _QuietFloodControl()
+
+
+def build_application(
+    core: ChatCore,
+    settings: Settings,
+    *,
+    edit_interval: float | None = None,
+    rate_limiter: BaseRateLimiter[Any] | None = None,
+) -> TelegramApp:
+    """The Application with capbot's handlers; `running` starts it. Tests pass their own interval/limiter."""
+    logging.getLogger("telegram.ext.AIORateLimiter").addFilter(_QUIET)
+    builder = (
+        ApplicationBuilder()
+        .token(token_of(settings))
+        .base_url(settings.telegram_base_url)
+        .concurrent_updates(PerPersonOrder())
+        .rate_limiter(rate_limiter or AIORateLimiter(max_retries=0))
+    )
+    if settings.telegram_webhook_url:
+        builder = builder.updater(None)  # updates arrive through our web server
+    application = cast(TelegramApp, builder.build())
+    handlers = Handlers(
+        core, edit_interval=settings.telegram_edit_interval if edit_interval is None else edit_interval
+    )
+    application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT, handlers.on_message))
+    application.add_handler(CallbackQueryHandler(handlers.on_callback))
+    application.add_error_handler(handlers.on_error)
+    return application
+
+
+def webhook_route(application: TelegramApp, secret: str, path: str) -> web.RouteDef:
+    """POST `path`: check the secret in constant time, then queue the update for the Application."""
+    expected = secret.encode()
+
+    async def on_update(request: web.Request) -> web.Response:
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if not hmac.compare_digest(given, expected):
+            log.warning("telegram: webhook request without the right secret token from %s", request.remote)
+            return web.Response(status=403)
+        try:
+            data = await request.json()
+            if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+                raise ValueError("not an update")
+            update = Update.de_json(data, application.bot)
+        except Exception as exc:  # a malformed body is the sender's problem: 400, and keep serving
+            log.warning("telegram: unreadable webhook update: %s", short(exc))
+            return web.Response(status=400)
+        await application.update_queue.put(update)
+        return web.Response(status=200)
+
+    return web.post(path, on_update)
+
+
+def bot_commands(pairs: list[tuple[str, str]]) -> list[BotCommand]:
+    """The core's commands in the form Telegram accepts (1-32 of a-z, 0-9, _; a 1-256 character summary)."""
+    return [
+        BotCommand(name, (summary or name)[:256])
+        for name, summary in pairs
+        if 0 < len(name) <= 32 and set(name) <= COMMAND_NAME
+    ]
+
+
+async def register_commands(bot: Bot, core: ChatCore, settings: Settings) -> None:
+    """setMyCommands for everyone, and the owner list in each Telegram owner's private chat."""
+    try:
+        await bot.set_my_commands(bot_commands(core.command_list(owner=False)))
+    except TelegramError as exc:
+        log.warning("telegram: could not register the command list: %s", short(exc))
+    owners = [o.removeprefix("telegram:") for o in settings.owner_ids if o.startswith("telegram:")]
+    for owner in owners:
+        if not owner.lstrip("-").isdigit():
+            continue
+        try:
+            scope = BotCommandScopeChat(int(owner))
+            await bot.set_my_commands(bot_commands(core.command_list(owner=True)), scope=scope)
+        except TelegramError as exc:  # the owner has not started a chat with the bot yet
+            log.info("telegram: owner commands not registered for %s: %s", owner, short(exc))
+
+
+@dataclass(frozen=True)
+class Running:
+    application: TelegramApp
+    webhook_port: int | None  # the web server's port in webhook mode; None when polling
+
+
+@contextlib.asynccontextmanager
+async def running(
+    core: ChatCore,
+    settings: Settings,
+    *,
+    application: TelegramApp | None = None,
+    host: str = "0.0.0.0",
+    port: int | None = None,
+) -> AsyncIterator[Running]:
+    """Start receiving updates (polling, or the webhook on PORT) for the block; stop cleanly after it.
+
+    Leaving the block finishes the answers in progress before it returns.
+    """
+    application = application or build_application(core, settings)
+    try:
+        await application.initialize()  # getMe: proves the token and the base URL
+    except InvalidToken:
+        raise ConfigError("TELEGRAM_BOT_TOKEN: Telegram rejected the token") from None
+    except NetworkError as exc:
+        raise ConfigError(
+            f"TELEGRAM_BASE_URL: cannot reach the Bot API at {settings.telegram_base_url}: {short(exc)}"
+        ) from None
+    try:
+        await register_commands(application.bot, core, settings)
+        await application.start()
+        try:
+            if settings.telegram_webhook_url:
+                url, path = webhook_target(settings.telegram_webhook_url)
+                secret = webhook_secret(token_of(settings))
+                route = webhook_route(application, secret, path)
+                # The web app hosts the owner API beside the route when enabled, so it needs the real core.
+                async with serve(cast("Core", core), settings, [route], host=host, port=port) as runner:
+                    try:
+                        await application.bot.set_webhook(
+                            url, secret_token=secret, allowed_updates=ALLOWED_UPDATES, max_connections=40
+                        )
+                    except TelegramError as exc:  # e.g. "bad webhook: HTTPS url must be provided"
+                        raise ConfigError(
+                            f"TELEGRAM_WEBHOOK_URL: Telegram refused {url}: {short(exc)}"
+                        ) from None
+                    log.info("telegram: webhook at %s (served on %s)", url, path)
+                    yield Running(application, bound_port(runner))
+            else:
+                assert application.updater is not None
+                await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+                log.info("telegram: polling for updates as @%s", application.bot.username)
+                try:
+                    yield Running(application, None)
+                finally:
+                    await application.updater.stop()
+        finally:
+            await application.stop()
+    finally:
+        await application.shutdown()
+
+
+async def run(core: ChatCore, settings: Settings) -> None:
+    """Run the Telegram bot until cancelled."""
+    async with running(core, settings):
+        await asyncio.Event().wait()

@@ -1,0 +1,215 @@
+"""Answering in one Telegram chat: formatting, splitting, flood control and the typing indicator.
+
+Streamed answers go through the shared `StreamingAnswer` loop with Telegram's limit (4,096 UTF-16 code
+units). The loop splits the model's Markdown first; each chunk is then converted on its own to plain text
+plus a `MessageEntity` list (telegramify-markdown), so no chunk can exceed the limit through conversion
+and no entity can straddle two messages. Sending with `entities=` needs no escaping at all; if Telegram
+still refuses the formatting, the same chunk goes out as plain text: an answer is never lost to Markdown.
+
+Telegram's 429 (`RetryAfter`) becomes `FloodWait`, so the streaming loop skips progress edits while
+flood control lasts and waits it out only for the final text. Plain lines (refusals, /spend, menus) are
+retried by python-telegram-bot's rate limiter instead (`rate_limit_args`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import warnings
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from datetime import timedelta
+from typing import Any, Protocol, TypeVar
+
+import telegramify_markdown
+from telegram import InlineKeyboardMarkup, Message, MessageEntity, ReplyParameters
+from telegram.constants import ChatAction
+from telegram.error import BadRequest, RetryAfter, TelegramError
+from telegram.ext import ExtBot
+from telegram.warnings import PTBDeprecationWarning
+
+from adapters.streaming import FloodWait, StreamingAnswer, split_text
+from bot.incoming import Menu
+
+log = logging.getLogger(__name__)
+
+LIMIT = 4096  # Telegram's message limit, in UTF-16 code units
+PLAIN_RETRIES = 3  # retries after a 429 for lines that are not part of a streamed answer
+TYPING_EVERY = 4.5  # seconds; Telegram shows "typing…" for five seconds per action
+
+Bot = ExtBot[Any]
+T = TypeVar("T")
+
+
+def utf16_units(text: str) -> int:
+    """Telegram measures text and entity offsets in UTF-16 code units (an emoji is often two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def render(markdown: str) -> tuple[str, list[MessageEntity]]:
+    """One chunk of Markdown as (text, entities); the chunk itself, unformatted, when that is not possible."""
+    try:
+        converted: tuple[str, list[Any]] = telegramify_markdown.convert(markdown)
+    except Exception:  # a converter bug must not cost the answer
+        log.warning("telegram: Markdown conversion failed; sending plain text", exc_info=True)
+        return markdown, []
+    text, found = converted
+    if not text.strip() or utf16_units(text) > LIMIT:  # a conversion may add characters (heading marks)
+        return markdown, []
+    entities = [
+        MessageEntity(
+            type=e.type,
+            offset=e.offset,
+            length=e.length,
+            url=e.url,
+            language=e.language,
+            custom_emoji_id=e.custom_emoji_id,
+        )
+        for e in found
+    ]
+    return text, entities
+
+
+def retry_seconds(exc: RetryAfter) -> float:
+    with warnings.catch_warnings():  # the int form is deprecated; either form is fine here
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def refuses_formatting(exc: BadRequest) -> bool:
+    """Telegram's 400s about formatting: "can't parse entities", "can't find end of the entity", ..."""
+    return "entit" in exc.message.lower()
+
+
+def not_modified(exc: BadRequest) -> bool:
+    return "message is not modified" in exc.message.lower()
+
+
+class MenuRenderer(Protocol):
+    def keyboard(self, menu: Menu, owner: int, group: int | None = None) -> InlineKeyboardMarkup: ...
+
+
+class ChatMessenger:
+    """Sends and edits the bot's messages in one chat; the first one replies to the question (in groups)."""
+
+    def __init__(self, bot: Bot, chat_id: int, *, reply_to: int | None, topic: int | None) -> None:
+        self.bot = bot
+        self.chat_id = chat_id
+        self._reply_to = reply_to
+        self._topic = topic
+
+    def _reply_parameters(self) -> ReplyParameters | None:
+        if self._reply_to is None:
+            return None
+        reply_to, self._reply_to = self._reply_to, None  # only the first message is a reply
+        return ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
+
+    async def send(self, text: str) -> int:
+        """Messenger: a formatted chunk of a streamed answer; returns its message id for later edits."""
+        body, entities = render(text)
+        reply = self._reply_parameters()
+
+        def attempt(body: str, entities: Sequence[MessageEntity]) -> Coroutine[Any, Any, Message]:
+            return self.bot.send_message(
+                self.chat_id, body, entities=entities, reply_parameters=reply, message_thread_id=self._topic
+            )
+
+        sent = await _formatted(attempt, body, entities, text)
+        return sent.message_id
+
+    async def edit(self, handle: int, text: str) -> None:
+        body, entities = render(text)
+
+        def attempt(body: str, entities: Sequence[MessageEntity]) -> Coroutine[Any, Any, Message | bool]:
+            return self.bot.edit_message_text(body, self.chat_id, handle, entities=entities)
+
+        try:
+            await _formatted(attempt, body, entities, text)
+        except BadRequest as exc:
+            if not not_modified(exc):  # the same text again (a Markdown marker still unclosed): done
+                raise
+
+    async def send_plain(self, text: str, markup: InlineKeyboardMarkup | None = None) -> Message:
+        """A line from the core (not model output): no formatting, retried through flood control."""
+        return await self.bot.send_message(
+            self.chat_id,
+            text,
+            reply_markup=markup,
+            reply_parameters=self._reply_parameters(),
+            message_thread_id=self._topic,
+            rate_limit_args=PLAIN_RETRIES,
+        )
+
+
+async def _formatted(
+    attempt: Callable[[str, Sequence[MessageEntity]], Coroutine[Any, Any, T]],
+    body: str,
+    entities: Sequence[MessageEntity],
+    markdown: str,
+) -> T:
+    """Send with entities; on a formatting refusal send the Markdown as it is. 429 → FloodWait."""
+    try:
+        try:
+            return await attempt(body, entities)
+        except BadRequest as exc:
+            if not entities or not refuses_formatting(exc):
+                raise
+            log.info("telegram: formatting refused (%s); sending plain text", exc.message)
+            return await attempt(markdown, ())
+    except RetryAfter as exc:
+        raise FloodWait(retry_seconds(exc)) from None
+
+
+class TelegramReply:
+    """The core's `Reply` for one message: lines, streamed answers and menus in the message's chat.
+
+    Telegram has no ephemeral messages, so a private line is sent like any other (as a reply to the asker
+    in a group).
+    """
+
+    def __init__(
+        self, messenger: ChatMessenger, menus: MenuRenderer, *, asker: int, edit_interval: float
+    ) -> None:
+        self.messenger = messenger
+        self._menus = menus
+        self._asker = asker
+        self._edit_interval = edit_interval
+
+    async def text(self, text: str, *, private: bool = False) -> None:
+        for chunk in split_text(text, LIMIT, utf16_units):
+            await self.messenger.send_plain(chunk)
+
+    def stream(self) -> StreamingAnswer:
+        return StreamingAnswer(self.messenger, limit=LIMIT, measure=utf16_units, interval=self._edit_interval)
+
+    async def menu(self, menu: Menu) -> None:
+        if not menu.groups:
+            await self.text(menu.as_text())
+            return
+        await self.messenger.send_plain(menu.title, self._menus.keyboard(menu, self._asker))
+
+
+@contextlib.asynccontextmanager
+async def typing(bot: Bot, chat_id: int, topic: int | None) -> AsyncIterator[None]:
+    """Show "typing…" now and keep it up until the block ends (an answer can take a while to start)."""
+
+    async def action() -> None:
+        try:
+            await bot.send_chat_action(chat_id, ChatAction.TYPING, message_thread_id=topic)
+        except TelegramError as exc:  # cosmetic: never worth failing an answer for
+            log.debug("telegram: typing action failed: %s", exc)
+
+    async def keep_up() -> None:
+        while True:
+            await asyncio.sleep(TYPING_EVERY)
+            await action()
+
+    await action()
+    refresher = asyncio.create_task(keep_up())
+    try:
+        yield
+    finally:
+        refresher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await refresher

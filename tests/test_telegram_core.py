@@ -1,0 +1,162 @@
+"""Telegram end to end: the real python-telegram-bot Application, the fake Bot API, the real core and
+ledger, and an OpenAI-compatible model server on 127.0.0.1 (the console demo's server, reached through the
+ordinary provider path with OPENAI_BASE_URL and MISTRAL_BASE_URL)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from adapters.telegram_bot import utf16_units
+from bot.config import Settings
+from tests.fakes import telegram_api as tg
+from tests.fakes.telegram_api import BOT_USERNAME, GROUP_ID, LIMIT, FakeTelegram
+from tests.fakes.telegram_fixtures import *  # noqa: F403  (fixtures)
+from tests.fakes.telegram_fixtures import TrackingCore, running_bot
+
+core_module = pytest.importorskip("bot.core", reason="the core does not import yet", exc_type=ImportError)
+demo = pytest.importorskip("bot.providers.demo")
+
+MODEL = "openai/gpt-4o-mini"
+ALICE = tg.user(31, "Alice", "alice")
+BOB = tg.user(32, "Bob", "bob")
+CAROL = tg.user(33, "Carol")
+
+
+@pytest.fixture
+async def model_server() -> AsyncIterator[str]:
+    async with demo.demo_server(word_delay=0) as base_url:
+        yield base_url
+
+
+def with_models(settings: Settings, base_url: str, **more: Any) -> Settings:
+    return settings.model_copy(
+        update={
+            "openai_base_url": base_url,
+            "openai_api_key": "sk-test",
+            "mistral_base_url": base_url,
+            "mistral_api_key": "sk-test-mistral",
+            "default_model": MODEL,
+            "default_cap_usd": Decimal("1.00"),
+            **more,
+        }
+    )
+
+
+@pytest.fixture
+async def core(telegram_settings: Settings, model_server: str) -> AsyncIterator[TrackingCore]:
+    async with core_module.open_core(with_models(telegram_settings, model_server)) as real:
+        yield TrackingCore(real)
+
+
+def services(core: TrackingCore) -> Any:
+    inner: Any = core.inner  # the real Core behind the tracking wrapper
+    return inner.services
+
+
+def ledger(core: TrackingCore) -> Any:
+    return services(core).ledger
+
+
+async def test_private_question_answered_and_charged(
+    fake_telegram: FakeTelegram, telegram_settings: Settings, core: TrackingCore
+) -> None:
+    async with running_bot(core, telegram_settings):
+        await fake_telegram.push(tg.private_text(ALICE, "What is a ledger?"))
+        await core.wait_handled(1)
+        await fake_telegram.push(tg.private_text(ALICE, "/spend"))
+        await core.wait_handled(2)
+    answer, spend = fake_telegram.chat_messages(31)
+    assert 'You asked: "What is a ledger?"' in answer["text"]
+    assert len(answer["history"]) > 2  # streamed: sent, then edited as words arrived
+    summary = await ledger(core).summary("telegram:31")
+    assert summary.spent > 0 and summary.held == 0
+    assert spend["text"].startswith("Spent $")
+    registered = {c["command"] for c in fake_telegram.commands['{"type": "default"}']}
+    assert {"start", "help", "ask", "model", "spend", "new"} <= registered
+
+
+async def test_group_mention_and_reply_continue_one_conversation_paid_by_the_asker(
+    fake_telegram: FakeTelegram, telegram_settings: Settings, core: TrackingCore
+) -> None:
+    async with running_bot(core, telegram_settings):
+        await fake_telegram.push(tg.group_text(BOB, f"@{BOT_USERNAME} what is a cap?"))
+        await core.wait_handled(1)
+        (first,) = fake_telegram.chat_messages(GROUP_ID)
+        await fake_telegram.push(tg.group_text(BOB, "and a period?", reply_to=first))
+        await core.wait_handled(2)
+        await fake_telegram.push(tg.group_text(CAROL, "nice chat everyone"), tg.group_text(CAROL, "/new"))
+        await core.wait_handled(3)
+    first, second, new = fake_telegram.chat_messages(GROUP_ID)
+    assert 'You asked: "what is a cap?"' in first["text"]
+    assert 'You asked: "and a period?"' in second["text"]
+    assert new["text"].startswith("Started a new conversation")  # Carol's chatter never reached the core
+    assert [m.text for m in core.handled] == ["what is a cap?", "and a period?", "/new"]
+    history = await services(core).conversations.history(f"telegram:{GROUP_ID}:32")
+    assert len(history) == 4  # two questions and two answers in Bob's one thread
+    assert (await ledger(core).summary("telegram:32")).spent > 0
+    assert (await ledger(core).summary("telegram:33")).spent == 0
+
+
+async def test_model_keyboard_tap_switches_the_model(
+    fake_telegram: FakeTelegram, telegram_settings: Settings, core: TrackingCore
+) -> None:
+    async with running_bot(core, telegram_settings):
+        await fake_telegram.push(tg.private_text(CAROL, "/model"))
+        await core.wait_handled(1)
+        (menu,) = fake_telegram.chat_messages(33)
+        providers = tg.buttons(menu)
+        assert [b["text"] for b in providers] == ["OpenAI", "Mistral"]
+        await fake_telegram.push(tg.callback(CAROL, menu, providers[1]["callback_data"]))
+        await fake_telegram.wait_for(
+            lambda: "Mistral" in fake_telegram.chat_messages(33)[0]["text"], "models"
+        )
+        models = tg.buttons(fake_telegram.chat_messages(33)[0])
+        chosen = next(b for b in models if "mistral-small-latest" in b["text"])
+        assert "$" in chosen["text"] and "per 1M" in chosen["text"]
+        await fake_telegram.push(
+            tg.callback(CAROL, fake_telegram.chat_messages(33)[0], chosen["callback_data"])
+        )
+        await core.wait_handled(2)
+        await fake_telegram.wait_for(
+            lambda: len(fake_telegram.calls_to("answerCallbackQuery")) == 2, "answers"
+        )
+    (confirmed,) = fake_telegram.chat_messages(33)
+    assert confirmed["text"].startswith("Model set to mistral/mistral-small-latest")
+    assert "reply_markup" not in confirmed
+    toast = fake_telegram.calls_to("answerCallbackQuery")[-1].params["text"]
+    assert toast.startswith("Model set to mistral/mistral-small-latest")
+    assert (await ledger(core).profile("telegram:33")).model == "mistral/mistral-small-latest"
+
+
+async def test_a_long_answer_continues_in_further_messages(
+    fake_telegram: FakeTelegram, telegram_settings: Settings
+) -> None:
+    async with demo.demo_server(word_delay=0, fill_to_limit=True) as base_url:
+        settings = with_models(telegram_settings, base_url, max_output_tokens=1600)
+        async with core_module.open_core(settings) as real:
+            core = TrackingCore(real)
+            async with running_bot(core, settings, edit_interval=0.05):
+                await fake_telegram.push(tg.private_text(ALICE, "Tell me everything."))
+                await core.wait_handled(1)
+            spent = (await real.services.ledger.summary("telegram:31")).spent
+    shown = fake_telegram.shown(31)
+    assert len(shown) >= 2
+    assert all(0 < utf16_units(text) <= LIMIT for text in shown)
+    assert sum(len(text.split()) for text in shown) == 1600  # every word arrived, once
+    assert spent > 0
+
+
+async def test_cap_reached_is_one_line_and_nothing_is_charged(
+    fake_telegram: FakeTelegram, telegram_settings: Settings, core: TrackingCore
+) -> None:
+    await ledger(core).set_cap("telegram:32", 0)
+    async with running_bot(core, telegram_settings):
+        await fake_telegram.push(tg.private_text(BOB, "hello"))
+        await core.wait_handled(1)
+    (line,) = fake_telegram.shown(32)
+    assert line.startswith("Your allowance can't pay for an answer: $0") and "\n" not in line
+    assert (await ledger(core).summary("telegram:32")).spent == 0
