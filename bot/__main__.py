@@ -76,13 +76,14 @@ async def _platforms(settings: Settings, which: Sequence[str]) -> None:
     from bot.web import api_enabled, serve
 
     async with open_core(settings) as core, contextlib.AsyncExitStack() as stack:
-        if api_enabled(settings):  # the owner's API rides along on PORT
+        # The owner's API rides along on PORT; a Telegram webhook shares that one server.
+        telegram_webhook = "telegram" in which and bool(settings.telegram_webhook_url)
+        if api_enabled(settings) and not telegram_webhook:
             await stack.enter_async_context(serve(core, settings))
         runs: list[Coroutine[Any, Any, None]] = []
         if "telegram" in which:
-            import importlib
+            from adapters import telegram_bot
 
-            telegram_bot = importlib.import_module("adapters.telegram_bot")  # lands with the Telegram issue
             runs.append(telegram_bot.run(core, settings))
         if "discord" in which:
             from adapters import discord_bot
