@@ -162,7 +162,8 @@ async def test_a_rate_limit_is_retried_after_the_wait_asked_for_and_charged_once
         reply = await h.say("/ask hi", user=BOB)
         assert len(reply.answers) == 1 and reply.lines == []
         assert len(fake.requests) == 2
-        assert sleeps == pytest.approx(waits, abs=1.01)  # an HTTP date has whole seconds
+        # an HTTP date has whole seconds and is read a moment after it was written, while the harness starts
+        assert sleeps == pytest.approx(waits, rel=0.2)
         charges = await settled(h)
         assert len(charges) == 1 and charges[0]["estimated"] == 0
         assert (await h.ledger.summary(BOB)).spent == charges[0]["cost"] > 0
