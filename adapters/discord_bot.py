@@ -167,6 +167,19 @@ def addressed_text(message: discord.Message, me: discord.ClientUser) -> str | No
     return None
 
 
+USER_MENTION = re.compile(r"<@!?(\d+)>")
+
+
+def people_named(command: str) -> str:
+    """A command with Discord's user mentions (`<@123>`, what picking @bob inserts) as `discord:123`.
+
+    Owner commands name people as `platform:id`; a question keeps its text as written.
+    """
+    if not command.startswith("/") or command[1:].split(maxsplit=1)[:1] == ["ask"]:
+        return command
+    return USER_MENTION.sub(r"discord:\1", command)
+
+
 def _replies_to(message: discord.Message, me: discord.ClientUser) -> bool:
     return _referenced_author(message) == me.id
 
@@ -228,7 +241,7 @@ class CapbotClient(discord.Client):
         incoming = Incoming(
             user=identity(message.author),
             thread=thread_key(message.channel.id, message.author.id),
-            text=text,
+            text=people_named(text),
             direct=True,
             username=f"@{message.author.name}",
             display_name=message.author.display_name,
@@ -328,7 +341,8 @@ def _free_text_command(
 ) -> app_commands.Command[Any, Any, None]:
     @app_commands.describe(arguments="What follows the command, as /help shows it")
     async def callback(interaction: discord.Interaction, arguments: str | None = None) -> None:
-        await client.answer_interaction(interaction, f"/{name} {arguments or ''}".strip(), public=False)
+        command = people_named(f"/{name} {arguments or ''}".strip())
+        await client.answer_interaction(interaction, command, public=False)
 
     if owner_only:  # hidden from members who are not server admins; the core checks OWNER_IDS anyway
         callback = app_commands.default_permissions(administrator=True)(callback)

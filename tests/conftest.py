@@ -8,7 +8,11 @@ import pytest
 
 from bot.config import Settings
 
-pytest_plugins = ["tests.fakes.llm_fixtures"]
+pytest_plugins = [
+    "tests.fakes.llm_fixtures",
+    "tests.fakes.telegram_fixtures",
+    "tests.fakes.discord_fixtures",
+]
 
 
 @pytest.fixture(autouse=True)

@@ -1,19 +1,11 @@
-"""Owner controls on the real /ask path, against the fake OpenAI-compatible server.
-
-Skipped until tests/fakes/llm_fixtures.py (the `fake_openai` fixture) exists.
-"""
+"""Owner controls on the real /ask path, against the fake OpenAI-compatible server."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.owner_support import charge, check_invariants, harness, meet, snapshot
-
-llm_fixtures = pytest.importorskip("tests.fakes.llm_fixtures", reason="the fake OpenAI server has not landed")
-fake_openai = llm_fixtures.fake_openai
 
 BOB = "telegram:2"
 

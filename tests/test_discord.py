@@ -25,7 +25,6 @@ from tests.fakes.discord_api import (
     MESSAGE_CONTENT_INTENT,
     FakeDiscord,
 )
-from tests.fakes.discord_fixtures import *  # noqa: F403  (fixtures, until tests/conftest.py registers the plugin)
 from tests.fakes.discord_fixtures import ScriptedCore, TrackingCore, running_bot
 
 DM_CHANNEL = 940_000_000_000_000_001

@@ -10,13 +10,11 @@ from typing import Any
 
 import pytest
 
+from bot import core as core_module
 from bot.config import Settings
-from tests.fakes.discord_api import CHANNEL_ID, EPHEMERAL, FakeDiscord
-from tests.fakes.discord_fixtures import *  # noqa: F403  (fixtures, until tests/conftest.py registers the plugin)
+from bot.providers import demo
+from tests.fakes.discord_api import APP_ID, CHANNEL_ID, EPHEMERAL, FakeDiscord
 from tests.fakes.discord_fixtures import TrackingCore, running_bot
-
-core_module = pytest.importorskip("bot.core", reason="the core does not import yet", exc_type=ImportError)
-demo = pytest.importorskip("bot.providers.demo")
 
 MODEL = "openai/gpt-4o-mini"
 
@@ -120,3 +118,49 @@ async def test_two_people_at_once_each_pay_for_their_own_answer(
     dan_spent = (await ledger(core).summary("discord:34")).spent
     eve_spent = (await ledger(core).summary("discord:35")).spent
     assert dan_spent > 0 and eve_spent > 0
+
+
+async def test_owner_commands_name_people_by_mention_and_refuse_others(
+    fake_discord: FakeDiscord, discord_settings: Settings, model_server: str
+) -> None:
+    settings = discord_settings.model_copy(
+        update={
+            "openai_base_url": model_server,
+            "openai_api_key": "sk-test-not-a-real-key",
+            "default_model": MODEL,
+            "owner_ids": ("discord:31",),
+        }
+    )
+    async with core_module.open_core(settings) as real:
+        core, book = TrackingCore(real), real.services.ledger
+        alice, bob = fake_discord.user(31, "alice"), fake_discord.user(32, "bob")
+        async with running_bot(core, settings, fake_discord):
+            first = fake_discord.slash(bob, "ask", {"prompt": "hello"})
+            await fake_discord.dispatch("INTERACTION_CREATE", first)
+            await core.wait_handled(1)
+            cap = fake_discord.slash(alice, "cap", {"arguments": "<@32> 0.25 daily"})
+            await fake_discord.dispatch("INTERACTION_CREATE", cap)
+            await core.wait_handled(2)
+            grab = fake_discord.slash(bob, "cap", {"arguments": "<@!31> 100"})
+            await fake_discord.dispatch("INTERACTION_CREATE", grab)
+            await core.wait_handled(3)
+            block = fake_discord.message(alice, f"<@{APP_ID}> /block <@32>", mentions=[fake_discord.bot, bob])
+            await fake_discord.dispatch("MESSAGE_CREATE", block)
+            await core.wait_handled(4)
+            again = fake_discord.slash(bob, "ask", {"prompt": "still there?"})
+            await fake_discord.dispatch("INTERACTION_CREATE", again)
+            await core.wait_handled(5)
+        bob_now, alice_now = await book.profile("discord:32"), await book.profile("discord:31")
+    assert [m.text for m in core.handled][1:4] == [
+        "/cap discord:32 0.25 daily",
+        "/cap discord:31 100",
+        "/block discord:32",
+    ]
+    (capped,) = fake_discord.shown(cap["token"])
+    assert capped.startswith("Cap set. discord:32 (@bob)") and "of $0.25 per day" in capped
+    (refused,) = fake_discord.shown(grab["token"])
+    assert refused == "/cap is for the bot's owner only."
+    assert fake_discord.channel_posts()[-1].body["content"].startswith("Blocked discord:32.")
+    assert fake_discord.shown(again["token"]) == ["You are blocked from using this bot."]
+    assert (bob_now.cap, bob_now.period, bob_now.blocked) == (250_000_000, "daily", True)
+    assert (alice_now.cap, alice_now.blocked) == (None, False)

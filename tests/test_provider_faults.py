@@ -23,7 +23,6 @@ from tests.fakes import llm_anthropic as anth
 from tests.fakes import llm_gemini as gem
 from tests.fakes import llm_openai as oai
 from tests.fakes.llm_anthropic import FakeAnthropic
-from tests.fakes.llm_fixtures import *  # noqa: F403  (fixtures: fakes, sleeps and the fake servers)
 from tests.fakes.llm_fixtures import Fakes
 from tests.fakes.llm_gemini import FakeGemini
 from tests.owner_support import harness

@@ -15,7 +15,6 @@ import pytest
 from tests.fakes import llm_anthropic as anth
 from tests.fakes import llm_gemini as gem
 from tests.fakes import llm_openai as oai
-from tests.fakes.llm_fixtures import *  # noqa: F403  (fixtures: fakes, sleeps and the fake servers)
 from tests.fakes.llm_fixtures import Fakes
 from tests.owner_support import harness
 from tests.provider_support import BOB, MODELS, env, fake_for, settled, spy_holds

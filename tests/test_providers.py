@@ -24,7 +24,6 @@ from bot.providers.catalog import BY_NAME, CATALOG, ProviderSpec
 from bot.providers.openai_compat import usage_from
 from tests.fakes import llm_anthropic, llm_gemini, llm_openai
 from tests.fakes.llm_anthropic import FakeAnthropic
-from tests.fakes.llm_fixtures import *  # noqa: F403  (fixtures: fake_openai, fake_anthropic, fake_gemini)
 from tests.fakes.llm_gemini import FakeGemini
 from tests.fakes.llm_openai import FakeOpenAI, Recorded
 from tests.owner_support import Harness, check_invariants, harness, snapshot

@@ -19,7 +19,6 @@ from bot.config import ConfigError, Settings
 from bot.incoming import Incoming, Menu, MenuGroup, MenuItem, Reply
 from tests.fakes import telegram_api as tg
 from tests.fakes.telegram_api import BOT_ID, BOT_USERNAME, GROUP_ID, LIMIT, TOKEN, FakeTelegram
-from tests.fakes.telegram_fixtures import *  # noqa: F403  (fixtures)
 from tests.fakes.telegram_fixtures import ScriptedCore, TrackingCore, running_bot
 
 ALICE = tg.user(21, "Alice", "alice")

@@ -11,14 +11,12 @@ from typing import Any
 import pytest
 
 from adapters.telegram_bot import utf16_units
+from bot import core as core_module
 from bot.config import Settings
+from bot.providers import demo
 from tests.fakes import telegram_api as tg
 from tests.fakes.telegram_api import BOT_USERNAME, GROUP_ID, LIMIT, FakeTelegram
-from tests.fakes.telegram_fixtures import *  # noqa: F403  (fixtures)
 from tests.fakes.telegram_fixtures import TrackingCore, running_bot
-
-core_module = pytest.importorskip("bot.core", reason="the core does not import yet", exc_type=ImportError)
-demo = pytest.importorskip("bot.providers.demo")
 
 MODEL = "openai/gpt-4o-mini"
 ALICE = tg.user(31, "Alice", "alice")
@@ -160,3 +158,46 @@ async def test_cap_reached_is_one_line_and_nothing_is_charged(
     (line,) = fake_telegram.shown(32)
     assert line.startswith("Your allowance can't pay for an answer: $0") and "\n" not in line
     assert (await ledger(core).summary("telegram:32")).spent == 0
+
+
+async def test_owner_commands_in_a_group_name_people_by_reply_and_refuse_others(
+    fake_telegram: FakeTelegram, telegram_settings: Settings, model_server: str
+) -> None:
+    settings = with_models(telegram_settings, model_server, owner_ids=("telegram:31",))
+    async with core_module.open_core(settings) as real:
+        core = TrackingCore(real)
+        book = real.services.ledger
+        bobs = tg.group_text(BOB, f"@{BOT_USERNAME} hello")
+        async with running_bot(core, settings):
+            await fake_telegram.push(bobs)
+            await core.wait_handled(1)
+            await fake_telegram.push(tg.group_text(ALICE, "/cap 0.25 daily", reply_to=bobs["message"]))
+            await core.wait_handled(2)
+            await fake_telegram.push(
+                tg.group_text(BOB, "/cap @alice 100"), tg.group_text(BOB, "/unblock @bob")
+            )
+            await core.wait_handled(4)
+            await fake_telegram.push(tg.group_text(ALICE, "/block @bob"))
+            await core.wait_handled(5)
+            await fake_telegram.push(tg.group_text(BOB, "/ask still there?"))
+            await core.wait_handled(6)
+        bob, alice = await book.profile("telegram:32"), await book.profile("telegram:31")
+        spent = (await book.summary("telegram:32")).spent
+    _, capped, refused, refused_again, blocked, ask = fake_telegram.shown(GROUP_ID)
+    assert capped.startswith("Cap set. telegram:32 (@bob)") and "of $0.25 per day" in capped
+    assert (bob.cap, bob.period, bob.blocked) == (250_000_000, "daily", True)
+    assert (alice.cap, alice.blocked) == (None, False)  # Bob's owner commands changed nothing
+    assert (refused, refused_again) == (
+        "/cap is for the bot's owner only.",
+        "/unblock is for the bot's owner only.",
+    )
+    assert blocked.startswith("Blocked telegram:32.")
+    assert ask == "You are blocked from using this bot."
+    assert spent > 0  # the first answer only; the blocked question cost nothing
+    assert [m.user for m in core.handled] == [
+        "telegram:32",
+        "telegram:31",
+        *["telegram:32"] * 2,
+        "telegram:31",
+        "telegram:32",
+    ]

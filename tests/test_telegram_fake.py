@@ -16,7 +16,6 @@ from telegram import TelegramObject, Update
 
 from tests.fakes import telegram_api as tg
 from tests.fakes.telegram_api import BOT_USERNAME, GROUP_ID, TOKEN, FakeTelegram, decode_params, utf16_len
-from tests.fakes.telegram_fixtures import *  # noqa: F403  (fixtures)
 
 ALICE = tg.user(11, "Alice", "alice")
 BOB = tg.user(12, "Bob")

@@ -1,6 +1,6 @@
 """Fixtures for Discord tests: the fake Discord, settings aimed at it, a running bot, a core that reports.
 
-Register with `pytest_plugins = ["tests.fakes.discord_fixtures"]` in tests/conftest.py.
+Registered for every test module in tests/conftest.py's `pytest_plugins`.
 """
 
 from __future__ import annotations

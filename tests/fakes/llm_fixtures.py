@@ -1,4 +1,4 @@
-"""pytest fixtures for the fake model servers: `from tests.fakes.llm_fixtures import *` in a test module.
+"""pytest fixtures for the fake model servers (registered in tests/conftest.py's `pytest_plugins`).
 
 `fake_openai`, `fake_anthropic`, `fake_gemini`: one server each; `fakes`: all three at once; `sleeps`:
 records the retry backoffs instead of sleeping them (for cores opened after it).

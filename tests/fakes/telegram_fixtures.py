@@ -1,7 +1,6 @@
 """Fixtures for Telegram tests: the fake Bot API, settings aimed at it, a running bot, cores that report.
 
-Import with `from tests.fakes.telegram_fixtures import *` (or register the module in tests/conftest.py's
-`pytest_plugins`).
+Registered for every test module in tests/conftest.py's `pytest_plugins`.
 """
 
 from __future__ import annotations
