@@ -89,6 +89,33 @@ async def test_history_is_sent_and_new_starts_a_fresh_thread(fake_openai: FakeOp
         assert [m["role"] for m in fake_openai.requests[2].body["messages"]] == ["system", "user"]
 
 
+async def test_history_survives_a_restart(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
+    fake_openai.then(Script(text="Lima."), Script(text="About 10 million."))
+    async with harness(tmp_path, **openai_settings(fake_openai)) as h:
+        await h.say("/ask capital of Peru?", user=BOB)
+    async with harness(tmp_path, **openai_settings(fake_openai)) as h:  # a new process, same database
+        await h.say("/ask and its population?", user=BOB)
+    sent = [(m["role"], m["content"]) for m in fake_openai.requests[1].body["messages"]]
+    assert sent[1:] == [
+        ("user", "capital of Peru?"),
+        ("assistant", "Lima. "),
+        ("user", "and its population?"),
+    ]
+
+
+async def test_an_unknown_command_answers_with_help_and_calls_no_model(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    async with harness(tmp_path, **openai_settings(fake_openai)) as h:
+        before = await snapshot(h.db)
+        unknown = await h.say("/frobnicate now", user=BOB)
+        helped = await h.say("/help", user=BOB)
+        assert await snapshot(h.db) == before
+    assert unknown.lines[0].startswith("Unknown command /frobnicate.")
+    assert unknown.lines[1:] == helped.lines and any("/ask" in line for line in helped.lines)
+    assert fake_openai.requests == []
+
+
 async def test_near_the_cap_the_output_limit_is_clamped_and_the_charge_fits(
     fake_openai: FakeOpenAI, tmp_path: Path
 ) -> None:
