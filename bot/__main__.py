@@ -21,7 +21,10 @@ log = logging.getLogger("bot")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from bot import cli
+
+    # every sub-parser takes the main parser's class, so all usage errors are one line
+    parser = cli.OneLineParser(
         prog="python -m bot", description="capbot: LLM chat bot with hard spending caps"
     )
     sub = parser.add_subparsers(dest="mode")
@@ -31,8 +34,6 @@ def _parser() -> argparse.ArgumentParser:
     console.add_argument("--user", default="console", help="console user name (identity console:NAME)")
     console.add_argument("--demo", action="store_true", help="use a local demo model: no key needed")
     sub.add_parser("api", help="serve only the owner's HTTP API on PORT (needs ADMIN_API_TOKEN)")
-    from bot import cli
-
     cli.add_parser(sub)
     return parser
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TextIO
+from functools import partial
+from typing import NoReturn, TextIO
 
-from bot.commands.admin import apply_cap, describe, parse_cap, resolve_user, usage_text
+from bot.commands.admin import apply_cap, describe, owner_problem, parse_cap, resolve_user, usage_text
+from bot.commands.base import is_owner
 from bot.config import Settings
 from bot.ledger import Ledger
 from bot.ledger.db import DatabaseError, open_database
@@ -24,7 +26,19 @@ from bot.wording import THIS_PERIOD, refusal
 CAP_USAGE = "python -m bot users cap <user> <amount|unlimited|default> [daily|weekly|monthly|total|default]"
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+class OneLineParser(argparse.ArgumentParser):
+    """argparse answers a usage error with two lines (the usage, then the error); the owner gets one.
+
+    Bad input from the owner's CLI is one line on stderr, like every other refusal; the exit code stays
+    argparse's 2 for a command line that could not be read (1 is a refusal of a well-formed one).
+    """
+
+    def error(self, message: str) -> NoReturn:
+        usage = " ".join(self.format_usage().split()).removeprefix("usage: ")
+        self.exit(2, f"capbot: {message}. Usage: {usage}\n")
+
+
+def add_parser(sub: argparse._SubParsersAction[OneLineParser]) -> None:
     """Register `users` and its sub-commands on the main parser."""
     users = sub.add_parser("users", help="owner's controls: list, show, cap, block, unblock, usage")
     act = users.add_subparsers(dest="action", required=True)
@@ -37,10 +51,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     act.add_parser("block", help="block someone").add_argument("user")
     act.add_parser("unblock", help="unblock someone").add_argument("user")
     act.add_parser("usage", help="usage per model this period").add_argument("user", nargs="?")
-
-
-def _is_owner(settings: Settings, user: str) -> bool:
-    return user in settings.owner_ids or user.startswith("console:")
 
 
 async def run(settings: Settings, args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
@@ -68,7 +78,7 @@ async def _act(settings: Settings, ledger: Ledger, args: argparse.Namespace, out
         cap = format_usd(ledger.default_cap)
         print(f"{len(found)} accounts; default cap {cap} ({ledger.default_period})", file=out)
         for report in found:
-            print(describe(report, owner=_is_owner(settings, report.user)), file=out)
+            print(describe(report, owner=is_owner(settings, report.user)), file=out)
         return
     if action == "usage":
         who = await account(ledger, await resolve_user(ledger, args.user)) if args.user else None
@@ -80,7 +90,8 @@ async def _act(settings: Settings, ledger: Ledger, args: argparse.Namespace, out
     if action == "cap":
         await apply_cap(ledger, user, parse_cap(args.amount, args.period, CAP_USAGE))
     elif action in ("block", "unblock"):
-        if action == "block" and _is_owner(settings, user):
-            raise BadArguments(f"{user} is an owner; owners can't be blocked")
+        owned = partial(is_owner, settings)
+        if action == "block" and (problem := await owner_problem(ledger, user, owned, "blocked")):
+            raise BadArguments(problem)
         await ledger.set_blocked(user, action == "block")
-    print(describe(await account(ledger, user), owner=_is_owner(settings, user)), file=out)
+    print(describe(await account(ledger, user), owner=is_owner(settings, user)), file=out)

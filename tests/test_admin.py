@@ -204,3 +204,18 @@ async def test_help_lists_owner_commands_only_to_owners(h: Harness) -> None:
     assert "/cap <user>" in (await h.say("/help")).last
     public = (await h.say("/help", user=BOB)).last
     assert "/cap" not in public and "/link" in public
+
+
+@pytest.mark.parametrize("keep", [OWNER, "discord:5"])
+async def test_an_identity_sharing_an_owners_allowance_cant_be_blocked(h: Harness, keep: str) -> None:
+    """A block applies to the whole account, so blocking the owner's other identity would block the owner."""
+    await meet(h.ledger, "discord:5", "boss_dc")
+    join = "discord:5" if keep == OWNER else OWNER
+    assert (await h.say(f"/link {keep} {join}")).last.startswith("Linked")
+    before = await snapshot(h.db)
+    for name in ("discord:5", "@boss_dc", "telegram:1"):
+        reply = await h.say(f"/block {name}")
+        assert len(reply.lines) == 1, reply.lines
+        assert "owners can't be blocked" in reply.last
+    assert await snapshot(h.db) == before
+    await charge(h.ledger, "discord:5", CENT)  # the owner's allowance still pays

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot.ledger.links import link
 from bot.web import web_app
 from tests.owner_support import CENT, DOLLAR, OWNER, Harness, charge, harness, meet, snapshot
 
@@ -263,3 +264,18 @@ async def test_one_web_server_carries_the_api_and_the_platform_routes(tmp_path: 
             async with client.get("/healthz") as response:
                 assert await response.json() == {"ok": True}
     assert seen == [b"{}"]
+
+
+async def test_an_identity_sharing_an_owners_allowance_cant_be_disabled(api: Api) -> None:
+    """Disabling applies to the whole account: the owner's linked identity would disable the owner."""
+    await meet(api.h.ledger, "discord:5", "boss_dc")
+    await link(api.h.ledger, "discord:5", OWNER)  # the owner's Telegram identity joins the Discord account
+    before = await snapshot(api.h.db)
+    for method, path, body in [
+        ("POST", "/users/discord:5/disable", None),
+        ("PATCH", "/users/discord:5", {"disabled": True}),
+    ]:
+        status, data = await api.call(method, path, json=body)
+        assert (status, data["error"]["code"]) == (400, "owner")
+        assert "shares an allowance with the owner telegram:1" in data["error"]["message"]
+    assert await snapshot(api.h.db) == before

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from bot.__main__ import main
+from bot.ledger.links import link
 from tests.owner_support import CENT, DOLLAR, charge, harness, meet, snapshot
 
 
@@ -25,6 +26,8 @@ async def seed(tmp_path: Path) -> None:
         await meet(h.ledger, "telegram:2", "bob")
         await meet(h.ledger, "discord:3", "carol")
         await charge(h.ledger, "telegram:2", 30 * CENT, "openai/gpt-4o", input_tokens=100, output_tokens=10)
+        await meet(h.ledger, "discord:5", "boss_dc")
+        await link(h.ledger, "telegram:1", "discord:5")  # the owner's other identity
 
 
 async def state(tmp_path: Path) -> dict[str, list[dict[str, Any]]]:
@@ -78,6 +81,7 @@ def test_list_show_cap_block_unblock_usage(env: Path, capsys: pytest.CaptureFixt
         (["cap", "telegram:999", "5"], "I don't know telegram:999"),
         (["show", "@nobody"], "I don't know @nobody"),
         (["block", "telegram:1"], "owners can't be blocked"),
+        (["block", "discord:5"], "shares an allowance with the owner telegram:1; owners can't be blocked"),
         (["block", "bob"], "I don't know bob"),
         (["usage", "x:y"], "I don't know x:y"),
     ],
@@ -100,4 +104,5 @@ def test_missing_arguments_are_usage_errors(env: Path, capsys: pytest.CaptureFix
     with pytest.raises(SystemExit) as exited:
         run(["cap", "@bob"])
     assert exited.value.code == 2
-    assert "amount" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "amount" in err and "Usage: python -m bot users cap" in err

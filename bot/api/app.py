@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from bot.api.models import LimitInput, LimitSet, ModelUsageOut, UsageReport, UserList, UserOut, UserPatch
 from bot.api.openapi import openapi_document
-from bot.commands.admin import CapChange, apply_cap, parse_cap, parse_period, resolve_user
+from bot.commands.admin import CapChange, apply_cap, owner_problem, parse_cap, parse_period, resolve_user
 from bot.commands.base import Services
 from bot.ledger.periods import period_start
 from bot.ledger.reports import AccountReport, account, accounts, usage_by_model
@@ -171,8 +171,8 @@ async def patch_user(request: web.Request) -> web.Response:
     ledger = services.ledger
     user = await _user(request)
     body = await _body(request, UserPatch)
-    if body.disabled and services.is_owner(user):
-        raise ApiError(400, "owner", f"{user} is an owner; owners can't be disabled.")
+    if body.disabled:
+        await _refuse_owner(services, user)
     # validate everything before changing anything
     change: CapChange | None = None
     if body.limit is not None:
@@ -187,11 +187,18 @@ async def patch_user(request: web.Request) -> web.Response:
     return _json(_out(await account(ledger, user), services))
 
 
+async def _refuse_owner(services: Services, user: str) -> None:
+    """Owners, and identities sharing an owner's allowance, can't be disabled (see `owner_problem`)."""
+    problem = await owner_problem(services.ledger, user, services.is_owner, "disabled")
+    if problem:
+        raise ApiError(400, "owner", problem + ".")
+
+
 async def _set_disabled(request: web.Request, disabled: bool) -> web.Response:
     services = request.app[SERVICES]
     user = await _user(request)
-    if disabled and services.is_owner(user):
-        raise ApiError(400, "owner", f"{user} is an owner; owners can't be disabled.")
+    if disabled:
+        await _refuse_owner(services, user)
     await services.ledger.set_blocked(user, disabled)
     return _json(_out(await account(services.ledger, user), services))
 

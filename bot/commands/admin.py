@@ -7,6 +7,7 @@ nothing. The parsing helpers are shared with the CLI and the HTTP API so all thr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import get_args
 
@@ -79,6 +80,20 @@ async def resolve_user(ledger: Ledger, name: str, *, platform: str | None = None
     return found[0]
 
 
+async def owner_problem(ledger: Ledger, user: str, is_owner: Callable[[str], bool], verb: str) -> str | None:
+    """Why `user` can't be blocked (or disabled), or None when they can.
+
+    A block applies to the whole account, so an identity linked with an owner's counts as the owner:
+    blocking it would leave the owner unable to ask.
+    """
+    owner = next((i for i in (await account(ledger, user)).identities if is_owner(i)), None)
+    if owner is None:
+        return None
+    if owner == user:
+        return f"{user} is an owner; owners can't be {verb}"
+    return f"{user} shares an allowance with the owner {owner}; owners can't be {verb}"
+
+
 def looks_like_user(word: str) -> bool:
     return word.startswith("@") or (":" in word and not word.startswith(":"))
 
@@ -137,8 +152,10 @@ async def _set_blocked(ctx: Context, blocked: bool) -> None:
     user, rest = await _target(ctx, ctx.args.split(), usage)
     if rest:
         raise BadArguments(f"Unexpected '{' '.join(rest)}'", usage)
-    if blocked and ctx.services.is_owner(user):
-        raise BadArguments(f"{user} is an owner; owners can't be blocked", usage)
+    if blocked and (
+        problem := await owner_problem(ctx.services.ledger, user, ctx.services.is_owner, "blocked")
+    ):
+        raise BadArguments(problem, usage)
     await ctx.services.ledger.set_blocked(user, blocked)
     state = "Blocked" if blocked else "Unblocked"
     await ctx.reply.text(

@@ -29,7 +29,12 @@ class Services:
     clock: Callable[[], datetime]
 
     def is_owner(self, user: str) -> bool:
-        return user in self.settings.owner_ids or user.startswith("console:")
+        return is_owner(self.settings, user)
+
+
+def is_owner(settings: Settings, user: str) -> bool:
+    """OWNER_IDS, and whoever sits at the server's console (only the owner can type there)."""
+    return user in settings.owner_ids or user.startswith("console:")
 
 
 @dataclass
