@@ -181,3 +181,40 @@ async def test_http_failures_become_provider_errors_without_the_key(
     error = caught.value
     assert (error.kind, error.status, error.retry_after) == (kind, status, retry_after)
     assert "sk-sse-secret" not in str(error) and "0123456789" not in str(error)
+
+
+@pytest.mark.parametrize(
+    ("error", "kind", "status"),
+    [
+        # OpenAI mid-stream: a type, no numeric code
+        ({"message": "The server had an error", "type": "server_error", "code": None}, "overloaded", 500),
+        (
+            {"type": "overloaded_error", "message": "Overloaded"},
+            "overloaded",
+            529,
+        ),  # Anthropic `event: error`
+        (
+            {"code": 429, "message": "Quota exceeded", "status": "RESOURCE_EXHAUSTED"},
+            "rate_limited",
+            429,
+        ),  # Gemini
+        ({"code": "context_length_exceeded", "message": "too long"}, "context_too_long", 400),
+        ({"type": "authentication_error", "message": "invalid x-api-key"}, "auth", 401),
+        # a complaint about a parameter is not a rejected key, even though it says "Invalid ... token"
+        ({"code": 400, "message": "Invalid 'max_tokens': integer below minimum"}, "bad_request", 400),
+        ("something broke", "bad_request", None),  # not even an object: shown, not retried
+    ],
+)
+def test_an_error_inside_a_200_stream_is_classified_by_its_type_or_code(
+    error: object, kind: str, status: int | None
+) -> None:
+    endpoint = Endpoint("fake", None, {}, "sk-sse-secret")  # type: ignore[arg-type]
+    found = http.stream_error(endpoint, error)
+    assert (found.kind, found.status) == (kind, status)
+
+
+def test_fractions_in_events_are_decimals_never_floats() -> None:
+    from decimal import Decimal
+
+    data = http.parse_json(Endpoint("fake", None, {}), '{"usage": {"cost": 0.000123}}')  # type: ignore[arg-type]
+    assert data["usage"]["cost"] == Decimal("0.000123")

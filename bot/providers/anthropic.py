@@ -13,16 +13,9 @@ from typing import Any
 
 from bot.providers.base import ChatRequest, ProviderError, StreamEvent, TextDelta, TokenUsage, UsageUpdate
 from bot.providers.catalog import ProviderSpec
-from bot.providers.http import Endpoint, classify, parse_json, stream_events
+from bot.providers.http import Endpoint, parse_json, stream_error, stream_events
 
 API_VERSION = "2023-06-01"
-_ERROR_KINDS = {
-    "overloaded_error": 529,
-    "api_error": 500,
-    "rate_limit_error": 429,
-    "authentication_error": 401,
-    "permission_error": 403,
-}
 
 
 def headers(key: str) -> dict[str, str]:
@@ -70,9 +63,7 @@ class AnthropicMessages:
                 stopped = True
                 break
             elif kind == "error":
-                error = data.get("error") or {}
-                status = _ERROR_KINDS.get(str(error.get("type")))
-                raise classify(self._endpoint, status, str(error.get("message") or error.get("type")))
+                raise stream_error(self._endpoint, data.get("error") or {})
         if not stopped:
             raise ProviderError("malformed", "the stream ended before message_stop", provider=self.name)
 

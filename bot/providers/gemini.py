@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from bot.providers.base import ChatRequest, ProviderError, StreamEvent, TextDelta, TokenUsage, UsageUpdate
 from bot.providers.catalog import ProviderSpec
-from bot.providers.http import Endpoint, classify, parse_json, stream_events
+from bot.providers.http import Endpoint, parse_json, stream_error, stream_events
 
 
 def headers(key: str) -> dict[str, str]:
@@ -49,10 +49,7 @@ class GeminiChat:
         async for event in stream_events(self._endpoint, self.url(request.model), self.body(request)):
             data = parse_json(self._endpoint, event.data)
             if "error" in data:
-                error = data["error"] if isinstance(data["error"], dict) else {"message": data["error"]}
-                code = error.get("code")
-                status = code if isinstance(code, int) else None
-                raise classify(self._endpoint, status, str(error.get("message") or error.get("status")))
+                raise stream_error(self._endpoint, data["error"])
             blocked = (data.get("promptFeedback") or {}).get("blockReason")
             if blocked:
                 raise ProviderError("bad_request", f"the prompt was blocked ({blocked})", provider=self.name)

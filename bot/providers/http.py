@@ -12,6 +12,7 @@ import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -24,13 +25,34 @@ CONNECT_TIMEOUT = 10.0
 # Phrases providers use when the prompt does not fit the model (OpenAI, Anthropic, Gemini, Mistral, ...).
 _CONTEXT_HINTS = re.compile(
     r"context[_ ]length|context window|maximum context|prompt is too long|too many tokens|"
-    r"input token count|exceeds the maximum|reduce the length|context_too_long|input is too long",
+    r"input token count|exceeds the maximum|reduce the length|context_too_long|input is too long|"
+    r"exceed context limit",  # Anthropic: "input length and `max_tokens` exceed context limit: a + b > c"
     re.IGNORECASE,
 )
-# A rejected key that does not come as 401/403: Gemini answers a bad or expired key with 400.
+# A rejected key that does not come as 401/403: Gemini answers a bad or expired key with 400. Whole words
+# only, so a complaint about a parameter ("Invalid 'max_tokens'") is not mistaken for a rejected key.
 _AUTH_HINTS = re.compile(
-    r"invalid.{0,20}(api.?key|token)|api.?key.{0,12}(not valid|invalid|expired)|authenticat", re.IGNORECASE
+    r"invalid.{0,20}\b(api.?key|token)\b|\bapi.?key.{0,12}(not valid|invalid|expired)|authenticat",
+    re.IGNORECASE,
 )
+# The error `type`/`code` strings of OpenAI, Anthropic and Gemini bodies, as the status they stand for: an
+# error inside a 200 stream has no status of its own (OpenAI's says `"type": "server_error", "code": null`).
+_STATUS_OF_TYPE = {
+    "server_error": 500,
+    "api_error": 500,
+    "internal": 500,
+    "overloaded_error": 529,
+    "unavailable": 503,
+    "rate_limit_error": 429,
+    "rate_limit_exceeded": 429,
+    "resource_exhausted": 429,
+    "authentication_error": 401,
+    "invalid_api_key": 401,
+    "unauthenticated": 401,
+    "permission_error": 403,
+    "permission_denied": 403,
+    "context_length_exceeded": 400,
+}
 _MAX_DETAIL = 300
 _RETRY_DELAY = re.compile(r'"retryDelay"\s*:\s*"(\d+(?:\.\d+)?)s"')
 # The longest SSE line we accept. (aiohttp's readline has its own smaller limit, and raises an error that is
@@ -77,6 +99,11 @@ async def stream_events(endpoint: Endpoint, url: str, body: Mapping[str, Any]) -
     except aiohttp.ClientConnectionError as exc:
         kind: ErrorKind = "malformed" if isinstance(exc, aiohttp.ServerDisconnectedError) else "unavailable"
         raise ProviderError(kind, type(exc).__name__, provider=endpoint.provider) from None
+    except aiohttp.ClientResponseError:  # not HTTP at all (a broken proxy, the wrong port)
+        not_http = "the answer was not valid HTTP"
+        raise ProviderError("malformed", not_http, provider=endpoint.provider) from None
+    except aiohttp.ClientError as exc:  # anything else aiohttp raises: a bad URL, too many redirects...
+        raise ProviderError("unavailable", type(exc).__name__, provider=endpoint.provider) from None
 
 
 async def _lines(content: aiohttp.StreamReader, provider: str) -> AsyncIterator[bytes]:
@@ -121,8 +148,9 @@ async def _read_sse(lines: AsyncIterator[bytes]) -> AsyncIterator[SSEEvent]:
 
 
 def parse_json(endpoint: Endpoint, data: str) -> dict[str, Any]:
+    """One event's JSON object. Fractions become `Decimal`, never float: some are dollars (OpenRouter)."""
     try:
-        parsed = json.loads(data)
+        parsed = json.loads(data, parse_float=Decimal)
     except json.JSONDecodeError:
         raise ProviderError("malformed", "a stream event was not JSON", provider=endpoint.provider) from None
     if not isinstance(parsed, dict):
@@ -159,6 +187,27 @@ def classify(
         kind = "bad_request"
     detail = f"HTTP {status}: {message}" if status is not None else f"error in stream: {message}"
     return ProviderError(kind, detail, provider=endpoint.provider, status=status, retry_after=retry_after)
+
+
+def stream_error(endpoint: Endpoint, error: Any) -> ProviderError:
+    """An error object sent inside a 200 stream (`{"error": {...}}`, Anthropic's `event: error`)."""
+    if not isinstance(error, dict):
+        return classify(endpoint, None, str(error))
+    status: int | None = None
+    for field in ("code", "status", "type"):
+        value = error.get(field)
+        if isinstance(value, int) and not isinstance(value, bool) and 400 <= value < 600:
+            status = value
+        elif isinstance(value, str):
+            status = int(value) if value.isdigit() else _STATUS_OF_TYPE.get(value.lower())
+        if status is not None:
+            break
+    message = str(error.get("message") or "error")
+    labels = [
+        str(error[f]) for f in ("type", "code") if isinstance(error.get(f), str) and error[f] not in message
+    ]
+    # the label is part of what classify reads: `context_length_exceeded` says more than its message
+    return classify(endpoint, status, f"{message} ({', '.join(labels)})" if labels else message)
 
 
 def message_from_body(text: str) -> str:

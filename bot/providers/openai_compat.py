@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.providers.base import ChatRequest, ProviderError, StreamEvent, TextDelta, TokenUsage, UsageUpdate
 from bot.providers.catalog import ProviderSpec
-from bot.providers.http import Endpoint, classify, parse_json, stream_events
+from bot.providers.http import Endpoint, parse_json, stream_error, stream_events
 
 
 class OpenAIChat:
@@ -48,7 +48,7 @@ class OpenAIChat:
                 break
             chunk = parse_json(self._endpoint, event.data)
             if "error" in chunk:
-                raise _stream_error(self._endpoint, chunk["error"])
+                raise stream_error(self._endpoint, chunk["error"])
             for choice in chunk.get("choices") or ():
                 delta = choice.get("delta") or {}
                 if text := delta.get("content"):
@@ -87,12 +87,3 @@ def usage_from(raw: dict[str, Any], *, reports_cost: bool = False) -> TokenUsage
         reasoning_tokens=int(output_details.get("reasoning_tokens") or 0),
         reported_cost_usd=cost,
     )
-
-
-def _stream_error(endpoint: Endpoint, error: Any) -> ProviderError:
-    if isinstance(error, dict):
-        code = error.get("code")
-        status = code if isinstance(code, int) and 400 <= code < 600 else None
-        message = str(error.get("message") or error.get("type") or code or "error")
-        return classify(endpoint, status, message)
-    return classify(endpoint, None, str(error))
