@@ -3,6 +3,11 @@
 A platform supplies a `Messenger` (send a message, edit one); `StreamingAnswer` decides when to show
 progress and how to split a long answer, so Telegram and Discord behave the same way. Intermediate edits
 are best effort (skipped under flood control); the final text is always delivered.
+
+Progress is shown from a background task, one call at a time, so a slow platform call never holds up the
+model's stream: a platform library that throttles by queueing (python-telegram-bot's `AIORateLimiter`)
+would otherwise make every word wait for its own edit, turning one answer into dozens of queued edits.
+While a call is in flight the text simply grows; the next edit (or the final one) shows all of it.
 """
 
 from __future__ import annotations
@@ -115,6 +120,7 @@ class StreamingAnswer(ClosingStream):
         self._handles: list[Any] = []  # messages sent so far, in order
         self._shown: list[str] = []  # what each of them currently shows
         self._next_edit = 0.0
+        self._progress: asyncio.Task[None] | None = None  # the progress call in flight, if any
         self.closed = False
 
     @property
@@ -124,19 +130,32 @@ class StreamingAnswer(ClosingStream):
     async def write(self, delta: str) -> None:
         self._text += delta
         now = self._clock()
-        if not self._text.strip() or now < self._next_edit:
+        busy = self._progress is not None and not self._progress.done()
+        if busy or not self._text.strip() or now < self._next_edit:
             return
         self._next_edit = now + self._interval
+        self._progress = asyncio.create_task(self._show_progress(self._text + CURSOR))
+        await asyncio.sleep(0)  # let the call start now rather than at the next pause in the stream
+
+    async def _show_progress(self, text: str) -> None:
         try:
-            await self._show(self._text + CURSOR, final=False)
+            await self._show(text, final=False)
         except FloodWait as wait:
             self._next_edit = self._clock() + wait.retry_after  # skip progress edits meanwhile
         except Exception:  # progress is best effort; the final delivery reports failures
             log.warning("intermediate edit failed", exc_info=True)
+        else:  # a call that was slow to go through spaces out the next one
+            self._next_edit = max(self._next_edit, self._clock() + self._interval)
+
+    async def drain(self) -> None:
+        """Wait until the progress call in flight (if any) is done: a caller that wants every write shown."""
+        if self._progress is not None:
+            await self._progress
 
     async def close(self) -> str:
         """Deliver the whole answer, waiting out flood control; returns the text delivered."""
         self.closed = True
+        await self.drain()  # never cancelled: a send cut short could leave a message we can't edit
         if not self._text.strip():
             return self._text
         for attempt in range(1, self._max_final_attempts + 1):

@@ -35,6 +35,7 @@ def streaming(*deltas: str) -> ScriptedCore:
         async with reply.stream() as out:
             for delta in deltas:
                 await out.write(delta)
+                await out.drain()  # show each delta before the next, as a model slower than the fake would
 
     return ScriptedCore(script)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -117,9 +118,12 @@ async def test_flood_control_skips_progress_edits_but_delivers_the_final_text(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     slept: list[float] = []
+    real_sleep = asyncio.sleep
 
     async def no_sleep(seconds: float) -> None:
-        slept.append(seconds)
+        if seconds:
+            slept.append(seconds)
+        await real_sleep(0)
 
     monkeypatch.setattr("adapters.streaming.asyncio.sleep", no_sleep)
     messenger, clock = FakeMessenger(), Clock()
@@ -136,3 +140,34 @@ async def test_flood_control_skips_progress_edits_but_delivers_the_final_text(
     assert calls_before_close == 1
     assert messenger.messages == ["first second third"]
     assert slept == [3.0]
+
+
+class SlowMessenger(FakeMessenger):
+    """Every call waits for the test to let it through, like a platform library queueing for its limit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+
+    async def send(self, text: str) -> Any:
+        await self.gate.wait()
+        return await super().send(text)
+
+    async def edit(self, handle: Any, text: str) -> None:
+        await self.gate.wait()
+        await super().edit(handle, text)
+
+
+async def test_a_slow_platform_call_never_holds_up_the_stream() -> None:
+    """The model's words keep coming while a progress call waits; the final edit shows them all."""
+    messenger = SlowMessenger()
+    answer = StreamingAnswer(messenger, limit=1000, interval=0)
+    words = [f" w{i}" for i in range(200)]
+    for word in words:
+        await asyncio.wait_for(answer.write(word), 1)  # returns although the first send is still queued
+    assert messenger.calls == []
+    messenger.gate.set()
+    await answer.close()
+    assert messenger.messages == ["".join(words)]
+    # the first send (with whatever text it had), then one final edit: not an edit per word
+    assert [kind for kind, _, _ in messenger.calls] == ["send", "edit"]

@@ -30,6 +30,7 @@ def streaming(*deltas: str) -> TrackingCore:
         async with reply.stream() as out:
             for delta in deltas:
                 await out.write(delta)
+                await out.drain()  # show each delta before the next, as a model slower than the fake would
 
     return TrackingCore(ScriptedCore(script))
 
