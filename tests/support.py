@@ -1,4 +1,5 @@
-"""Test doubles for the core's side of the contract: a Reply that records, a settable clock."""
+"""Test doubles for the core's side of the contract: a Reply that records, a settable clock, a core that
+reports what it handled; and the waits tests use for state another task changes."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from bot.incoming import ClosingStream, Incoming, Menu
+from bot.incoming import ClosingStream, Incoming, Menu, Reply
 
 
 class RecordingStream(ClosingStream):
@@ -77,3 +79,62 @@ async def eventually(condition: Callable[[], bool], what: str = "condition", sec
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.005)
+
+
+async def wait_until(
+    changed: asyncio.Condition,
+    predicate: Callable[[], bool],
+    failure: str | Callable[[], str],
+    limit: float = 15,
+) -> None:
+    """Wait until `predicate()` holds, checked whenever `changed` is notified; fail the test after `limit`
+    seconds with `failure` (a callable is asked at that moment, so it can describe the state reached)."""
+    try:
+        async with asyncio.timeout(limit), changed:
+            await changed.wait_for(predicate)
+    except TimeoutError:
+        raise AssertionError(failure() if callable(failure) else failure) from None
+
+
+class TrackingCore:
+    """Wraps a chat core (real or scripted); a test can wait until N messages were started, or handled."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.started: list[Incoming] = []
+        self.handled: list[Incoming] = []
+        self._changed = asyncio.Condition()
+
+    async def handle(self, incoming: Incoming, reply: Reply) -> None:
+        await self._record(self.started, incoming)
+        try:
+            await self.inner.handle(incoming, reply)
+        finally:
+            await self._record(self.handled, incoming)
+
+    async def _record(self, where: list[Incoming], incoming: Incoming) -> None:
+        async with self._changed:
+            where.append(incoming)
+            self._changed.notify_all()
+
+    def command_list(self, *, owner: bool = False) -> list[tuple[str, str]]:
+        result: list[tuple[str, str]] = self.inner.command_list(owner=owner)
+        return result
+
+    def model_choices(self, query: str) -> list[tuple[str, str]]:
+        result: list[tuple[str, str]] = self.inner.model_choices(query)
+        return result
+
+    async def wait_started(self, count: int, limit: float = 15) -> list[Incoming]:
+        await self._wait(lambda: len(self.started) >= count, f"{count} started messages", limit)
+        return self.started
+
+    async def wait_handled(self, count: int, limit: float = 15) -> list[Incoming]:
+        await self._wait(lambda: len(self.handled) >= count, f"{count} handled messages", limit)
+        return self.handled
+
+    async def _wait(self, predicate: Callable[[], bool], what: str, limit: float) -> None:
+        def failure() -> str:
+            return f"waiting for {what}: started {len(self.started)}, handled {len(self.handled)}"
+
+        await wait_until(self._changed, predicate, failure, limit)

@@ -16,6 +16,7 @@ from bot.config import Settings
 from bot.providers import demo
 from tests.fakes.discord_api import APP_ID, CHANNEL_ID, EPHEMERAL, FakeDiscord
 from tests.fakes.discord_fixtures import TrackingCore, running_bot
+from tests.fakes.llm_openai import FakeOpenAI, Script, openai_error
 
 MODEL = "openai/gpt-4o-mini"
 
@@ -84,6 +85,35 @@ async def test_cap_reached_is_refused_ephemerally_and_nothing_is_charged(
     (followup,) = fake_discord.followups(token)
     assert followup.flags & EPHEMERAL and followup.content == line
     assert (await ledger(core).summary("discord:32")).spent == 0
+
+
+async def test_a_provider_error_is_one_ephemeral_line_and_nothing_is_charged(
+    fake_discord: FakeDiscord, discord_settings: Settings, fake_openai: FakeOpenAI
+) -> None:
+    bad_key = openai_error(
+        401, "Incorrect API key provided: sk-test-not-a-real-key.", "invalid_request_error"
+    )
+    fake_openai.then(Script(status=401, error_body=bad_key))
+    settings = discord_settings.model_copy(
+        update={
+            "openai_base_url": fake_openai.url,
+            "openai_api_key": "sk-test-not-a-real-key",
+            "default_model": MODEL,
+        }
+    )
+    async with core_module.open_core(settings) as real:
+        core = TrackingCore(real)
+        async with running_bot(core, settings, fake_discord):
+            event = fake_discord.slash(fake_discord.user(36, "fin"), "ask", {"prompt": "hello"})
+            await fake_discord.dispatch("INTERACTION_CREATE", event)
+            await core.wait_handled(1)
+        spent = (await real.services.ledger.summary("discord:36")).spent
+    (line,) = fake_discord.shown(event["token"])
+    assert line.startswith(MODEL) and line.endswith("You were not charged.")
+    assert "\n" not in line and "sk-test" not in line and len(line) < 200
+    (followup,) = fake_discord.followups(event["token"])
+    assert followup.flags & EPHEMERAL and followup.content == line  # only the asker sees it
+    assert spent == 0
 
 
 async def test_model_autocomplete_and_switch(

@@ -15,6 +15,7 @@ from pydantic import SecretStr
 
 from adapters.streaming import CURSOR
 from adapters.telegram_bot import TROUBLE, run, utf16_units, webhook_secret
+from adapters.telegram_bot import reply as telegram_reply
 from bot.config import ConfigError, Settings
 from bot.incoming import Incoming, Menu, MenuGroup, MenuItem, Reply
 from tests.fakes import telegram_api as tg
@@ -71,6 +72,37 @@ async def test_private_text_is_a_question_streamed_with_typing(
         fake_telegram.calls_to("sendMessage")[0]
     )
     assert "parse_mode" not in fake_telegram.calls_to("sendMessage")[0].params
+
+
+@pytest.mark.parametrize("answer", ["streamed", "lines"])
+async def test_typing_is_renewed_until_the_first_message_and_never_after(
+    fake_telegram: FakeTelegram, telegram_settings: Settings, monkeypatch: pytest.MonkeyPatch, answer: str
+) -> None:
+    monkeypatch.setattr(telegram_reply, "TYPING_EVERY", 0.001)  # renewed as fast as the fake answers
+
+    def actions() -> int:
+        return len(fake_telegram.calls_to("sendChatAction"))
+
+    async def script(incoming: Incoming, reply: Reply) -> None:
+        await fake_telegram.wait_for(lambda: actions() >= 3, "typing renewed while the model is silent")
+        if answer == "lines":  # a refusal, /spend in a private chat: no streaming
+            for n in range(10):
+                await reply.text(f"line {n}")
+            return
+        async with reply.stream() as out:
+            for n in range(20):
+                await out.write(f"word{n} ")
+                await out.drain()
+
+    core = TrackingCore(ScriptedCore(script))
+    async with running_bot(core, telegram_settings):
+        await fake_telegram.push(tg.private_text(ALICE, "think hard"))
+        await core.wait_handled(1)
+    methods = [c.method for c in fake_telegram.calls if c.params.get("chat_id") == 21]
+    first = methods.index("sendMessage")
+    assert methods[:first].count("sendChatAction") >= 3
+    assert "sendChatAction" not in methods[first:]  # Telegram clears "typing…" when the answer arrives
+    assert len(methods[first:]) >= 10  # the answer went on (edits, more lines) without another action
 
 
 async def test_commands_registered_for_everyone_and_telegram_owners(

@@ -16,6 +16,7 @@ from bot import core as core_module
 from bot.config import Settings
 from bot.providers import demo
 from tests.fakes import telegram_api as tg
+from tests.fakes.llm_openai import FakeOpenAI, Script, openai_error
 from tests.fakes.telegram_api import BOT_USERNAME, GROUP_ID, LIMIT, FakeTelegram
 from tests.fakes.telegram_fixtures import TrackingCore, running_bot
 
@@ -159,6 +160,46 @@ async def test_cap_reached_is_one_line_and_nothing_is_charged(
     (line,) = fake_telegram.shown(32)
     assert line.startswith("Your allowance can't pay for an answer: $0") and "\n" not in line
     assert (await ledger(core).summary("telegram:32")).spent == 0
+
+
+async def alice_asks(fake_telegram: FakeTelegram, settings: Settings, question: str) -> int:
+    """Alice's private question through a core opened on `settings`; returns what she was charged."""
+    async with core_module.open_core(settings) as real:
+        core = TrackingCore(real)
+        async with running_bot(core, settings):
+            await fake_telegram.push(tg.private_text(ALICE, question))
+            await core.wait_handled(1)
+        spent: int = (await real.services.ledger.summary("telegram:31")).spent
+    return spent
+
+
+BAD_KEY = openai_error(
+    401, "Incorrect API key provided: sk-test.", "invalid_request_error", "invalid_api_key"
+)
+
+
+async def test_a_provider_error_is_one_short_line_and_nothing_is_charged(
+    fake_telegram: FakeTelegram, telegram_settings: Settings, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.then(Script(status=401, error_body=BAD_KEY))
+    settings = with_models(telegram_settings, fake_openai.url)
+    spent = await alice_asks(fake_telegram, settings, "hello")
+    (line,) = fake_telegram.shown(31)
+    assert line.startswith(MODEL) and line.endswith("You were not charged.")
+    assert "\n" not in line and "sk-test" not in line and len(line) < 200
+    assert spent == 0
+
+
+async def test_a_provider_failing_mid_answer_keeps_the_text_and_adds_one_line(
+    fake_telegram: FakeTelegram, telegram_settings: Settings, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.then(Script(text="one two three four five six", error_chunk_after_words=3))
+    settings = with_models(telegram_settings, fake_openai.url)
+    spent = await alice_asks(fake_telegram, settings, "count")
+    partial, line = fake_telegram.shown(31)
+    assert partial == "one two three"  # delivered as far as it got, without the cursor
+    assert line.startswith("(The answer was cut off") and "\n" not in line and "sk-test" not in line
+    assert spent > 0  # text was shown: charged the hold, as the line says
 
 
 async def test_owner_commands_in_a_group_name_people_by_reply_and_refuse_others(

@@ -13,6 +13,7 @@ its history), and a menu tap is applied after the /model that showed it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from telegram.ext import BaseUpdateProcessor, CallbackContext
 
 from adapters.streaming import StreamingAnswer
 from adapters.telegram_bot.menu import Browse, MenuBoard
-from adapters.telegram_bot.reply import Bot, ChatMessenger, TelegramReply, typing
+from adapters.telegram_bot.reply import Bot, ChatMessenger, TelegramReply, TypingIndicator
 from bot.incoming import Incoming, Menu, Reply
 
 log = logging.getLogger(__name__)
@@ -235,14 +236,11 @@ class Handlers:
             display_name=sender.full_name,
             reply_to_user=identity(replied) if replied is not None else None,
         )
-        messenger = ChatMessenger(
-            context.bot, chat_id, reply_to=message.message_id if group else None, topic=topic
-        )
+        indicator = TypingIndicator(context.bot, chat_id, topic) if wants_typing(text, direct) else None
+        reply_to = message.message_id if group else None
+        messenger = ChatMessenger(context.bot, chat_id, reply_to=reply_to, topic=topic, typing=indicator)
         reply = TelegramReply(messenger, self.board, asker=sender.id, edit_interval=self.edit_interval)
-        if wants_typing(text, direct):
-            async with typing(context.bot, chat_id, topic):
-                await answer(self.core, incoming, reply)
-        else:
+        async with indicator or contextlib.nullcontext():
             await answer(self.core, incoming, reply)
 
     async def on_callback(self, update: Update, context: Context) -> None:

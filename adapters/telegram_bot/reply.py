@@ -14,17 +14,16 @@ retried by python-telegram-bot's rate limiter instead (`rate_limit_args`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import warnings
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
 import telegramify_markdown
 from telegram import InlineKeyboardMarkup, Message, MessageEntity, ReplyParameters
 from telegram.constants import ChatAction
-from telegram.error import BadRequest, RetryAfter, TelegramError
+from telegram.error import BadRequest, RetryAfter
 from telegram.ext import ExtBot
 from telegram.warnings import PTBDeprecationWarning
 
@@ -91,13 +90,29 @@ class MenuRenderer(Protocol):
 
 
 class ChatMessenger:
-    """Sends and edits the bot's messages in one chat; the first one replies to the question (in groups)."""
+    """Sends and edits the bot's messages in one chat; the first one replies to the question (in groups).
 
-    def __init__(self, bot: Bot, chat_id: int, *, reply_to: int | None, topic: int | None) -> None:
+    The first message also ends the `typing` indicator, if the answer has one.
+    """
+
+    def __init__(
+        self,
+        bot: Bot,
+        chat_id: int,
+        *,
+        reply_to: int | None,
+        topic: int | None,
+        typing: TypingIndicator | None = None,
+    ) -> None:
         self.bot = bot
         self.chat_id = chat_id
         self._reply_to = reply_to
         self._topic = topic
+        self._typing = typing
+
+    async def _before_sending(self) -> None:
+        if self._typing is not None:
+            await self._typing.stop()
 
     def _reply_parameters(self) -> ReplyParameters | None:
         if self._reply_to is None:
@@ -108,6 +123,7 @@ class ChatMessenger:
     async def send(self, text: str) -> int:
         """Messenger: a formatted chunk of a streamed answer; returns its message id for later edits."""
         body, entities = render(text)
+        await self._before_sending()
         reply = self._reply_parameters()
 
         def attempt(body: str, entities: Sequence[MessageEntity]) -> Coroutine[Any, Any, Message]:
@@ -132,6 +148,7 @@ class ChatMessenger:
 
     async def send_plain(self, text: str, markup: InlineKeyboardMarkup | None = None) -> Message:
         """A line from the core (not model output): no formatting, retried through flood control."""
+        await self._before_sending()
         return await self.bot.send_message(
             self.chat_id,
             text,
@@ -190,26 +207,43 @@ class TelegramReply:
         await self.messenger.send_plain(menu.title, self._menus.keyboard(menu, self._asker))
 
 
-@contextlib.asynccontextmanager
-async def typing(bot: Bot, chat_id: int, topic: int | None) -> AsyncIterator[None]:
-    """Show "typing…" now and keep it up until the block ends (an answer can take a while to start)."""
+class TypingIndicator:
+    """Shows "typing…" in a chat while an answer is on its way, until its first message goes out.
 
-    async def action() -> None:
+    Telegram clears the indicator when the bot's message arrives, so refreshing it after that would only
+    spend the flood-control budget (30 messages a second). `stop` waits for an action already in flight,
+    so no "typing…" can land after the answer's first message.
+    """
+
+    def __init__(self, bot: Bot, chat_id: int, topic: int | None) -> None:
+        self._bot = bot
+        self._chat_id = chat_id
+        self._topic = topic
+        self._stopped = asyncio.Event()
+        self._refresher: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> TypingIndicator:
+        await self._action()
+        self._refresher = asyncio.create_task(self._keep_up())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def stop(self) -> None:
+        self._stopped.set()
+        if self._refresher is not None:
+            await self._refresher
+
+    async def _keep_up(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                await asyncio.wait_for(self._stopped.wait(), TYPING_EVERY)
+            except TimeoutError:  # still no message: renew the action before it fades
+                await self._action()
+
+    async def _action(self) -> None:
         try:
-            await bot.send_chat_action(chat_id, ChatAction.TYPING, message_thread_id=topic)
-        except TelegramError as exc:  # cosmetic: never worth failing an answer for
+            await self._bot.send_chat_action(self._chat_id, ChatAction.TYPING, message_thread_id=self._topic)
+        except Exception as exc:  # cosmetic: never worth failing an answer for
             log.debug("telegram: typing action failed: %s", exc)
-
-    async def keep_up() -> None:
-        while True:
-            await asyncio.sleep(TYPING_EVERY)
-            await action()
-
-    await action()
-    refresher = asyncio.create_task(keep_up())
-    try:
-        yield
-    finally:
-        refresher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await refresher

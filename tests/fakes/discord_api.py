@@ -21,6 +21,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.support import wait_until
+
 API = "/api/v10"
 APP_ID = 900_000_000_000_000_001  # a bot user's id equals its application's id
 GUILD_ID = 910_000_000_000_000_001
@@ -113,12 +115,8 @@ class FakeDiscord:
     async def wait_for(
         self, predicate: Callable[[], bool], what: str = "condition", limit: float = 15
     ) -> None:
-        """Wait until `predicate()` holds; it is checked whenever the fake records something."""
-        try:
-            async with asyncio.timeout(limit), self._changed:
-                await self._changed.wait_for(predicate)
-        except TimeoutError:
-            raise AssertionError(f"fake Discord never saw: {what}") from None
+        """Wait until `predicate()` holds; checked whenever the fake records something."""
+        await wait_until(self._changed, predicate, f"fake Discord never saw: {what}", limit)
 
     async def connected(self) -> None:
         await self.wait_for(lambda: bool(self.identifies) and self._socket is not None, "IDENTIFY")

@@ -18,39 +18,9 @@ from adapters.discord_bot import CapbotClient, ChatCore, build_client
 from bot.config import Settings
 from bot.incoming import Incoming, Reply
 from tests.fakes.discord_api import GUILD_ID, FakeDiscord
+from tests.support import TrackingCore as TrackingCore  # re-exported: the tests import it from here
 
 Script = Callable[[Incoming, Reply], Awaitable[None]]
-
-
-class TrackingCore:
-    """Wraps a core (real or scripted) and lets a test wait until N messages were fully handled."""
-
-    def __init__(self, inner: ChatCore) -> None:
-        self.inner = inner
-        self.handled: list[Incoming] = []
-        self._changed = asyncio.Condition()
-
-    async def handle(self, incoming: Incoming, reply: Reply) -> None:
-        try:
-            await self.inner.handle(incoming, reply)
-        finally:
-            async with self._changed:
-                self.handled.append(incoming)
-                self._changed.notify_all()
-
-    def model_choices(self, query: str) -> list[tuple[str, str]]:
-        return self.inner.model_choices(query)
-
-    def command_list(self, *, owner: bool = False) -> list[tuple[str, str]]:
-        return self.inner.command_list(owner=owner)
-
-    async def wait_handled(self, count: int, limit: float = 15) -> list[Incoming]:
-        try:
-            async with asyncio.timeout(limit), self._changed:
-                await self._changed.wait_for(lambda: len(self.handled) >= count)
-        except TimeoutError:
-            raise AssertionError(f"the core handled {len(self.handled)} of {count} messages") from None
-        return self.handled
 
 
 PRICED_MODELS = [

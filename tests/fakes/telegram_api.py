@@ -26,6 +26,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.support import wait_until
+
 TOKEN = "123456789:FAKE-telegram-token_for-tests"
 BOT_ID = 123456789  # a bot's id is the number before the colon of its token
 BOT_USERNAME = "capbot_test_bot"
@@ -175,11 +177,7 @@ class FakeTelegram:
         self, predicate: Callable[[], bool], what: str = "condition", limit: float = 15
     ) -> None:
         """Wait until `predicate()` holds; checked whenever the fake records something."""
-        try:
-            async with asyncio.timeout(limit), self._changed:
-                await self._changed.wait_for(predicate)
-        except TimeoutError:
-            raise AssertionError(f"fake Telegram never saw: {what}") from None
+        await wait_until(self._changed, predicate, f"fake Telegram never saw: {what}", limit)
 
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]

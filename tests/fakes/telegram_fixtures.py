@@ -5,7 +5,6 @@ Registered for every test module in tests/conftest.py's `pytest_plugins`.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -18,50 +17,9 @@ from adapters.telegram_bot import ChatCore, Running, build_application, running
 from bot.config import Settings
 from bot.incoming import Incoming, Reply
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
+from tests.support import TrackingCore as TrackingCore  # re-exported: the tests import it from here
 
 Script = Callable[[Incoming, Reply], Awaitable[None]]
-
-
-class TrackingCore:
-    """Wraps a core (real or scripted); a test can wait until N messages were handled, or started."""
-
-    def __init__(self, inner: ChatCore) -> None:
-        self.inner = inner
-        self.started: list[Incoming] = []
-        self.handled: list[Incoming] = []
-        self._changed = asyncio.Condition()
-
-    async def handle(self, incoming: Incoming, reply: Reply) -> None:
-        await self._record(self.started, incoming)
-        try:
-            await self.inner.handle(incoming, reply)
-        finally:
-            await self._record(self.handled, incoming)
-
-    async def _record(self, where: list[Incoming], incoming: Incoming) -> None:
-        async with self._changed:
-            where.append(incoming)
-            self._changed.notify_all()
-
-    def command_list(self, *, owner: bool = False) -> list[tuple[str, str]]:
-        return self.inner.command_list(owner=owner)
-
-    async def wait_handled(self, count: int, limit: float = 15) -> list[Incoming]:
-        await self._wait(lambda: len(self.handled) >= count, f"{count} handled messages", limit)
-        return self.handled
-
-    async def wait_started(self, count: int, limit: float = 15) -> list[Incoming]:
-        await self._wait(lambda: len(self.started) >= count, f"{count} started messages", limit)
-        return self.started
-
-    async def _wait(self, predicate: Callable[[], bool], what: str, limit: float) -> None:
-        try:
-            async with asyncio.timeout(limit), self._changed:
-                await self._changed.wait_for(predicate)
-        except TimeoutError:
-            raise AssertionError(
-                f"waiting for {what}: started {len(self.started)}, handled {len(self.handled)}"
-            ) from None
 
 
 COMMANDS = [
