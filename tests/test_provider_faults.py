@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from bot.providers import http
 from bot.redact import MASK, RedactingFilter, install_redaction
 from tests.fakes import llm_anthropic as anth
 from tests.fakes import llm_gemini as gem
@@ -63,13 +65,41 @@ def rejected(provider: str) -> Any:
     )
 
 
-@pytest.mark.parametrize("provider", ["openai", "anthropic", "google", "azure"])
+def forbidden(provider: str) -> Any:
+    """403: a key that is known but may not do this (Google's echoes the key it suspended)."""
+    if provider == "anthropic":
+        message = "Your API key does not have permission to use the specified resource."
+        return anth.Script(status=403, error_body=anth.anthropic_error("permission_error", message))
+    if provider == "google":
+        message = f"Permission denied: Consumer 'api_key:{KEYS[provider]}' has been suspended."
+        return gem.Script(status=403, error_body=gem.gemini_error(403, "PERMISSION_DENIED", message))
+    message = (
+        "You have insufficient permissions for this operation. Missing scopes: model.request. Check that "
+        "you have the correct role in your organization (Reader, Writer, Owner) and project (Member, Owner)."
+    )
+    return oai.Script(status=403, error_body=oai.openai_error(403, message, "invalid_request_error"))
+
+
+@pytest.mark.parametrize(
+    ("provider", "status"),
+    [
+        ("openai", 401),
+        ("anthropic", 401),
+        ("google", 400),
+        ("azure", 401),
+        ("openai", 403),
+        ("anthropic", 403),
+        ("google", 403),
+    ],
+    ids=lambda v: str(v),
+)
 async def test_a_rejected_key_is_one_line_for_the_person_and_a_clear_redacted_log_for_the_owner(
-    fakes: Fakes, tmp_path: Path, caplog: pytest.LogCaptureFixture, provider: str
+    fakes: Fakes, tmp_path: Path, caplog: pytest.LogCaptureFixture, provider: str, status: int
 ) -> None:
     caplog.set_level(logging.DEBUG)
     fake = fake_for(fakes, provider)
-    fake.default = rejected(provider)
+    fake.default = forbidden(provider) if status == 403 else rejected(provider)
+    assert fake.default.status == status
     async with harness(tmp_path, **env(fakes, MODELS[provider])) as h:
         reply = await h.say("/ask hi", user=BOB)
         model = MODELS[provider]
@@ -283,6 +313,45 @@ async def test_a_refused_connection_is_unavailable_or_falls_back(
                 "openai/gpt-4o-mini cannot be reached right now; try again later. You were not charged."
             ]
             assert charges == []
+
+
+@contextmanager
+def unanswered_port() -> Iterator[int]:
+    """A listening port whose accept queue is full: the kernel drops new SYNs, so connecting times out."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)
+        port = int(server.getsockname()[1])
+        filler = socket.create_connection(("127.0.0.1", port))  # never accepted: the queue is now full
+        try:
+            yield port
+        finally:
+            filler.close()
+
+
+@pytest.mark.parametrize("fallback", [False, True])
+async def test_a_connect_timeout_is_retried_then_falls_back_or_is_one_line(
+    fakes: Fakes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sleeps: list[float], fallback: bool
+) -> None:
+    openai, anthropic, _ = fakes
+    monkeypatch.setattr(http, "CONNECT_TIMEOUT", 0.2)
+    with unanswered_port() as port:
+        settings = env(fakes, openai_base_url=f"http://127.0.0.1:{port}/v1", provider_retries=1)
+        if fallback:
+            settings["fallback_models"] = (MODELS["anthropic"],)
+        async with harness(tmp_path, **settings) as h:
+            reply = await h.say("/ask hi", user=BOB)
+            assert openai.requests == [] and len(sleeps) == 1  # two attempts, neither connected
+            charges = await settled(h)
+            if fallback:
+                assert reply.answers == ["Hello from the fake Claude. "] and reply.lines == []
+                assert len(anthropic.requests) == 1
+                assert [(c["model"], c["estimated"]) for c in charges] == [(MODELS["anthropic"], 0)]
+            else:
+                assert reply.lines == [
+                    "openai/gpt-4o-mini took too long to answer; try again. You were not charged."
+                ]
+                assert charges == []
 
 
 async def test_silence_before_the_answer_is_a_timeout_and_no_charge(fakes: Fakes, tmp_path: Path) -> None:

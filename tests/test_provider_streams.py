@@ -40,6 +40,8 @@ CUT_OFF = (
         ("anthropic", anth.Script(text="one two three", no_message_stop=True), "one two three "),
         ("google", gem.Script(text="one two three", no_finish=True), "one two three "),
         ("anthropic", anth.Script(text="one two three four", stall_after_words=2), "one two "),
+        ("openai", oai.Script(text="one two three four", malformed_after_words=2), "one two "),
+        ("openai", oai.Script(text="one two three four", end_after_words=3), "one two three "),
     ],
     ids=[
         "openai-cut",
@@ -53,6 +55,8 @@ CUT_OFF = (
         "anthropic-no-stop",
         "gemini-no-finish",
         "anthropic-read-timeout",
+        "openai-malformed",
+        "openai-no-finish",
     ],
 )
 async def test_a_stream_broken_mid_answer_keeps_the_text_and_charges_the_hold_as_estimated(
@@ -78,8 +82,9 @@ async def test_a_stream_broken_mid_answer_keeps_the_text_and_charges_the_hold_as
         ("google", gem.Script(malformed_after_chunks=0), "sent an answer we could not read; try again"),
         ("google", gem.Script(cut_after_chunks=0), "sent an answer we could not read; try again"),
         ("anthropic", anth.Script(malformed_after_words=0), "sent an answer we could not read; try again"),
+        ("openai", oai.Script(malformed_after_words=0), "sent an answer we could not read; try again"),
     ],
-    ids=["gemini-malformed", "gemini-cut", "anthropic-malformed"],
+    ids=["gemini-malformed", "gemini-cut", "anthropic-malformed", "openai-malformed"],
 )
 async def test_a_stream_broken_before_any_text_is_one_line_and_no_charge(
     fakes: Fakes, tmp_path: Path, provider: str, script: Any, line: str

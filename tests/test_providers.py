@@ -40,7 +40,8 @@ def key_for(name: str) -> str:
 @dataclass(frozen=True)
 class Case:
     provider: str
-    variant: str = ""  # "v1", "v1-endpoint" (Azure's URL schemes), "full-usage" (Anthropic)
+    # "v1", "v1-endpoint" (Azure's URL schemes), "full-usage" (Anthropic), "x-groq" (usage in x_groq)
+    variant: str = ""
 
     @property
     def id(self) -> str:
@@ -52,6 +53,7 @@ CASES = [
     Case("azure", "v1"),
     Case("azure", "v1-endpoint"),
     Case("anthropic", "full-usage"),
+    Case("groq", "x-groq"),
 ]
 
 
@@ -141,6 +143,7 @@ def wire(case: Case, model: str, openai: FakeOpenAI, anthropic: FakeAnthropic, g
             cached_tokens=24,
             reasoning_tokens=40,
             cost="0.000187" if spec.reports_cost else None,
+            usage_in="x_groq" if case.variant == "x-groq" else "chunk",
         )
     )
     usage = {"input_tokens": 60, "cache_read_tokens": 24, "output_tokens": 340}

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import web
 
-from tests.fakes.llm_openai import Recorded, serve
+from tests.fakes.llm_openai import Recorded, running
 
 DeltaUsage = Literal["output", "full"]
 
@@ -201,12 +200,5 @@ class FakeAnthropic:
         return response
 
 
-@asynccontextmanager
-async def running_fake_anthropic() -> AsyncIterator[FakeAnthropic]:
-    fake = FakeAnthropic()
-    async with serve(fake.app()) as root:
-        fake.url = root
-        try:
-            yield fake
-        finally:
-            fake.release.set()
+def running_fake_anthropic() -> AbstractAsyncContextManager[FakeAnthropic]:
+    return running(FakeAnthropic())

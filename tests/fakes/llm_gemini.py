@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import web
 
-from tests.fakes.llm_openai import Recorded, serve
+from tests.fakes.llm_openai import Recorded, running
 
 UsageMode = Literal["every", "last", "none"]
 
@@ -190,12 +189,5 @@ class FakeGemini:
         return meta
 
 
-@asynccontextmanager
-async def running_fake_gemini() -> AsyncIterator[FakeGemini]:
-    fake = FakeGemini()
-    async with serve(fake.app()) as root:
-        fake.url = root
-        try:
-            yield fake
-        finally:
-            fake.release.set()
+def running_fake_gemini() -> AbstractAsyncContextManager[FakeGemini]:
+    return running(FakeGemini())

@@ -5,7 +5,8 @@ Azure's deployment URLs, Ollama...) with `data: {...}` chunks, a usage chunk whe
 one (`stream_options.include_usage`) and `data: [DONE]`, framed exactly as OpenAI does. Every request is
 recorded (path, query, headers, JSON body). Tests script what comes next with `Script` objects: the
 answer text, the usage reported, an error status with a real error body, a stream cut short, an error
-chunk inside a 200 stream, SSE comment lines, and answers that use the whole output limit.
+chunk inside a 200 stream, SSE comment lines, answers that use the whole output limit, and usage where
+Groq has sent it (`x_groq.usage` in the last chunk, with its timings, instead of a usage chunk).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, Protocol, TypeVar
 
 from aiohttp import web
 
@@ -50,8 +51,12 @@ class Script:
     error_body: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     usage: bool = True  # False: the server never reports usage (some local servers)
+    # "chunk": a last chunk with only `usage` (include_usage); "x_groq": in `x_groq.usage` of the finish chunk
+    usage_in: Literal["chunk", "x_groq"] = "chunk"
     cut_after_words: int | None = None  # close the connection after this many words, no [DONE]
     error_chunk_after_words: int | None = None  # send an error chunk inside the 200 stream
+    malformed_after_words: int | None = None  # a data line that is not JSON
+    end_after_words: int | None = None  # end the response cleanly, but with no finish_reason nor [DONE]
     keepalive: bool = True  # interleave ": keep-alive" comment lines
     delay: float = 0.0  # seconds between chunks
     hold: asyncio.Event | None = None  # wait for this before answering (concurrency tests)
@@ -68,6 +73,10 @@ CONTEXT_TOO_LONG = openai_error(
     "invalid_request_error",
     "context_length_exceeded",
 )
+
+
+# Groq's x_groq.usage also carries timings in seconds (fractions, which the client ignores)
+GROQ_TIMINGS = {"queue_time": 0.0171, "prompt_time": 0.0032, "completion_time": 0.2, "total_time": 0.2032}
 
 
 class FakeOpenAI:
@@ -123,9 +132,13 @@ class FakeOpenAI:
             if script.delay:
                 await asyncio.sleep(script.delay)
 
+        groq = script.usage_in == "x_groq"
         if script.keepalive:
             await response.write(b": keep-alive\n\n")
-        await send({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})
+        first: dict[str, Any] = {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}
+        if groq:
+            first["x_groq"] = {"id": "req_01fakegroq"}  # Groq's first chunk: an id, no usage
+        await send(first)
         for index, word in enumerate(words):
             if script.cut_after_words is not None and index == script.cut_after_words:
                 if request.transport is not None:
@@ -137,19 +150,27 @@ class FakeOpenAI:
                 await response.write(f"data: {json.dumps(error)}\n\n".encode())
                 await response.write_eof()
                 return response
+            if index in (script.malformed_after_words, script.end_after_words):
+                if index == script.malformed_after_words:
+                    await response.write(b'data: {"id":"chatcmpl-fake","choices":[{"index":0,"delta":\n\n')
+                await response.write_eof()
+                return response
             await send({"choices": [{"index": 0, "delta": {"content": word}}]})
-        await send({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        finish: dict[str, Any] = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        usage: dict[str, Any] = {
+            "prompt_tokens": script.prompt_tokens,
+            "completion_tokens": completion,
+            "total_tokens": script.prompt_tokens + completion,
+            "prompt_tokens_details": {"cached_tokens": script.cached_tokens},
+            "completion_tokens_details": {"reasoning_tokens": script.reasoning_tokens},
+        }
+        if script.cost is not None:
+            usage["cost"] = float(script.cost) if "." in script.cost else int(script.cost)
+        if groq and script.usage:  # Groq sends it whether or not it was asked for
+            finish["x_groq"] = {"id": "req_01fakegroq", "usage": {**GROQ_TIMINGS, **usage}}
+        await send(finish)
         wants_usage = (body.get("stream_options") or {}).get("include_usage") or "stream_options" not in body
-        if script.usage and wants_usage:
-            usage: dict[str, Any] = {
-                "prompt_tokens": script.prompt_tokens,
-                "completion_tokens": completion,
-                "total_tokens": script.prompt_tokens + completion,
-                "prompt_tokens_details": {"cached_tokens": script.cached_tokens},
-                "completion_tokens_details": {"reasoning_tokens": script.reasoning_tokens},
-            }
-            if script.cost is not None:
-                usage["cost"] = float(script.cost) if "." in script.cost else int(script.cost)
+        if script.usage and wants_usage and not groq:
             await send({"choices": [], "usage": usage})
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
@@ -168,6 +189,29 @@ async def serve(app: web.Application) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
+
+
+class Stallable(Protocol):
+    """A fake whose answers may stall until `release` is set (FakeAnthropic, FakeGemini)."""
+
+    url: str
+    release: asyncio.Event
+
+    def app(self) -> web.Application: ...
+
+
+S = TypeVar("S", bound=Stallable)
+
+
+@asynccontextmanager
+async def running(fake: S) -> AsyncIterator[S]:
+    """Serve `fake` with `fake.url` its root URL; when it stops, stalled answers are released to end."""
+    async with serve(fake.app()) as root:
+        fake.url = root
+        try:
+            yield fake
+        finally:
+            fake.release.set()
 
 
 @asynccontextmanager
