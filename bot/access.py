@@ -30,11 +30,11 @@ class Gate:
         services = self._services
         user = incoming.user
         owner = services.is_owner(user)
-        if command.owner_only and not owner:
-            raise NotOwner(command.name)
         allowed = services.settings.allowed_users
         if allowed and not owner and user not in allowed:
-            raise NotAllowed(user)
+            raise NotAllowed(user)  # first: a stranger always learns the id to send the owner
+        if command.owner_only and not owner:
+            raise NotOwner(command.name)
         if not owner:
             if command.name in ANSWERING:
                 self.in_flight.enter(user)

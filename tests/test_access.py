@@ -25,6 +25,18 @@ async def test_allowlist_mode_tells_strangers_their_id(tmp_path: Path) -> None:
         assert "Spent" in (await h.say("/spend", user=OWNER)).last
 
 
+async def test_allowlist_strangers_get_the_private_line_for_owner_commands_too(tmp_path: Path) -> None:
+    async with harness(tmp_path, allowed_users=("telegram:2",)) as h:
+        await h.ledger.remember_names(BOB, "bob", None)
+        before = await snapshot(h.db)
+        for text in ("/cap telegram:2 5", "/block @bob", "/users", "/link telegram:2 telegram:66", "hello"):
+            reply = await h.say(text, user="telegram:66")
+            assert reply.lines == ["This bot is private. Send your id telegram:66 to its owner to be let in."]
+        # an allowed person who is not an owner is told the command is the owner's
+        assert (await h.say("/cap telegram:2 5", user=BOB)).lines == ["/cap is for the bot's owner only."]
+        assert await snapshot(h.db) == before
+
+
 async def test_open_mode_anyone_gets_the_default_allowance(tmp_path: Path) -> None:
     async with harness(tmp_path) as h:
         assert "of your $1.00 cap" in (await h.say("/spend", user="discord:77")).last

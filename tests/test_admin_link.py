@@ -141,25 +141,68 @@ async def test_a_new_code_replaces_the_old_one(h: Harness) -> None:
 
 
 async def test_owner_links_directly_and_chains_fold_into_one_account(h: Harness) -> None:
-    for user, name in ((TG, "tg"), (DC, "dc"), ("console:x", None)):
+    for user, name in ((TG, "tg"), (DC, "dc"), ("matrix:x", None)):
         await meet(h.ledger, user, name)
         await charge(h.ledger, user, 10 * CENT)
     await h.ledger.set_blocked(DC, True)
-    reply = await h.say("/link @dc console:x", user=OWNER)
-    assert reply.last.startswith("Linked discord:3, console:x")
+    reply = await h.say("/link @dc matrix:x", user=OWNER)
+    assert reply.last.startswith("Linked discord:3, matrix:x")
     # linking the merged account into another one moves every identity along
     reply = await h.say("/link @tg @dc", user=OWNER)
-    assert reply.last.startswith("Linked telegram:2, console:x, discord:3")
+    assert reply.last.startswith("Linked telegram:2, discord:3, matrix:x")
     assert "[blocked]" in reply.last  # a block on either side carries over
-    for who in (TG, DC, "console:x"):
+    for who in (TG, DC, "matrix:x"):
         assert (await h.ledger.summary(who)).user == TG
         assert (await h.ledger.summary(who)).spent == 30 * CENT
-    assert (await h.say("/spend", user="console:x")).lines  # the console user is an owner: never blocked
-    assert "already share" in (await h.say("/link console:x telegram:2", user=OWNER)).last
+    assert "already share" in (await h.say("/link matrix:x telegram:2", user=OWNER)).last
     await check_invariants(h.ledger)
     users = (await h.say("/users")).last
-    assert "linked with console:x, discord:3" in users
+    assert "linked with discord:3, matrix:x" in users
     assert "discord:3 (" not in users  # absorbed accounts are not listed on their own
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "/link @dc telegram:1",  # the owner would join the blocked account
+        "/link telegram:1 @dc",  # the blocked account would join the owner's
+        "/link @dc matrix:o",  # matrix:o already shares the owner's allowance
+        "/link console:x @dc",  # the console user is an owner too
+    ],
+)
+async def test_linking_never_blocks_an_owner(h: Harness, text: str) -> None:
+    """A block carries over to the merged account; owners can't be blocked, so such a link is refused."""
+    for user, name in ((OWNER, "boss"), (DC, "dc"), ("matrix:o", None), ("console:x", None)):
+        await meet(h.ledger, user, name)
+        await charge(h.ledger, user, CENT)
+    await link(h.ledger, OWNER, "matrix:o")
+    await h.ledger.set_blocked(DC, True)
+    before = await snapshot(h.db)
+    reply = await h.say(text, user=OWNER)
+    assert len(reply.lines) == 1, reply.lines
+    assert "discord:3 is blocked, and linking would block the owner" in reply.last
+    assert "unblock them first" in reply.last
+    assert await snapshot(h.db) == before
+    await charge(h.ledger, OWNER, CENT)  # the owner can still be answered
+    await h.say("/unblock @dc", user=OWNER)
+    assert (await h.say(text, user=OWNER)).last.startswith("Linked")
+    await charge(h.ledger, OWNER, CENT)
+    await check_invariants(h.ledger)
+
+
+async def test_a_code_from_someone_blocked_since_does_not_block_the_owner(h: Harness) -> None:
+    code = code_in(await h.say("/link", user=DC))
+    await h.ledger.set_blocked(DC, True)  # blocked while the code was still valid
+    before = await snapshot(h.db)
+    reply = await h.say(f"/link {code}", user=OWNER)
+    assert reply.lines == [
+        "discord:3 is blocked, and linking would block the owner telegram:1 too; unblock them first."
+    ]
+    assert await snapshot(h.db) == before  # the code is not used up either
+    await h.ledger.set_blocked(DC, False)
+    assert (await h.say(f"/link {code}", user=OWNER)).last.startswith("Linked discord:3, telegram:1")
+    await charge(h.ledger, OWNER, CENT)
+    await check_invariants(h.ledger)
 
 
 async def test_ledger_link_api(h: Harness) -> None:
@@ -172,3 +215,17 @@ async def test_ledger_link_api(h: Harness) -> None:
     assert (linked.account, linked.absorbed, linked.identities) == (TG, DC, (TG, DC))
     with pytest.raises(LinkRefused):
         await link(h.ledger, DC, TG)
+
+
+@pytest.mark.xfail(
+    reason="Ledger.remember_names writes a linked identity's @handle onto the account's row "
+    "(bot/ledger/ledger.py, outside the owner-controls files)",
+    strict=False,
+)
+async def test_usernames_stay_with_their_identity_after_a_link(h: Harness) -> None:
+    await h.say("/spend", user=TG, username="tg")
+    await h.say("/spend", user=DC, username="dc")
+    assert (await h.say(f"/link {TG} {DC}")).last.startswith("Linked")
+    await h.say("/spend", user=DC, username="dc_new")  # the joined identity speaks again
+    assert (await h.say("/cap @tg 3")).last.startswith("Cap set. telegram:2 (@tg)")
+    assert (await h.ledger.summary(TG)).cap == 300 * CENT

@@ -143,7 +143,7 @@ async def test_disable_enable_and_delete_settings(api: Api) -> None:
 
     await api.call("PUT", "/users/telegram:2/limit", json={"limit": "7", "period": "total"})
     await api.call("POST", "/users/telegram:2/disable")
-    charges_before = (await snapshot(api.h.db))["charges"]
+    kept = {k: v for k, v in (await snapshot(api.h.db)).items() if k in ("charges", "totals", "links")}
     status, data = await api.call("DELETE", "/users/telegram:2")
     assert status == 200
     assert (data["limit"], data["period"], data["disabled"], data["custom"], data["usage"]) == (
@@ -153,7 +153,8 @@ async def test_disable_enable_and_delete_settings(api: Api) -> None:
         False,
         "0.3",
     )
-    assert (await snapshot(api.h.db))["charges"] == charges_before  # history is kept
+    after = await snapshot(api.h.db)
+    assert {k: after[k] for k in kept} == kept  # history and running totals are kept
 
 
 async def test_owners_cannot_be_disabled(api: Api) -> None:
@@ -206,6 +207,26 @@ BAD = [
     ("PUT", "/users/telegram:2/limit", {"data": b'{"limit": Infinity}'}, 400, "bad_request"),
     ("PUT", "/users/telegram:2/limit", {"json": {"limit": 1e300}}, 400, "bad_request"),
     ("PUT", "/users/telegram:2/limit", {"json": {"limit": "2000000"}}, 400, "bad_request"),
+    ("PUT", "/users/telegram:2/limit", {"json": {"limit": "9" * 40}}, 400, "bad_request"),
+    ("PUT", "/users/telegram:2/limit", {"data": b'{"limit": ' + b"9" * 40 + b"}"}, 400, "bad_request"),
+    ("PATCH", "/users/telegram:2", {"json": {"limit": "9" * 40}}, 400, "bad_request"),
+    ("PUT", "/users/telegram:2/limit", {"json": {"limit": "inf"}}, 400, "bad_request"),
+    ("PUT", "/users/telegram:2/limit", {"json": {"limit": "Infinity"}}, 400, "bad_request"),
+    ("PUT", "/users/telegram:2/limit", {"json": {"limit": "five"}}, 400, "bad_request"),
+    ("PUT", "/users/telegram:2/limit", {"json": {"limit": None}}, 400, "invalid_body"),
+    ("PUT", "/users/telegram:2/limit", {"json": {"period": "daily"}}, 400, "invalid_body"),
+    ("PATCH", "/users/telegram:2", {"json": {"limit": "-1"}}, 400, "bad_request"),
+    ("PATCH", "/users/telegram:2", {"json": {"limit": "NaN"}}, 400, "bad_request"),
+    ("PATCH", "/users/telegram:2", {"json": {"limit": "0.0000000001"}}, 400, "bad_request"),
+    ("PATCH", "/users/telegram:2", {"json": {"period": "hourly"}}, 400, "invalid_body"),
+    ("PATCH", "/users/telegram:2", {"json": {"limit": "5", "period": "yearly"}}, 400, "invalid_body"),
+    ("PATCH", "/users/telegram:2", {"json": {"nickname": "x"}}, 400, "invalid_body"),
+    ("PATCH", "/users/telegram:2", {"data": b"{not json"}, 400, "malformed_json"),
+    ("PATCH", "/users/telegram:404", {"json": {"limit": "5"}}, 404, "unknown_user"),
+    ("POST", "/users/telegram:404/enable", {}, 404, "unknown_user"),
+    ("GET", "/users/telegram:404", {}, 404, "unknown_user"),
+    ("GET", "/usage?user=telegram:2&user=discord:3", {}, 400, "bad_request"),
+    ("GET", "/users?page=2", {}, 400, "bad_request"),
     ("PUT", "/users/telegram:2/limit", {"json": {"limit": "0.0000000001"}}, 400, "bad_request"),
     ("PUT", "/users/telegram:2/limit", {"json": {"limit": True}}, 400, "invalid_body"),
     ("PATCH", "/users/telegram:2", {"json": {"disabled": "yes"}}, 400, "invalid_body"),
@@ -218,6 +239,37 @@ BAD = [
     ("GET", "/nothing-here", {}, 404, "not_found"),
     ("POST", "/users", {}, 405, "http_error"),
 ]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"limit": 1e-10}', "more than nine decimals"),
+        (b'{"limit": 1e20}', "more than the $1,000,000 limit"),
+        (b'{"limit": 1e300}', "more than the $1,000,000 limit"),
+        (b'{"limit": ' + b"9" * 40 + b"}", "more than the $1,000,000 limit"),
+        (b'{"limit": -0.5}', "is not an amount of dollars"),
+        (b'{"limit": NaN}', "is not an amount of dollars"),
+        (b'{"limit": -Infinity}', "is not an amount of dollars"),
+    ],
+)
+async def test_json_numbers_are_refused_for_what_is_wrong_with_them(
+    api: Api, body: bytes, expected: str
+) -> None:
+    before = await snapshot(api.h.db)
+    for method, path in (("PUT", "/users/telegram:2/limit"), ("PATCH", "/users/telegram:2")):
+        status, data = await api.call(method, path, data=body)
+        assert (status, data["error"]["code"]) == (400, "bad_request")
+        assert expected in data["error"]["message"]
+    assert await snapshot(api.h.db) == before
+
+
+async def test_json_numbers_set_exact_limits(api: Api) -> None:
+    status, data = await api.call("PUT", "/users/telegram:2/limit", data=b'{"limit": 0.1}')
+    assert (status, data["limit"]) == (200, "0.1")
+    assert (await api.h.ledger.profile(BOB)).cap == 10 * CENT  # not 0.1000000000000000055...
+    status, data = await api.call("PATCH", "/users/telegram:2", data=b'{"limit": 2.5e0}')
+    assert (status, data["limit"]) == (200, "2.5")
 
 
 @pytest.mark.parametrize(("method", "path", "kw", "status", "code"), BAD)
@@ -279,3 +331,20 @@ async def test_an_identity_sharing_an_owners_allowance_cant_be_disabled(api: Api
         assert (status, data["error"]["code"]) == (400, "owner")
         assert "shares an allowance with the owner telegram:1" in data["error"]["message"]
     assert await snapshot(api.h.db) == before
+
+
+async def test_the_openapi_document_is_served_and_documents_every_route(api: Api) -> None:
+    from bot.api.openapi import openapi_document
+
+    status, served = await api.call("GET", "/openapi.json")
+    assert (status, served) == (200, openapi_document())
+    documented = {(method.upper(), path) for path, ops in served["paths"].items() for method in ops}
+    routed: set[tuple[str, str]] = set()
+    for route in api.client.app.router.routes():
+        info = route.resource.get_info() if route.resource else {}
+        path = info.get("formatter") or info.get("path") or ""
+        if path.startswith("/api/v1/") and route.method != "HEAD":
+            routed.add((route.method, path.removeprefix("/api/v1")))
+    assert routed - {("GET", "/openapi.json")} == documented
+    # the authorization test above walks every route
+    assert {(m, p.replace("telegram:2", "{user}")) for m, p, _ in ROUTES} == routed

@@ -76,6 +76,10 @@ def test_list_show_cap_block_unblock_usage(env: Path, capsys: pytest.CaptureFixt
         (["cap", "@bob", "-5"], "is not an amount of dollars"),
         (["cap", "@bob", "nan"], "is not an amount of dollars"),
         (["cap", "@bob", "99999999"], "more than the $1,000,000 limit"),
+        (["cap", "@bob", "9" * 40], "more than the $1,000,000 limit"),
+        (["cap", "@bob", "inf"], "is not an amount of dollars"),
+        (["cap", "@bob", "five"], "is not an amount of dollars"),
+        (["unblock", "@ghost"], "I don't know @ghost"),
         (["cap", "@bob", "0.0000000001"], "more than nine decimals"),
         (["cap", "@bob", "5", "yearly"], "'yearly' is not a period"),
         (["cap", "telegram:999", "5"], "I don't know telegram:999"),
@@ -100,9 +104,32 @@ def test_bad_input_is_one_line_exit_1_and_changes_nothing(
     assert asyncio.run(state(env)) == before
 
 
-def test_missing_arguments_are_usage_errors(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["cap", "@bob"], "amount"),
+        (["cap"], "user, amount"),
+        (["show"], "user"),
+        (["block"], "user"),
+        (["unblock"], "user"),
+        ([], "action"),
+        (["frob"], "invalid choice"),
+        (["cap", "@bob", "5", "daily", "extra"], "unrecognized arguments: extra"),
+        (["usage", "@bob", "@carol"], "unrecognized arguments: @carol"),
+    ],
+)
+def test_missing_or_extra_arguments_are_one_line_usage_errors(
+    env: Path, capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    import asyncio
+
+    asyncio.run(seed(env))
+    before = asyncio.run(state(env))
     with pytest.raises(SystemExit) as exited:
-        run(["cap", "@bob"])
+        run(argv)
     assert exited.value.code == 2
-    err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1 and "amount" in err and "Usage: python -m bot users cap" in err
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert len(captured.err.strip().splitlines()) == 1, captured.err
+    assert expected in captured.err and "Usage: python -m bot" in captured.err
+    assert asyncio.run(state(env)) == before

@@ -117,7 +117,9 @@ async def _body(request: web.Request, model: type[M]) -> M:
 def _limit(value: LimitInput, period: str | None, keep_period: bool) -> CapChange:
     if isinstance(value, bool):
         raise ApiError(400, "invalid_body", "limit: must be dollars, 'unlimited' or 'default'")
-    text = value if isinstance(value, str) else str(Decimal(str(value)))
+    # a JSON number through its shortest decimal text, written out: 1e-10 → "0.0000000001", so the
+    # refusal names the real problem (too many decimals, too large) rather than the exponent
+    text = value if isinstance(value, str) else format(Decimal(str(value)), "f")
     change = parse_cap(text, period, "")
     return CapChange(change.cap, change.unlimited, change.period, keep_period=keep_period)
 
@@ -222,7 +224,10 @@ async def delete_user(request: web.Request) -> web.Response:
 async def usage(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     ledger = services.ledger
-    name = request.query.get("user")
+    names = request.query.getall("user", [])
+    if len(names) > 1:
+        raise ApiError(400, "bad_request", "Name at most one user.")
+    name = names[0] if names else None
     now = services.clock()
     if name is not None:  # "?user=" names nobody: 404, not everyone
         report = await account(ledger, await resolve_user(ledger, name))

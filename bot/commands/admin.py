@@ -13,10 +13,10 @@ from typing import get_args
 
 from bot.commands.base import Command, Context
 from bot.ledger import Ledger, Period
-from bot.ledger.links import issue_code, link, looks_like_code, redeem_code
+from bot.ledger.links import LinkRefused, issue_code, link, looks_like_code, redeem_code
 from bot.ledger.periods import period_start
 from bot.ledger.reports import AccountReport, ModelUsage, account, accounts, find_identities, usage_by_model
-from bot.money import BadAmount, format_usd, parse_usd
+from bot.money import MAX_CAP_USD, BadAmount, format_usd, parse_usd
 from bot.refusals import AmbiguousUser, BadArguments, NotOwner, UnknownUser
 from bot.wording import PER_PERIOD, THIS_PERIOD, when
 
@@ -46,6 +46,8 @@ def parse_cap(amount: str, period: str | None, usage: str) -> CapChange:
             cap, unlimited = parse_usd(amount), False
         except BadAmount as exc:
             raise BadArguments(str(exc)[:1].upper() + str(exc)[1:], usage) from None
+        except ArithmeticError:  # more digits than Decimal's precision: too large even to word
+            raise BadArguments(f"'{amount.strip()}' is more than the ${MAX_CAP_USD:,} limit", usage) from None
     return CapChange(cap, unlimited, parse_period(period, usage), keep_period=period is None)
 
 
@@ -238,17 +240,22 @@ async def link_(ctx: Context) -> None:
             private=True,
         )
         return
-    if len(words) == 1 and looks_like_code(words[0]):
-        linked = await redeem_code(ledger, ctx.user, words[0])
-    elif len(words) == 2 and all(looks_like_user(w) for w in words):
-        if not services.is_owner(ctx.user):
-            raise NotOwner("link <user> <user>")
-        platform = ctx.user.split(":", 1)[0]
-        keep = await resolve_user(ledger, words[0], platform=platform)
-        join = await resolve_user(ledger, words[1], platform=platform)
-        linked = await link(ledger, keep, join)
-    else:
-        raise BadArguments("That is not a link code", usage)
+    try:
+        if len(words) == 1 and looks_like_code(words[0]):
+            linked = await redeem_code(ledger, ctx.user, words[0], protected=services.is_owner)
+        elif len(words) == 2 and all(looks_like_user(w) for w in words):
+            if not services.is_owner(ctx.user):
+                raise NotOwner("link <user> <user>")
+            platform = ctx.user.split(":", 1)[0]
+            keep = await resolve_user(ledger, words[0], platform=platform)
+            join = await resolve_user(ledger, words[1], platform=platform)
+            linked = await link(ledger, keep, join, protected=services.is_owner)
+        else:
+            raise BadArguments("That is not a link code", usage)
+    except LinkRefused as exc:
+        if exc.reason == "owner_blocked":  # owners can't be blocked, not even by a link
+            raise BadArguments(f"{exc.detail}; unblock them first") from None
+        raise
     report = await account(ledger, linked.account)
     await ctx.reply.text(
         f"Linked {', '.join(linked.identities)}: one allowance. "

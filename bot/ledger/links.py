@@ -5,7 +5,8 @@ A merge happens in one write transaction with both account rows locked (in a fix
   move along, so per account and period spent == sum of charges still holds and no charge is lost;
 - it is refused while the absorbed account has answers in flight (open holds): a hold settles against the
   account it was taken from, which must still exist when it does;
-- the surviving account keeps its cap and period; a block on either side carries over. If the combined
+- the surviving account keeps its cap and period; a block on either side carries over (so a merge that
+  would put an owner's identity in a blocked account is refused: owners can't be blocked). If the combined
   spend is above the surviving cap, new answers are refused until the period resets, exactly as when an
   owner lowers a cap: nothing already charged is undone and nothing more is allowed.
 """
@@ -14,24 +15,28 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from bot.ledger.db import DatabaseBusy, Tx
+from bot.ledger.db import DatabaseBusy, Row, Tx
 from bot.ledger.ledger import Ledger
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
 CODE_LENGTH = 8  # 32**8 ≈ 10**12 codes; with a 10-minute life and rate limits, not guessable
 CODE_TTL = timedelta(minutes=10)
 
-LinkReason = Literal["bad_code", "same_account", "in_flight", "self"]
+LinkReason = Literal["bad_code", "same_account", "in_flight", "self", "owner_blocked"]
+# Who may never end up in a blocked account (the owners); the ledger itself knows no owners.
+Protected = Callable[[str], bool]
 
 
 class LinkRefused(Exception):
-    def __init__(self, reason: LinkReason) -> None:
+    def __init__(self, reason: LinkReason, detail: str = "") -> None:
         super().__init__(f"link refused: {reason}")
         self.reason: LinkReason = reason
+        self.detail = detail  # for "owner_blocked": which account is blocked and which owner it would block
 
 
 @dataclass(frozen=True)
@@ -73,8 +78,12 @@ async def issue_code(ledger: Ledger, user: str) -> tuple[str, datetime]:
     return f"{code[:4]}-{code[4:]}", expires
 
 
-async def redeem_code(ledger: Ledger, user: str, code: str) -> Linked:
-    """Join `user`'s account into the account of whoever issued `code`. The code is used up on success."""
+async def redeem_code(ledger: Ledger, user: str, code: str, *, protected: Protected | None = None) -> Linked:
+    """Join `user`'s account into the account of whoever issued `code`. The code is used up on success.
+
+    `protected` identities (the owners) are never joined with a blocked account: the block would carry
+    over to them.
+    """
     now = int(ledger._now().timestamp())
     async with ledger.db.write() as tx:
         row = await tx.fetchone(
@@ -85,19 +94,26 @@ async def redeem_code(ledger: Ledger, user: str, code: str) -> Linked:
         issuer = str(row["user_id"])
         if issuer == user:
             raise LinkRefused("self")
-        linked = await _merge(tx, ledger, issuer, user, now)
+        linked = await _merge(tx, ledger, issuer, user, now, protected)
         await tx.execute("DELETE FROM link_codes WHERE code_hash = ?", _digest(code))
     return linked
 
 
-async def link(ledger: Ledger, keep: str, join: str) -> Linked:
-    """The owner's direct link: `join`'s account is folded into `keep`'s."""
+async def link(ledger: Ledger, keep: str, join: str, *, protected: Protected | None = None) -> Linked:
+    """The owner's direct link: `join`'s account is folded into `keep`'s (`protected`: see redeem_code)."""
     now = int(ledger._now().timestamp())
     async with ledger.db.write() as tx:
-        return await _merge(tx, ledger, keep, join, now)
+        return await _merge(tx, ledger, keep, join, now, protected)
 
 
-async def _merge(tx: Tx, ledger: Ledger, keep_identity: str, join_identity: str, now: int) -> Linked:
+async def _merge(
+    tx: Tx,
+    ledger: Ledger,
+    keep_identity: str,
+    join_identity: str,
+    now: int,
+    protected: Protected | None = None,
+) -> Linked:
     keep = await ledger._account(tx, keep_identity)
     gone = await ledger._account(tx, join_identity)
     if keep == gone:
@@ -108,6 +124,8 @@ async def _merge(tx: Tx, ledger: Ledger, keep_identity: str, join_identity: str,
         raise DatabaseBusy("accounts changed while linking")
     if int(rows[gone]["held"]):
         raise LinkRefused("in_flight")
+    if protected is not None:
+        await _refuse_blocking_protected(tx, rows, protected)
     totals = await tx.fetchall("SELECT period_key, spent FROM totals WHERE scope = ?", gone)
     for total in totals:
         await tx.execute(
@@ -133,3 +151,17 @@ async def _merge(tx: Tx, ledger: Ledger, keep_identity: str, join_identity: str,
     )
     members = await tx.fetchall("SELECT identity FROM links WHERE account = ? ORDER BY identity", keep)
     return Linked(keep, gone, (keep, *(str(m["identity"]) for m in members)))
+
+
+async def _refuse_blocking_protected(tx: Tx, rows: dict[str, Row], protected: Protected) -> None:
+    """A block on either side carries over: refuse when that would block a protected identity (an owner)."""
+    blocked = next((account for account, row in rows.items() if row["blocked"]), None)
+    if blocked is None:
+        return
+    for account in rows:
+        members = await tx.fetchall("SELECT identity FROM links WHERE account = ? ORDER BY identity", account)
+        owner = next((i for i in (account, *(str(m["identity"]) for m in members)) if protected(i)), None)
+        if owner is not None:
+            raise LinkRefused(
+                "owner_blocked", f"{blocked} is blocked, and linking would block the owner {owner} too"
+            )
