@@ -42,11 +42,11 @@ def parse_usd(text: str) -> int:
         value = Decimal(raw)
     except InvalidOperation as exc:  # pragma: no cover - the character check above catches these
         raise BadAmount(f"'{text}' is not an amount of dollars") from exc
-    if value > MAX_CAP_USD:
-        raise BadAmount(f"{format_usd(usd_to_nanos(value))} is more than the ${MAX_CAP_USD:,} limit")
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -9:
         raise BadAmount(f"'{text}' has more than nine decimals (the ledger counts nano-dollars)")
+    if value > MAX_CAP_USD:  # quoted as typed: a number with 40 digits can't even be rounded to cents
+        raise BadAmount(f"'{text.strip()}' is more than the ${MAX_CAP_USD:,} limit")
     return int(value * _NANOS)
 
 

@@ -217,11 +217,6 @@ async def test_ledger_link_api(h: Harness) -> None:
         await link(h.ledger, DC, TG)
 
 
-@pytest.mark.xfail(
-    reason="Ledger.remember_names writes a linked identity's @handle onto the account's row "
-    "(bot/ledger/ledger.py, outside the owner-controls files)",
-    strict=False,
-)
 async def test_usernames_stay_with_their_identity_after_a_link(h: Harness) -> None:
     await h.say("/spend", user=TG, username="tg")
     await h.say("/spend", user=DC, username="dc")
@@ -229,3 +224,6 @@ async def test_usernames_stay_with_their_identity_after_a_link(h: Harness) -> No
     await h.say("/spend", user=DC, username="dc_new")  # the joined identity speaks again
     assert (await h.say("/cap @tg 3")).last.startswith("Cap set. telegram:2 (@tg)")
     assert (await h.ledger.summary(TG)).cap == 300 * CENT
+    assert (await h.say("/cap @dc_new 4")).last.startswith("Cap set.")  # the new handle names the account
+    assert (await h.ledger.summary(TG)).cap == (await h.ledger.summary(DC)).cap == 400 * CENT
+    assert "I don't know @dc" in (await h.say("/cap @dc 5")).last  # the old handle is gone

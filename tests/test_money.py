@@ -39,3 +39,21 @@ def test_parse_usd_accepts_plain_dollar_amounts(typed: str, nanos: int) -> None:
 def test_parse_usd_refuses_what_cannot_be_a_cap(typed: str) -> None:
     with pytest.raises(BadAmount):
         parse_usd(typed)
+
+
+@pytest.mark.parametrize(
+    ("typed", "reason"),
+    [
+        ("9" * 40, "is more than the $1,000,000 limit"),  # beyond Decimal's precision: still one line
+        ("1000000.0000000001", "more than nine decimals"),  # the real problem, not a rounded "$1,000,000.00"
+        ("1000000.5", "'1000000.5' is more than the $1,000,000 limit"),
+    ],
+)
+def test_parse_usd_names_the_real_problem(typed: str, reason: str) -> None:
+    with pytest.raises(BadAmount) as refused:
+        parse_usd(typed)
+    assert reason in str(refused.value)
+
+
+def test_a_cap_of_exactly_the_limit_is_accepted() -> None:
+    assert parse_usd("1000000") == 1_000_000 * 10**9

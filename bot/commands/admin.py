@@ -16,7 +16,7 @@ from bot.ledger import Ledger, Period
 from bot.ledger.links import LinkRefused, issue_code, link, looks_like_code, redeem_code
 from bot.ledger.periods import period_start
 from bot.ledger.reports import AccountReport, ModelUsage, account, accounts, find_identities, usage_by_model
-from bot.money import MAX_CAP_USD, BadAmount, format_usd, parse_usd
+from bot.money import BadAmount, format_usd, parse_usd
 from bot.refusals import AmbiguousUser, BadArguments, NotOwner, UnknownUser
 from bot.wording import PER_PERIOD, THIS_PERIOD, when
 
@@ -46,8 +46,6 @@ def parse_cap(amount: str, period: str | None, usage: str) -> CapChange:
             cap, unlimited = parse_usd(amount), False
         except BadAmount as exc:
             raise BadArguments(str(exc)[:1].upper() + str(exc)[1:], usage) from None
-        except ArithmeticError:  # more digits than Decimal's precision: too large even to word
-            raise BadArguments(f"'{amount.strip()}' is more than the ${MAX_CAP_USD:,} limit", usage) from None
     return CapChange(cap, unlimited, parse_period(period, usage), keep_period=period is None)
 
 

@@ -372,9 +372,22 @@ class Ledger:
         await self._update(user, "model = ?", model)
 
     async def remember_names(self, user: str, username: str | None, display_name: str | None) -> None:
-        """Keep the person's @handle so owners can name them in commands."""
+        """Keep the person's @handle so owners can name them in commands.
+
+        Names belong to the identity, not the account: after a link each platform keeps its own handle
+        (its row stays, folded into the account), so `@tg` and `@dc` both still name the person.
+        """
         handle = username.lower().lstrip("@") if username else None
-        await self._update(user, "username = ?, display_name = ?", handle, display_name)
+        now = int(self._now().timestamp())
+        async with self.db.write() as tx:
+            await self._user_row(tx, user, now)
+            await tx.execute(
+                "UPDATE users SET username = ?, display_name = ?, updated_at = ? WHERE user_id = ?",
+                handle,
+                display_name,
+                now,
+                user,
+            )
 
     async def set_cap(
         self, user: str, cap_nanos: int | None, *, unlimited: bool = False, period: Period | None = None
