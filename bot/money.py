@@ -45,8 +45,9 @@ def parse_usd(text: str) -> int:
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -9:
         raise BadAmount(f"'{text}' has more than nine decimals (the ledger counts nano-dollars)")
-    if value > MAX_CAP_USD:  # quoted as typed: a number with 40 digits can't even be rounded to cents
-        raise BadAmount(f"'{text.strip()}' is more than the ${MAX_CAP_USD:,} limit")
+    if value > MAX_CAP_USD:  # quoted as typed (a 40-digit number can't even be rounded to cents), cut short
+        shown = raw if len(raw) <= 24 else raw[:20] + "…"
+        raise BadAmount(f"'{shown}' is more than the ${MAX_CAP_USD:,} limit")
     return int(value * _NANOS)
 
 

@@ -99,8 +99,8 @@ def refusal(exc: BaseException, now: datetime) -> str | None:
             return f"{exc}."
         case UnknownUser(name=name):
             return (
-                f"I don't know {name}: use platform:id (e.g. telegram:12345), an @username the bot has seen, "
-                "or reply to their message."
+                f"I don't know {name or 'an empty name'}: use platform:id (e.g. telegram:12345), "
+                "an @username the bot has seen, or in a chat a reply to their message."
             )
         case AmbiguousUser(name=name, matches=matches):
             return f"{name} could be {', '.join(matches)}; name them by platform:id."

@@ -236,6 +236,7 @@ BAD = [
     ("POST", "/users/nobody/disable", {}, 404, "unknown_user"),
     ("DELETE", "/users/x:y", {}, 404, "unknown_user"),
     ("GET", "/usage?user=telegram:9", {}, 404, "unknown_user"),
+    ("GET", "/usage?user=", {}, 404, "unknown_user"),
     ("GET", "/nothing-here", {}, 404, "not_found"),
     ("POST", "/users", {}, 405, "http_error"),
 ]
