@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +14,7 @@ from bot.config import load_settings
 from bot.core import Core, open_core
 from bot.incoming import ClosingStream, Incoming, Menu
 from bot.providers.demo import DEMO_MODEL, demo_server, demo_spec
+from tests.support import scratch_schema
 
 
 class _Stream(ClosingStream):
@@ -51,7 +53,10 @@ class QuietReply:
 async def bench_core(
     *, cap_usd: str, fill_to_limit: bool, word_delay: float, database_url: str | None = None, **more: Any
 ) -> AsyncIterator[Core]:
-    with tempfile.TemporaryDirectory() as tmp:
+    async with contextlib.AsyncExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        if database_url and database_url.startswith(("postgres://", "postgresql://")):
+            database_url = await stack.enter_async_context(scratch_schema(database_url))
         settings = load_settings(
             _env_file=None,
             database_url=database_url or f"sqlite:///{Path(tmp) / 'bench.db'}",

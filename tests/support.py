@@ -4,7 +4,9 @@ reports what it handled; and the waits tests use for state another task changes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import secrets
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -138,3 +140,20 @@ class TrackingCore:
             return f"waiting for {what}: started {len(self.started)}, handled {len(self.handled)}"
 
         await wait_until(self._changed, predicate, failure, limit)
+
+
+@asynccontextmanager
+async def scratch_schema(database_url: str) -> AsyncIterator[str]:
+    """A PostgreSQL URL whose tables live in a fresh schema, dropped afterwards: tests and benchmarks
+    share one database and leave nothing behind in it."""
+    import asyncpg  # the `postgres` extra
+
+    schema = f"capbot_bench_{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(database_url)
+    try:
+        await admin.execute(f"CREATE SCHEMA {schema}")
+        joiner = "&" if "?" in database_url else "?"
+        yield f"{database_url}{joiner}search_path={schema}"
+    finally:
+        await admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        await admin.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from tests.owner_support import (
     meet,
     snapshot,
 )
-from tests.support import RecordingReply
+from tests.support import RecordingReply, scratch_schema
 
 TG, DC = "telegram:2", "discord:3"
 
@@ -37,18 +36,8 @@ async def h(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Har
         pytest.skip(
             "PostgreSQL tests need TEST_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1:5432/test)"
         )
-    import asyncpg
-
-    schema = f"capbot_link_{secrets.token_hex(6)}"
-    admin = await asyncpg.connect(base)
-    await admin.execute(f"CREATE SCHEMA {schema}")
-    try:
-        joiner = "&" if "?" in base else "?"
-        async with harness(tmp_path, database_url=f"{base}{joiner}search_path={schema}") as built:
-            yield built
-    finally:
-        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
-        await admin.close()
+    async with scratch_schema(base) as url, harness(tmp_path, database_url=url) as built:
+        yield built
 
 
 def code_in(reply: RecordingReply) -> str:
