@@ -33,12 +33,20 @@ EPHEMERAL = 1 << 6
 MESSAGE_CONTENT_INTENT = 1 << 15
 JSON = {"Content-Type": "application/json"}  # exactly: discord.py parses JSON only then
 TIMESTAMP = "2026-11-22T12:00:00.000000+00:00"
+DM_BASE = 960_000_000_000_000_000  # a DM channel the bot opens with user N has id DM_BASE + N
+MESSAGE_LIMIT = 2000  # Discord counts code points: https://github.com/discord/discord-api-docs/issues/1315
 
 
 class ApiError(Exception):
     def __init__(self, status: int, message: str, code: int) -> None:
         super().__init__(message)
         self.status, self.message, self.code = status, message, code
+
+
+def _check_length(body: dict[str, Any]) -> None:
+    """Refuse content over Discord's limit as Discord does (400, Invalid Form Body)."""
+    if len(body.get("content") or "") > MESSAGE_LIMIT:
+        raise ApiError(400, f"Invalid Form Body: content must be {MESSAGE_LIMIT} or fewer in length.", 50035)
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,10 @@ class FakeDiscord:
     messages: dict[int, dict[str, Any]] = field(default_factory=dict)  # every message the bot made, by id
     originals: dict[str, int] = field(default_factory=dict)  # interaction token → original response id
     followup_ids: dict[str, list[int]] = field(default_factory=dict)  # interaction token → follow-up ids
+    tokens: list[str] = field(default_factory=list)  # every interaction token handed out, in order
+    expired: set[str] = field(default_factory=set)  # interaction tokens past Discord's 15 minutes
+    # (method, path suffix) → retry_after seconds: the next such call answers 429 once, as Discord does
+    rate_limit_once: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1_000_000_000_000_000_000)
@@ -181,6 +193,10 @@ class FakeDiscord:
         if self.token is not None and request.headers.get("Authorization") != f"Bot {self.token}":
             await self._notify()
             return web.Response(status=401, body=b'{"message": "401: Unauthorized", "code": 0}', headers=JSON)
+        limited = self._rate_limited(call)
+        if limited is not None:
+            await self._notify()
+            return limited
         try:
             result = self._route(call)
         except ApiError as error:
@@ -192,11 +208,29 @@ class FakeDiscord:
             return web.Response(status=204)
         return web.Response(body=json.dumps(result).encode(), headers=JSON)
 
+    def _rate_limited(self, call: Call) -> web.Response | None:
+        for method, suffix in list(self.rate_limit_once):
+            if call.method == method and call.path.endswith(suffix):
+                retry_after = self.rate_limit_once.pop((method, suffix))
+                body = {"message": "You are being rate limited.", "retry_after": retry_after, "global": False}
+                # Discord's own 429s come through its proxy with a Via header; discord.py's webhook client
+                # treats a 429 without one as a Cloudflare ban and raises instead of waiting.
+                headers = JSON | {"Via": "1.1 google", "X-RateLimit-Scope": "user"}
+                return web.Response(status=429, body=json.dumps(body).encode(), headers=headers)
+        return None
+
     def _route(self, call: Call) -> Any:
         parts = call.path.strip("/").split("/")
         method = call.method
         if method == "GET" and call.path == "/users/@me":
             return self.bot
+        if method == "POST" and call.path == "/users/@me/channels":  # open a DM with a user
+            recipient = int(call.body["recipient_id"])
+            return {
+                "id": str(DM_BASE + recipient),
+                "type": 1,
+                "recipients": [self.user(recipient, "someone")],
+            }
         if method == "GET" and call.path in ("/applications/@me", "/oauth2/applications/@me"):
             return self._application()
         if method == "GET" and call.path in ("/gateway", "/gateway/bot"):
@@ -255,6 +289,8 @@ class FakeDiscord:
         }
 
     def _webhook(self, call: Call, token: str, message: str | None) -> Any:
+        if token in self.expired:
+            raise ApiError(401, "Invalid Webhook Token", 50027)
         if call.method == "DELETE":
             if message == "@original":
                 self.messages.pop(self.originals.pop(token, 0), None)
@@ -270,6 +306,7 @@ class FakeDiscord:
         return self._edit(self.originals[token] if message == "@original" else int(message or 0), call.body)
 
     def _new_message(self, channel: int, body: dict[str, Any], *, webhook: bool = False) -> dict[str, Any]:
+        _check_length(body)
         made = self.message(self.bot, body.get("content") or "", channel=channel)
         made["flags"] = int(body.get("flags") or 0)
         if webhook:
@@ -278,6 +315,7 @@ class FakeDiscord:
         return made
 
     def _edit(self, message_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        _check_length(body)
         found = self.messages.get(message_id)
         if found is None:
             raise web.HTTPNotFound(
@@ -290,6 +328,10 @@ class FakeDiscord:
         return found
 
     # ------------------------------------------------------------------ what the bot did
+
+    def expire_tokens(self) -> None:
+        """15 minutes pass: every interaction token handed out so far answers 401, code 50027."""
+        self.expired.update(self.tokens)
 
     def for_token(self, token: str) -> list[Call]:
         """Callbacks, edits and follow-ups for one interaction, in order."""
@@ -311,6 +353,14 @@ class FakeDiscord:
 
     def channel_posts(self, channel: int = CHANNEL_ID) -> list[Call]:
         return [c for c in self.calls if c.method == "POST" and c.path == f"/channels/{channel}/messages"]
+
+    def posted(self, channel: int = CHANNEL_ID) -> list[str]:
+        """What the messages the bot posted in `channel` itself (not through an interaction) show now."""
+        return [
+            m["content"]
+            for m in self.messages.values()
+            if m["channel_id"] == str(channel) and "webhook_id" not in m
+        ]
 
     # ------------------------------------------------------------------ payload factories
 
@@ -465,6 +515,7 @@ class FakeDiscord:
             c for c in self.commands.get(guild, []) + self.commands.get(None, []) if c["name"] == name
         )
         interaction_id = next(self._ids)
+        self.tokens.append(f"token-{interaction_id}")
         data: dict[str, Any] = {"id": command["id"], "name": name, "type": 1, "options": options}
         payload: dict[str, Any] = {
             "id": str(interaction_id),

@@ -1,16 +1,9 @@
-"""Discord: slash commands, DMs, mentions and replies to the bot, answered through the core.
+"""What comes in from Discord: the client, its slash commands, DMs, mentions and replies, and `run`.
 
-One flow, top to bottom: a slash command is deferred at once (Discord allows three seconds), becomes an
-`Incoming` ("/ask <prompt>", "/model <id>", ...) and the core answers through an `InteractionReply`,
-which streams into the deferred response and continues in follow-ups past 2,000 characters. A message in
-a DM, or one that mentions or replies to the bot in a guild channel, goes the same way with a
-`MessageReply`. Each person's conversation in each channel is their own thread, paid by their identity
-`discord:<user id>`.
-
-Ephemerality is fixed when an interaction is deferred: /ask is deferred publicly (its answer is for the
-channel), every other command privately (its answer concerns only the asker). A line the core marks
-private under a public /ask (cap reached, rate limited, ...) replaces the public placeholder with an
-ephemeral follow-up.
+A slash command is deferred at once (Discord allows three seconds) and becomes an `Incoming`
+("/ask <prompt>", "/model <id>", ...) that the core answers through an `InteractionReply`; a message in a
+DM, or one that mentions or replies to the bot in a guild channel, goes the same way with a
+`MessageReply`.
 """
 
 from __future__ import annotations
@@ -24,16 +17,14 @@ import discord
 import yarl
 from discord import app_commands
 
-from adapters.streaming import StreamingAnswer, split_text
+from adapters.discord_bot.replies import InteractionReply, MessageReply, short
 from bot.config import ConfigError, Settings
-from bot.incoming import Incoming, Menu, Reply
+from bot.incoming import Incoming, Reply
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("adapters.discord_bot")  # one logger for the whole adapter
 
-LIMIT = 2000  # characters per Discord message
 MAX_CHOICES = 25  # Discord's cap on autocomplete choices
 CHOICE_CHARS = 100  # Discord's cap on a choice's name and value
-PLACEHOLDER = "…"  # completes a public deferred response just before it is withdrawn
 TROUBLE = "Sorry, something went wrong while answering. Please try again."
 CHAT_MESSAGES = (discord.MessageType.default, discord.MessageType.reply)  # not joins, pins, ...
 # Commands with their own slash definition; every other core command gets a free-text "arguments" option.
@@ -58,99 +49,6 @@ def identity(user: discord.abc.User) -> str:
 def thread_key(channel_id: int | None, user_id: int) -> str:
     """One conversation per person per channel."""
     return f"discord:{channel_id}:{user_id}"
-
-
-def short(exc: BaseException) -> str:
-    """One line about a failure; discord.py's messages carry status and code, never the token."""
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}"[:200]
-
-
-# ---------------------------------------------------------------- answering a slash command
-
-
-class _Original:
-    """Handle for the interaction's original (deferred) response."""
-
-
-ORIGINAL = _Original()
-
-
-class InteractionReply:
-    """Answers one deferred interaction: the original response first, then follow-ups."""
-
-    def __init__(self, interaction: discord.Interaction, *, public: bool, edit_interval: float = 1.0) -> None:
-        self._interaction = interaction
-        self._public = public  # how the response was deferred; Discord never changes it afterwards
-        self._original_pending = True  # the "thinking…" placeholder still awaits content
-        self._edit_interval = edit_interval
-
-    async def text(self, text: str, *, private: bool = False) -> None:
-        for chunk in split_text(text, LIMIT):
-            if private and self._public and self._original_pending:
-                await self._withdraw_original()
-            await self.send(chunk, private=private)
-
-    def stream(self) -> StreamingAnswer:
-        return StreamingAnswer(self, limit=LIMIT, interval=self._edit_interval)
-
-    async def menu(self, menu: Menu) -> None:
-        await self.text(menu.as_text(), private=True)
-
-    async def send(self, text: str, *, private: bool = False) -> Any:
-        """Messenger for the streaming loop: fill the deferred response, then add follow-ups."""
-        if self._original_pending:
-            self._original_pending = False
-            await self._interaction.edit_original_response(content=text)
-            return ORIGINAL
-        return await self._interaction.followup.send(text, ephemeral=private, wait=True)
-
-    async def edit(self, handle: Any, text: str) -> None:
-        if handle is ORIGINAL:
-            await self._interaction.edit_original_response(content=text)
-        else:
-            await handle.edit(content=text)
-
-    async def _withdraw_original(self) -> None:
-        # A deferred response keeps the visibility it was deferred with, and the first follow-up after a
-        # defer lands in it. So complete it, delete it, and let the private line go out as an ephemeral
-        # follow-up (flags 64) that only the asker sees.
-        self._original_pending = False
-        await self._interaction.edit_original_response(content=PLACEHOLDER)
-        await self._interaction.delete_original_response()
-
-
-# ---------------------------------------------------------------- answering a message
-
-
-class MessageReply:
-    """Answers a DM, mention or reply: the first message replies to the question, the rest follow it."""
-
-    def __init__(self, message: discord.Message, *, edit_interval: float = 1.0) -> None:
-        self._message = message
-        self._replied = False
-        self._edit_interval = edit_interval
-
-    async def text(self, text: str, *, private: bool = False) -> None:
-        # Messages cannot be ephemeral; a private line is a reply the asker is pointed to.
-        for chunk in split_text(text, LIMIT):
-            await self.send(chunk)
-
-    def stream(self) -> StreamingAnswer:
-        return StreamingAnswer(self, limit=LIMIT, interval=self._edit_interval)
-
-    async def menu(self, menu: Menu) -> None:
-        await self.text(menu.as_text())
-
-    async def send(self, text: str) -> discord.Message:
-        channel = self._message.channel
-        if self._replied:
-            return await channel.send(text)
-        self._replied = True
-        return await channel.send(text, reference=self._message.to_reference(fail_if_not_exists=False))
-
-    async def edit(self, handle: discord.Message, text: str) -> None:
-        await handle.edit(content=text)
 
 
 def addressed_text(message: discord.Message, me: discord.ClientUser) -> str | None:

@@ -1,0 +1,63 @@
+"""Discord: slash commands, DMs, mentions and replies to the bot, answered through the core.
+
+One flow, top to bottom: a slash command is deferred at once (Discord allows three seconds), becomes an
+`Incoming` ("/ask <prompt>", "/model <id>", ...) and the core answers through an `InteractionReply`,
+which streams into the deferred response and continues in follow-ups past 2,000 characters. A message in
+a DM, or one that mentions or replies to the bot in a guild channel, goes the same way with a
+`MessageReply`. Each person's conversation in each channel is their own thread, paid by their identity
+`discord:<user id>`.
+
+Ephemerality is fixed when an interaction is deferred: /ask is deferred publicly (its answer is for the
+channel), every other command privately (its answer concerns only the asker, follow-ups included). A
+line the core marks private under a public /ask (cap reached, rate limited, ...) replaces the public
+placeholder with an ephemeral follow-up. An answer that outlives the interaction's 15-minute token
+continues as ordinary messages (see `replies`).
+
+`client` is what comes in (the client, its commands, `run`); `replies` is how answers go out.
+"""
+
+from adapters.discord_bot.client import (
+    TROUBLE,
+    CapbotClient,
+    ChatCore,
+    addressed_text,
+    answer,
+    build_client,
+    identity,
+    people_named,
+    point_at,
+    run,
+    thread_key,
+)
+from adapters.discord_bot.replies import (
+    LIMIT,
+    ORIGINAL,
+    PLACEHOLDER,
+    InteractionReply,
+    MessageReply,
+    discord_length,
+    short,
+    token_expired,
+)
+
+__all__ = [
+    "LIMIT",
+    "ORIGINAL",
+    "PLACEHOLDER",
+    "TROUBLE",
+    "CapbotClient",
+    "ChatCore",
+    "InteractionReply",
+    "MessageReply",
+    "addressed_text",
+    "answer",
+    "build_client",
+    "discord_length",
+    "identity",
+    "people_named",
+    "point_at",
+    "run",
+    "short",
+    "thread_key",
+    "token_expired",
+]

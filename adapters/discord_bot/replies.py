@@ -1,0 +1,164 @@
+"""How an answer reaches Discord: into a deferred interaction response, or as messages in a channel.
+
+An interaction's token (which every edit and follow-up uses) dies 15 minutes after the interaction;
+Discord then answers 401 "Invalid Webhook Token" (code 50027). An answer still streaming at that point
+continues as ordinary messages: public ones in the channel, private ones in a DM to the asker.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import discord
+
+from adapters.streaming import StreamingAnswer, split_text
+from bot.incoming import Menu
+
+log = logging.getLogger("adapters.discord_bot")
+
+LIMIT = 2000  # per message, in code points (what `len` counts): discord/discord-api-docs#1315
+PLACEHOLDER = "…"  # completes a public deferred response just before it is withdrawn
+INVALID_WEBHOOK_TOKEN = 50027  # the interaction's 15 minutes are over
+
+
+def discord_length(text: str) -> int:
+    """Length as Discord counts it for the 2,000 limit: code points, so an emoji is one, not two."""
+    return len(text)
+
+
+def short(exc: BaseException) -> str:
+    """One line about a failure; discord.py's messages carry status and code, never the token."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}"[:200]
+
+
+def token_expired(exc: discord.HTTPException) -> bool:
+    return exc.code == INVALID_WEBHOOK_TOKEN
+
+
+# ---------------------------------------------------------------- answering a slash command
+
+
+class _Original:
+    """Handle for the interaction's original (deferred) response."""
+
+
+ORIGINAL = _Original()
+
+
+class InteractionReply:
+    """Answers one deferred interaction: the original response first, then follow-ups."""
+
+    def __init__(self, interaction: discord.Interaction, *, public: bool, edit_interval: float = 1.0) -> None:
+        self._interaction = interaction
+        self._public = public  # how the response was deferred; Discord never changes it afterwards
+        self._original_pending = True  # the "thinking…" placeholder still awaits content
+        self._edit_interval = edit_interval
+        self._expired = False  # the token is dead: everything else goes out as ordinary messages
+        self._moved: dict[Any, discord.Message] = {}  # handle → the ordinary message that shows its text
+
+    async def text(self, text: str, *, private: bool = False) -> None:
+        for chunk in split_text(text, LIMIT, discord_length):
+            if private and self._public and self._original_pending and not self._expired:
+                await self._withdraw_original()
+            await self.send(chunk, private=private)
+
+    def stream(self) -> StreamingAnswer:
+        return StreamingAnswer(self, limit=LIMIT, measure=discord_length, interval=self._edit_interval)
+
+    async def menu(self, menu: Menu) -> None:
+        await self.text(menu.as_text(), private=True)
+
+    async def send(self, text: str, *, private: bool = False) -> Any:
+        """Messenger for the streaming loop: fill the deferred response, then add follow-ups."""
+        private = private or not self._public  # follow-ups to a private command stay private too
+        if not self._expired:
+            try:
+                if self._original_pending:
+                    await self._interaction.edit_original_response(content=text)
+                    self._original_pending = False
+                    return ORIGINAL
+                return await self._interaction.followup.send(text, ephemeral=private, wait=True)
+            except discord.HTTPException as exc:
+                self._expire(exc)
+        posted = await self._post(text, private=private)
+        self._moved[posted] = posted  # edited as what it is: an ordinary message
+        return posted
+
+    async def edit(self, handle: Any, text: str) -> None:
+        if handle in self._moved:
+            await self._moved[handle].edit(content=text)
+            return
+        if not self._expired:
+            try:
+                if handle is ORIGINAL:
+                    await self._interaction.edit_original_response(content=text)
+                else:
+                    await handle.edit(content=text)
+                return
+            except discord.HTTPException as exc:
+                self._expire(exc)
+        # The interaction message keeps what it showed; its text continues in a message of our own.
+        private = not self._public if handle is ORIGINAL else bool(handle.flags.ephemeral)
+        self._moved[handle] = await self._post(text, private=private)
+
+    def _expire(self, exc: discord.HTTPException) -> None:
+        if not token_expired(exc):
+            raise exc
+        if not self._expired:
+            log.warning("discord: interaction token expired; continuing the answer as messages")
+        self._expired = True
+
+    async def _post(self, text: str, *, private: bool) -> discord.Message:
+        """An ordinary message, sent with the bot's token: a DM when private, else in the channel."""
+        if private:
+            return await self._interaction.user.send(text)
+        channel = self._interaction.client.get_partial_messageable(
+            self._interaction.channel_id or 0, guild_id=self._interaction.guild_id
+        )
+        return await channel.send(text)
+
+    async def _withdraw_original(self) -> None:
+        # A deferred response keeps the visibility it was deferred with, and the first follow-up after a
+        # defer lands in it. So complete it, delete it, and let the private line go out as an ephemeral
+        # follow-up (flags 64) that only the asker sees.
+        try:
+            await self._interaction.edit_original_response(content=PLACEHOLDER)
+            self._original_pending = False
+            await self._interaction.delete_original_response()
+        except discord.HTTPException as exc:
+            self._expire(exc)
+
+
+# ---------------------------------------------------------------- answering a message
+
+
+class MessageReply:
+    """Answers a DM, mention or reply: the first message replies to the question, the rest follow it."""
+
+    def __init__(self, message: discord.Message, *, edit_interval: float = 1.0) -> None:
+        self._message = message
+        self._replied = False
+        self._edit_interval = edit_interval
+
+    async def text(self, text: str, *, private: bool = False) -> None:
+        # Messages cannot be ephemeral; a private line is a reply the asker is pointed to.
+        for chunk in split_text(text, LIMIT, discord_length):
+            await self.send(chunk)
+
+    def stream(self) -> StreamingAnswer:
+        return StreamingAnswer(self, limit=LIMIT, measure=discord_length, interval=self._edit_interval)
+
+    async def menu(self, menu: Menu) -> None:
+        await self.text(menu.as_text())
+
+    async def send(self, text: str) -> discord.Message:
+        channel = self._message.channel
+        if self._replied:
+            return await channel.send(text)
+        self._replied = True
+        return await channel.send(text, reference=self._message.to_reference(fail_if_not_exists=False))
+
+    async def edit(self, handle: discord.Message, text: str) -> None:
+        await handle.edit(content=text)
