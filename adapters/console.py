@@ -7,6 +7,7 @@ console user is always an owner (whoever has the server's terminal has its keys 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from typing import TextIO
 
@@ -14,10 +15,42 @@ from bot.core import Core
 from bot.incoming import ClosingStream, Incoming, Menu
 
 
+class Output:
+    """Standard output that may be closed under us (`python -m bot console | head -1`).
+
+    A reader going away is not the model's fault: the answer in progress still runs to its end (so it is
+    charged what it used, not the worst case), its text goes nowhere, and the session then ends quietly.
+    """
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self.gone = False
+
+    def write(self, text: str) -> None:
+        if self.gone:
+            return
+        try:
+            self._out.write(text)
+            self._out.flush()
+        except BrokenPipeError:
+            self.gone = True
+            self._silence()
+
+    def _silence(self) -> None:
+        """Point the closed descriptor at /dev/null so the interpreter's last flush cannot fail either."""
+        try:
+            fd = self._out.fileno()
+        except (OSError, ValueError):  # io.StringIO and friends: nothing to redirect
+            return
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, fd)
+        os.close(null)
+
+
 class ConsoleStream(ClosingStream):
     """Prints deltas as they arrive: a terminal needs no throttling or splitting."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: Output) -> None:
         self._out = out
         self._text = ""
         self.closed = False
@@ -25,23 +58,20 @@ class ConsoleStream(ClosingStream):
     async def write(self, delta: str) -> None:
         self._text += delta
         self._out.write(delta)
-        self._out.flush()
 
     async def close(self) -> str:
         if not self.closed and self._text:
             self._out.write("\n")
-            self._out.flush()
         self.closed = True
         return self._text
 
 
 class ConsoleReply:
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: Output) -> None:
         self._out = out
 
     async def text(self, text: str, *, private: bool = False) -> None:
         self._out.write(text + "\n")
-        self._out.flush()
 
     def stream(self) -> ConsoleStream:
         return ConsoleStream(self._out)
@@ -55,19 +85,21 @@ async def run(
 ) -> None:
     """Answer stdin line by line, in order, until end of input."""
     source = stdin or sys.stdin
-    out = stdout or sys.stdout
+    raw_out = stdout or sys.stdout
+    out = Output(raw_out)
     reply = ConsoleReply(out)
     identity = f"console:{user}"
-    interactive = source.isatty() and out.isatty()
+    interactive = source.isatty() and raw_out.isatty()
     loop = asyncio.get_running_loop()
     if interactive:
         out.write(f"capbot console as {identity}. /help lists commands; Ctrl-D quits.\n")
-    while True:
+    while not out.gone:
         if interactive:
             out.write("> ")
-            out.flush()
         line = await loop.run_in_executor(None, source.readline)
         if not line:
+            if interactive:
+                out.write("\n")  # leave the shell prompt on a line of its own
             break
         text = line.strip()
         if text:

@@ -14,6 +14,7 @@ from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.ledger.db import DatabaseError
 from bot.pricing import PriceFileError
 from bot.redact import install_redaction
 
@@ -25,7 +26,10 @@ def _parser() -> argparse.ArgumentParser:
 
     # every sub-parser takes the main parser's class, so all usage errors are one line
     parser = cli.OneLineParser(
-        prog="python -m bot", description="capbot: LLM chat bot with hard spending caps"
+        prog="python -m bot",
+        description="capbot: LLM chat bot with hard spending caps",
+        epilog="With no command, runs every chat platform whose token is set "
+        "(TELEGRAM_BOT_TOKEN, DISCORD_BOT_TOKEN). Try `python -m bot console --demo` with no key.",
     )
     sub = parser.add_subparsers(dest="mode")
     sub.add_parser("telegram", help="run the Telegram bot")
@@ -53,6 +57,8 @@ async def _console(settings: Settings, user: str, demo: bool) -> None:
     from adapters import console
     from bot.core import open_core
 
+    if hasattr(sys.stdin, "reconfigure"):  # a stray non-UTF-8 byte is one odd character, not a crash
+        sys.stdin.reconfigure(errors="replace")
     if not demo:
         async with open_core(settings) as core:
             await console.run(core, user=user)
@@ -130,6 +136,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, PriceFileError) as exc:
         print(f"capbot: configuration error: {exc}", file=sys.stderr)
         return 2
+    except DatabaseError as exc:
+        hint = ""
+        if args.mode == "console" and args.demo:
+            hint = " (the demo keeps its ledger in data/demo.db: run it from a writable directory)"
+        print(f"capbot: {exc}{hint}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # stdout closed before the console adapter could notice (`| head -0`)
+        return 0
     except KeyboardInterrupt:
         return 0
 

@@ -8,11 +8,12 @@ variable each provider reads, so a catalog row added later can still find its ke
 from __future__ import annotations
 
 import os
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Period = Literal["daily", "weekly", "monthly", "total"]
@@ -26,13 +27,45 @@ def _split_ids(value: object) -> object:
     return value
 
 
+_IDENTITY = re.compile(r"(telegram|discord):-?\d+|console:\S+")
+_MODEL_ID = re.compile(r"[A-Za-z0-9_.-]+/\S+")
+
+
+def _url(value: str | None, schemes: tuple[str, ...]) -> str | None:
+    """A base URL as the vendor SDKs take it: a scheme and a host, with no trailing slash.
+
+    Joining paths onto the URL must never give `//` (some servers answer 404 for it), so the slash goes.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    scheme, sep, rest = text.partition("://")
+    if not sep or scheme.lower() not in schemes or not rest.strip("/") or rest.startswith("/"):
+        raise ValueError(f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}")
+    return text.rstrip("/")
+
+
+def _secret(value: SecretStr | None) -> SecretStr | None:
+    """Pasted keys often carry a stray newline; a blank one means "not set", not an empty key."""
+    if value is None:
+        return None
+    text = value.get_secret_value().strip()
+    if any(c.isspace() for c in text):
+        raise ValueError("must not contain spaces (paste the key or token alone)")
+    return SecretStr(text) if text else None
+
+
 class ConfigError(Exception):
     """One line for the owner: which variable is wrong and why."""
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        env_ignore_empty=True,  # `NAME=` as in .env.example means "use the default"
     )
 
     # platforms
@@ -102,6 +135,57 @@ class Settings(BaseSettings):
     _split = field_validator(
         "discord_guild_ids", "fallback_models", "owner_ids", "allowed_users", mode="before"
     )(_split_ids)
+
+    @field_validator("*")
+    @classmethod
+    def _by_name(cls, value: object, info: ValidationInfo) -> object:
+        """Every secret (by its type) and every base URL (`*_BASE_URL`, the Azure endpoint: by its name) is
+        checked here, so a provider added to the fields above is checked without a list to keep in step."""
+        name = info.field_name or ""
+        if isinstance(value, SecretStr):
+            return _secret(value)
+        if isinstance(value, str) and (name.endswith("_base_url") or name == "azure_openai_endpoint"):
+            return _url(value, ("https", "http"))
+        return value
+
+    @field_validator("discord_gateway_url")
+    @classmethod
+    def _ws_url(cls, value: str) -> str:
+        return _url(value, ("wss", "ws")) or value
+
+    @field_validator("telegram_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        """Kept as written (its path is where updates arrive); blank means polling."""
+        if value is None or not value.strip():
+            return None
+        _url(value, ("https", "http"))
+        return value.strip()
+
+    @field_validator("owner_ids", "allowed_users")
+    @classmethod
+    def _identities(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        """Matched exactly against `platform:id`, so a typo would silently lock the owner out."""
+        for item in value:
+            if not _IDENTITY.fullmatch(item):
+                raise ValueError(f"{item!r} is not platform:id (e.g. telegram:123456789, discord:678)")
+        return value
+
+    @field_validator("discord_guild_ids")
+    @classmethod
+    def _guild_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            if not item.isdigit():
+                raise ValueError(f"{item!r} is not a guild id (a number, e.g. 123456789012345678)")
+        return value
+
+    @field_validator("default_model", "fallback_models")
+    @classmethod
+    def _model_ids(cls, value: str | tuple[str, ...]) -> str | tuple[str, ...]:
+        for item in (value,) if isinstance(value, str) else value:
+            if not _MODEL_ID.fullmatch(item):
+                raise ValueError(f"{item!r} is not provider/model (e.g. openai/gpt-4o-mini)")
+        return value
 
     @field_validator("database_url")
     @classmethod
