@@ -25,6 +25,9 @@ from bot.providers.base import TokenUsage
 
 log = logging.getLogger(__name__)
 MTOK = Decimal(1_000_000)
+# More input tokens than any price tier starts at: a request this size is priced at the dearest tier.
+# A power of ten, so scaling its price back to a real input size is exact in Decimal.
+TOP_TIER_TOKENS = 10**12
 
 
 class UnpricedModel(LookupError):
@@ -180,26 +183,40 @@ class Pricer:
         max_output_tokens: int,
         min_output_tokens: int,
     ) -> Quote:
-        """The worst case of one request: every input token at the dearest input rate (cache writes
-        included) and the tier for this input size, and each output token at the output rate."""
+        """The worst case of one request, which the settled cost can never exceed.
+
+        Every input token at the dearest input rate (a cache write costs more than a plain read), each
+        output token at the dearer of the output and the reasoning rate, any per-request fee, and all of it
+        at the dearest price tier (tiers switch on the input size; the top one is priced by asking for
+        `TOP_TIER_TOKENS`, the input bound's own tier too in case a tier were cheaper). Amounts round up.
+        """
         if override := self._override(model_id):
             input_usd = Decimal(input_tokens) * max(override.input, override.cached_input) / MTOK
             per_token_usd = override.output / MTOK
+            fixed_usd = Decimal(0)
         else:
-            plain = self._calc(
-                model_id,
-                price_provider,
-                genai_prices.Usage(input_tokens=input_tokens, output_tokens=1_000_000),
-            )
-            written = self._calc(
-                model_id,
-                price_provider,
-                genai_prices.Usage(input_tokens=input_tokens, cache_write_tokens=input_tokens),
-            )
-            input_usd = max(Decimal(plain.input_price), Decimal(written.input_price))
-            per_token_usd = Decimal(plain.output_price) / MTOK
+
+            def calc(tokens: int, **usage: int) -> Any:
+                return self._calc(model_id, price_provider, genai_prices.Usage(input_tokens=tokens, **usage))
+
+            input_usd = per_token_usd = fixed_usd = Decimal(0)
+            mtok = int(MTOK)
+            for tokens in (input_tokens, TOP_TIER_TOKENS):
+                plain = calc(tokens, output_tokens=mtok)
+                written = calc(tokens, cache_write_tokens=tokens)
+                thinking = calc(tokens, output_tokens=mtok, output_reasoning_tokens=mtok)
+                dearest_input = max(Decimal(plain.input_price), Decimal(written.input_price))
+                if tokens != input_tokens:  # scale the top tier's price down to this input (exact)
+                    dearest_input = dearest_input * input_tokens / tokens
+                input_usd = max(input_usd, dearest_input)
+                per_token_usd = max(
+                    per_token_usd, Decimal(plain.output_price) / MTOK, Decimal(thinking.output_price) / MTOK
+                )
+                # what is neither input nor output: a per-request fee (genai-prices counts one request)
+                fee = Decimal(plain.total_price) - Decimal(plain.input_price) - Decimal(plain.output_price)
+                fixed_usd = max(fixed_usd, fee)
         return Quote(
-            input_nanos=usd_to_nanos(input_usd),
+            input_nanos=usd_to_nanos(input_usd + fixed_usd),
             output_nanos_per_token=per_token_usd * NANOS_PER_USD,
             max_output_tokens=max_output_tokens,
             min_output_tokens=min_output_tokens,
@@ -222,12 +239,14 @@ class Pricer:
 
 
 def genai_usage(usage: TokenUsage) -> genai_prices.Usage:
-    """Our usage in genai-prices' terms (input includes cached tokens there too)."""
+    """Our usage in genai-prices' terms: input includes cached tokens and output includes reasoning
+    tokens there too, so reasoning is priced at its own rate where a model has one (else as output)."""
     return genai_prices.Usage(
         input_tokens=usage.input_tokens,
         cache_read_tokens=usage.cache_read_tokens or None,
         cache_write_tokens=usage.cache_write_tokens or None,
         output_tokens=usage.output_tokens,
+        output_reasoning_tokens=min(usage.reasoning_tokens, usage.output_tokens) or None,
     )
 
 

@@ -306,3 +306,23 @@ async def test_a_locked_database_gets_one_line_and_charges_nothing(
         assert reply.answers == [] and fake_openai.requests == []
         assert (await h.ledger.summary(BOB)).spent == 0 and await holds(h) == 0
         assert (await h.say("/ask hi", user=BOB)).answers  # and it recovers
+
+
+async def test_usage_that_cannot_be_priced_still_closes_the_hold(
+    fake_openai: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer was shown: charge the hold (estimated) rather than leave it open until a restart."""
+    fake_openai.then(Script(text="Shown.", prompt_tokens=10, completion_tokens=5))
+    async with harness(tmp_path, **openai_settings(fake_openai)) as h:
+
+        def broken(*_: object) -> int:
+            raise ValueError("the price table cannot handle this usage")
+
+        monkeypatch.setattr(h.core.services.pricer, "cost", broken)
+        reply = await h.say("/ask hi", user=BOB)
+        assert reply.answers == ["Shown. "]
+        assert await holds(h) == 0
+        row = await h.db.fetchone("SELECT cost, estimated FROM charges WHERE user_id = ?", BOB)
+        assert row is not None and int(row["estimated"]) == 1 and int(row["cost"]) > 0
+        assert (await h.ledger.summary(BOB)).spent == int(row["cost"])
+        await check_invariants(h.ledger)

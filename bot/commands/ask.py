@@ -172,7 +172,11 @@ async def _settle(ctx: Context, model: PricedModel, hold: Hold, usage: TokenUsag
         )
         cost, estimated, usage = hold.amount, True, TokenUsage()
     else:
-        cost, estimated = services.pricer.cost(resolved.id, resolved.spec.price_provider, usage), False
+        try:
+            cost, estimated = services.pricer.cost(resolved.id, resolved.spec.price_provider, usage), False
+        except Exception:  # a hold left open would block the allowance until the next restart
+            log.exception("%s: cannot price the reported usage; charging the hold (estimated)", resolved.id)
+            cost, estimated = hold.amount, True
     detail = ChargeDetail(
         model=resolved.id,
         input_tokens=usage.input_tokens,

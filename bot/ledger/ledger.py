@@ -4,6 +4,15 @@ Every amount is an integer of nano-dollars. A reservation checks what is left (c
 open holds, for the person and for everyone) and inserts its hold in the same write transaction, so
 parallel requests cannot all pass the same check. Charges are added to running totals for every period
 at once, which keeps `/spend` O(1) and lets an owner change a period without a scan.
+
+Which period pays: a charge belongs to the moment its hold was reserved, not the moment it settles. The
+hold was checked against that period's allowance, so that period pays for it; a question asked at
+23:59:59 and answered after midnight is yesterday's spend, and a hold a crash left behind is reconciled
+into the period it was taken in, not into the day the bot restarts. The charge row carries the same
+moment (`created_at`), so per scope and period key the running total is always the sum of the charges
+whose `created_at` falls in that period, for the old period and the new one alike. While such a hold is
+open it still counts against the new period (what is left = cap − spent − every open hold), so no
+period's spend can pass its cap: the new period only sees the hold shrink to nothing when it settles.
 """
 
 from __future__ import annotations
@@ -11,111 +20,45 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Literal
 
-from bot.ledger.db import Database, Row, Tx
-from bot.ledger.periods import Period, all_keys, day_key, period_key, reset_time
+from bot.ledger.accounts import Accounts, utc_now
+from bot.ledger.db import Database, Tx
+from bot.ledger.periods import all_keys, day_key, period_key, reset_time
+from bot.ledger.records import (
+    Blocked,
+    CapReached,
+    ChargeDetail,
+    Hold,
+    Quote,
+    SpendSummary,
+    UserProfile,
+)
 from bot.money import floor_div, usd_to_nanos
 
 if TYPE_CHECKING:
     from bot.config import Settings
 
+__all__ = [
+    "GLOBAL",
+    "Blocked",
+    "CapReached",
+    "ChargeDetail",
+    "Hold",
+    "Ledger",
+    "Quote",
+    "SpendSummary",
+    "UserProfile",
+    "utc_now",
+]
+
 log = logging.getLogger(__name__)
 GLOBAL = "*"  # the scope of everyone's totals; user ids always contain a colon
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class Quote:
-    """The price shape of one request, computed by the caller (the ledger knows no model)."""
-
-    input_nanos: int  # the input at its upper bound
-    output_nanos_per_token: Decimal  # may be fractional
-    max_output_tokens: int
-    min_output_tokens: int  # below this an answer is not worth giving
-
-
-@dataclass(frozen=True)
-class Hold:
-    id: int
-    user: str
-    amount: int
-    max_output_tokens: int  # possibly clamped below the quote's
-
-
-@dataclass(frozen=True)
-class ChargeDetail:
-    model: str
-    input_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    output_tokens: int = 0
-    reasoning_tokens: int = 0
-    estimated: bool = False
-
-
-@dataclass(frozen=True)
-class SpendSummary:
-    user: str
-    period: Period
-    spent: int
-    cap: int | None  # None: unlimited
-    held: int
-    remaining: int | None  # None: unlimited
-    resets_at: datetime | None
-    global_remaining: int | None
-
-
-@dataclass(frozen=True)
-class UserProfile:
-    user: str
-    model: str | None
-    cap: int | None  # this person's own cap; None means the default
-    unlimited: bool
-    period: Period | None  # None means the default
-    blocked: bool
-    username: str | None
-    display_name: str | None
-
-
-class CapReached(Exception):
-    """Not even a short answer fits what is left."""
-
-    def __init__(self, remaining: int, resets_at: datetime | None, scope: Literal["user", "global"]) -> None:
-        super().__init__(f"{scope} cap reached: {remaining} nano-dollars left")
-        self.remaining = remaining
-        self.resets_at = resets_at
-        self.scope: Literal["user", "global"] = scope
-
-
-class Blocked(Exception):
-    def __init__(self, user: str) -> None:
-        super().__init__(f"{user} is blocked")
-        self.user = user
-
-
-class Ledger:
-    def __init__(
-        self,
-        db: Database,
-        *,
-        default_cap_nanos: int,
-        default_period: Period,
-        global_cap_nanos: int | None = None,
-        clock: Callable[[], datetime] = utc_now,
-    ) -> None:
-        self.db = db
-        self.default_cap = default_cap_nanos
-        self.default_period: Period = default_period
-        self.global_cap = global_cap_nanos
-        self._clock = clock
-
+class Ledger(Accounts):
     @classmethod
     def from_settings(
         cls, db: Database, settings: Settings, *, clock: Callable[[], datetime] = utc_now
@@ -130,39 +73,10 @@ class Ledger:
             clock=clock,
         )
 
-    def _now(self) -> datetime:
-        return self._clock()
-
-    async def _account(self, reader: Tx | Database, user: str) -> str:
-        """The account an identity spends from: its own until `/link` folds it into another."""
-        row = await reader.fetchone("SELECT account FROM links WHERE identity = ?", user)
-        return str(row["account"]) if row else user
-
-    async def _user_row(self, tx: Tx, user: str, now: int) -> Row:
-        """Create the row if needed and lock it: every money change for a person goes through here first."""
-        await tx.execute(
-            "INSERT INTO users (user_id, created_at, updated_at) VALUES (?, ?, ?)"
-            " ON CONFLICT (user_id) DO NOTHING",
-            user,
-            now,
-            now,
-        )
-        row = await tx.fetchone(
-            "SELECT cap_nanos, unlimited, period, blocked, held FROM users WHERE user_id = ?" + tx.lock, user
-        )
-        assert row is not None
-        return row
-
     @staticmethod
     async def _spent(tx: Tx, scope: str, key: str) -> int:
         row = await tx.fetchone("SELECT spent FROM totals WHERE scope = ? AND period_key = ?", scope, key)
         return int(row["spent"]) if row else 0
-
-    def _limits(self, row: Row) -> tuple[int | None, Period]:
-        period: Period = row["period"] or self.default_period
-        if row["unlimited"]:
-            return None, period
-        return (self.default_cap if row["cap_nanos"] is None else int(row["cap_nanos"])), period
 
     async def reserve(self, user: str, quote: Quote) -> Hold:
         """Hold the worst case of one request, clamping its output tokens to what is left.
@@ -231,6 +145,8 @@ class Ledger:
         """Replace the hold by the actual cost (never more than the hold); returns what was charged.
 
         A hold settles once: a second settle (a retry, a reconcile racing a late finish) charges nothing.
+        The charge goes to the period the hold was reserved in (see the module docstring), even when it
+        settles after that period ended.
         """
         return await self._close(hold, cost_nanos, detail)
 
@@ -239,15 +155,15 @@ class Ledger:
         await self._close(hold, None, None)
 
     async def _close(self, hold: Hold, cost_nanos: int | None, detail: ChargeDetail | None) -> int:
-        moment = self._now()
-        now = int(moment.timestamp())
+        now = int(self._now().timestamp())
         async with self.db.write() as tx:
             await self._user_row(tx, hold.user, now)  # lock order: the user, then the global row
             await tx.fetchone("SELECT held FROM global_state WHERE id = 1" + tx.lock)
-            row = await tx.fetchone("SELECT amount FROM holds WHERE id = ?", hold.id)
+            row = await tx.fetchone("SELECT amount, created_at FROM holds WHERE id = ?", hold.id)
             if row is None:
                 return 0
             amount = int(row["amount"])
+            reserved_at = int(row["created_at"])  # the period the hold was checked against pays
             await tx.execute("DELETE FROM holds WHERE id = ?", hold.id)
             await tx.execute("UPDATE users SET held = held - ? WHERE user_id = ?", amount, hold.user)
             await tx.execute("UPDATE global_state SET held = held - ? WHERE id = 1", amount)
@@ -272,9 +188,9 @@ class Ledger:
                 detail.reasoning_tokens,
                 charged,
                 int(detail.estimated),
-                now,
+                reserved_at,
             )
-            for key in all_keys(moment):
+            for key in all_keys(datetime.fromtimestamp(reserved_at, UTC)):
                 for scope in (hold.user, GLOBAL):
                     await tx.execute(
                         "INSERT INTO totals (scope, period_key, spent) VALUES (?, ?, ?)"
@@ -287,7 +203,11 @@ class Ledger:
         return charged
 
     async def reconcile(self) -> int:
-        """Settle holds a crash left behind at their full amount (we cannot know what was used)."""
+        """Settle holds a crash left behind at their full amount (we cannot know what was used).
+
+        Each is charged to the period it was reserved in, as any settle is. Run at start, before any
+        request: a hold found then belongs to no live request (one process per database).
+        """
         rows = await self.db.fetchall("SELECT id, user_id, amount, max_output_tokens FROM holds ORDER BY id")
         for row in rows:
             hold = Hold(int(row["id"]), row["user_id"], int(row["amount"]), int(row["max_output_tokens"]))
@@ -338,70 +258,3 @@ class Ledger:
         wanted = [today - timedelta(days=n) for n in range(days - 1, -1, -1)]
         account = await self._account(self.db, user)
         return [(day, await self._read_spent(account, day_key(day))) for day in wanted]
-
-    async def profile(self, user: str) -> UserProfile:
-        account = await self._account(self.db, user)
-        row = await self.db.fetchone(
-            "SELECT model, cap_nanos, unlimited, period, blocked, username, display_name"
-            " FROM users WHERE user_id = ?",
-            account,
-        )
-        if row is None:
-            return UserProfile(user, None, None, False, None, False, None, None)
-        return UserProfile(
-            user=user,
-            model=row["model"],
-            cap=None if row["cap_nanos"] is None else int(row["cap_nanos"]),
-            unlimited=bool(row["unlimited"]),
-            period=row["period"],
-            blocked=bool(row["blocked"]),
-            username=row["username"],
-            display_name=row["display_name"],
-        )
-
-    async def _update(self, user: str, assignments: str, *args: object) -> None:
-        now = int(self._now().timestamp())
-        async with self.db.write() as tx:
-            account = await self._account(tx, user)
-            await self._user_row(tx, account, now)
-            await tx.execute(
-                f"UPDATE users SET {assignments}, updated_at = ? WHERE user_id = ?", *args, now, account
-            )
-
-    async def set_model(self, user: str, model: str | None) -> None:
-        await self._update(user, "model = ?", model)
-
-    async def remember_names(self, user: str, username: str | None, display_name: str | None) -> None:
-        """Keep the person's @handle so owners can name them in commands.
-
-        Names belong to the identity, not the account: after a link each platform keeps its own handle
-        (its row stays, folded into the account), so `@tg` and `@dc` both still name the person.
-        """
-        handle = username.lower().lstrip("@") if username else None
-        now = int(self._now().timestamp())
-        async with self.db.write() as tx:
-            await self._user_row(tx, user, now)
-            await tx.execute(
-                "UPDATE users SET username = ?, display_name = ?, updated_at = ? WHERE user_id = ?",
-                handle,
-                display_name,
-                now,
-                user,
-            )
-
-    async def set_cap(
-        self, user: str, cap_nanos: int | None, *, unlimited: bool = False, period: Period | None = None
-    ) -> None:
-        """Set a person's own cap (None: back to the default) and period (None: the default)."""
-        await self._update(
-            user, "cap_nanos = ?, unlimited = ?, period = ?", cap_nanos, int(unlimited), period
-        )
-
-    async def set_blocked(self, user: str, blocked: bool) -> None:
-        await self._update(user, "blocked = ?", int(blocked))
-
-    async def reset_settings(self, user: str) -> None:
-        """Forget the owner's settings for a person (cap, period, block, model); charges stay."""
-        await self._update(
-            user, "cap_nanos = ?, unlimited = ?, period = ?, blocked = ?, model = ?", None, 0, None, 0, None
-        )

@@ -1,0 +1,79 @@
+"""What the ledger hands out and raises: quotes, holds, charge details, summaries, refusals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from bot.ledger.periods import Period
+
+
+@dataclass(frozen=True)
+class Quote:
+    """The price shape of one request, computed by the caller (the ledger knows no model)."""
+
+    input_nanos: int  # the input at its upper bound
+    output_nanos_per_token: Decimal  # may be fractional
+    max_output_tokens: int
+    min_output_tokens: int  # below this an answer is not worth giving
+
+
+@dataclass(frozen=True)
+class Hold:
+    id: int
+    user: str
+    amount: int
+    max_output_tokens: int  # possibly clamped below the quote's
+
+
+@dataclass(frozen=True)
+class ChargeDetail:
+    model: str
+    input_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    estimated: bool = False
+
+
+@dataclass(frozen=True)
+class SpendSummary:
+    user: str
+    period: Period
+    spent: int
+    cap: int | None  # None: unlimited
+    held: int
+    remaining: int | None  # None: unlimited
+    resets_at: datetime | None
+    global_remaining: int | None
+
+
+@dataclass(frozen=True)
+class UserProfile:
+    user: str
+    model: str | None
+    cap: int | None  # this person's own cap; None means the default
+    unlimited: bool
+    period: Period | None  # None means the default
+    blocked: bool
+    username: str | None
+    display_name: str | None
+
+
+class CapReached(Exception):
+    """Not even a short answer fits what is left."""
+
+    def __init__(self, remaining: int, resets_at: datetime | None, scope: Literal["user", "global"]) -> None:
+        super().__init__(f"{scope} cap reached: {remaining} nano-dollars left")
+        self.remaining = remaining
+        self.resets_at = resets_at
+        self.scope: Literal["user", "global"] = scope
+
+
+class Blocked(Exception):
+    def __init__(self, user: str) -> None:
+        super().__init__(f"{user} is blocked")
+        self.user = user
