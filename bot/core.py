@@ -105,28 +105,24 @@ async def open_core(
     clock: Callable[[], datetime] = utc_now,
     extra_specs: Iterable[ProviderSpec] = (),
 ) -> AsyncIterator[Core]:
-    """Open the database, settle holds a crash left behind, and share one HTTP session."""
+    """Open the database, settle holds a crashed process left behind (and keep doing so while running),
+    and share one HTTP session."""
     pricer = Pricer.from_file(settings.prices_file, clock)
     db = await open_database(settings.database_url)
     try:
         ledger = Ledger.from_settings(db, settings, clock=clock)
-        reconciled = await ledger.reconcile()
-        if reconciled:
-            log.warning("settled %d holds left by an earlier crash at their full amount", reconciled)
-        session = create_session(settings)
-        try:
-            providers = Providers(settings, session, extra_specs)
+        async with ledger.running() as reconciled, create_session(settings) as session:
+            if reconciled:
+                log.warning("settled %d holds left by an earlier crash at their full amount", reconciled)
             services = Services(
                 settings=settings,
                 ledger=ledger,
                 pricer=pricer,
-                providers=providers,
+                providers=Providers(settings, session, extra_specs),
                 conversations=Conversations(db),
                 session=session,
                 clock=clock,
             )
             yield Core(services)
-        finally:
-            await session.close()
     finally:
         await db.close()

@@ -14,10 +14,11 @@ from pathlib import Path
 import genai_prices
 import pytest
 
+from bot.ledger.ledger import STALE_AFTER
 from bot.money import format_usd, usd_to_nanos
 from tests.fakes.llm_openai import CONTEXT_TOO_LONG, FakeOpenAI, Script
 from tests.owner_support import Harness, check_invariants, harness, snapshot
-from tests.support import eventually
+from tests.support import Clock, eventually
 
 BOB = "telegram:2"
 MODEL = "openai/gpt-4o-mini"
@@ -212,7 +213,11 @@ async def test_a_hold_left_by_a_crash_is_settled_at_the_next_start(
         with contextlib.suppress(BaseException):
             await asking
     gate.set()
-    async with harness(tmp_path, **settings) as restarted:
+    # the restart comes after the dead process's heartbeat went stale (a sooner restart leaves the hold
+    # to the running process's sweep, one heartbeat later)
+    clock = Clock()
+    clock.advance(seconds=STALE_AFTER.total_seconds() + 1)
+    async with harness(tmp_path, clock, **settings) as restarted:
         summary = await restarted.ledger.summary(BOB)
         assert (summary.spent, summary.held) == (held, 0)
         row = await restarted.db.fetchone("SELECT model, estimated FROM charges")

@@ -6,6 +6,7 @@ the cap and period in force, and the profile reads and updates. Money movements 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -33,6 +34,7 @@ class Accounts:
         self.default_period: Period = default_period
         self.global_cap = global_cap_nanos
         self._clock = clock
+        self.instance = uuid.uuid4().hex  # this process's name on the holds it takes
 
     def _now(self) -> datetime:
         return self._clock()

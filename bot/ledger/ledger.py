@@ -17,9 +17,12 @@ period's spend can pass its cap: the new period only sees the hold shrink to not
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Literal
@@ -56,6 +59,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 GLOBAL = "*"  # the scope of everyone's totals; user ids always contain a colon
+HEARTBEAT = timedelta(seconds=30)  # how often a running process says it is alive (see `reconcile`)
+STALE_AFTER = 3 * HEARTBEAT  # a process silent this long is gone: its holds are reconciled
 
 
 class Ledger(Accounts):
@@ -104,12 +109,13 @@ class Ledger(Accounts):
                 candidates.append((left, "global", reset_time(self.default_period, moment)))
             amount, tokens = self._fit(quote, candidates)
             hold_row = await tx.fetchone(
-                "INSERT INTO holds (user_id, amount, max_output_tokens, created_at)"
-                " VALUES (?, ?, ?, ?) RETURNING id",
+                "INSERT INTO holds (user_id, amount, max_output_tokens, created_at, instance)"
+                " VALUES (?, ?, ?, ?, ?) RETURNING id",
                 account,
                 amount,
                 tokens,
                 now,
+                self.instance,
             )
             assert hold_row is not None
             await tx.execute("UPDATE users SET held = held + ? WHERE user_id = ?", amount, account)
@@ -202,13 +208,65 @@ class Ledger(Accounts):
                     )
         return charged
 
+    async def heartbeat(self) -> None:
+        """Say this process is alive; its holds are its own until its heartbeat is `STALE_AFTER` old."""
+        now = int(self._now().timestamp())
+        await self.db.execute(
+            "INSERT INTO instances (id, seen_at) VALUES (?, ?)"
+            " ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
+            self.instance,
+            now,
+        )
+
+    async def retire(self) -> None:
+        """A clean stop: any hold this process still has is left to the next reconcile, straight away."""
+        await self.db.execute("DELETE FROM instances WHERE id = ?", self.instance)
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[int]:
+        """While a bot process runs: a heartbeat, and a sweep for holds of processes that died since.
+
+        Yields how many holds it reconciled at start. On a clean exit the process retires its heartbeat.
+        """
+        await self.heartbeat()
+        reconciled = await self.reconcile()
+
+        async def keep_alive() -> None:
+            while True:
+                await asyncio.sleep(HEARTBEAT.total_seconds())
+                try:
+                    await self.heartbeat()
+                    await self.reconcile()
+                except Exception:  # a busy or briefly unreachable database: try again next beat
+                    log.warning("ledger heartbeat failed; retrying in %s", HEARTBEAT, exc_info=True)
+
+        beating = asyncio.create_task(keep_alive())
+        try:
+            yield reconciled
+        finally:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
+            with contextlib.suppress(Exception):  # the database may be gone (a crash test, a lost link)
+                await self.retire()
+
     async def reconcile(self) -> int:
         """Settle holds a crash left behind at their full amount (we cannot know what was used).
 
-        Each is charged to the period it was reserved in, as any settle is. Run at start, before any
-        request: a hold found then belongs to no live request (one process per database).
+        A hold is left behind when the process that took it is gone: it has no heartbeat newer than
+        `STALE_AFTER` (or the hold predates heartbeats). Holds of live processes sharing the database
+        (`python -m bot telegram` and `... discord` side by side, or a second machine) are theirs to
+        settle, so this runs at start and then periodically in every process. Each hold is charged to the
+        period it was reserved in, as any settle is; a settle racing this one charges nothing more.
         """
-        rows = await self.db.fetchall("SELECT id, user_id, amount, max_output_tokens FROM holds ORDER BY id")
+        alive_since = int(self._now().timestamp()) - int(STALE_AFTER.total_seconds())
+        rows = await self.db.fetchall(
+            "SELECT id, user_id, amount, max_output_tokens FROM holds h"
+            " WHERE h.instance IS NULL OR (h.instance <> ? AND NOT EXISTS"
+            " (SELECT 1 FROM instances i WHERE i.id = h.instance AND i.seen_at >= ?)) ORDER BY id",
+            self.instance,
+            alive_since,
+        )
         for row in rows:
             hold = Hold(int(row["id"]), row["user_id"], int(row["amount"]), int(row["max_output_tokens"]))
             charged = await self.settle(
@@ -217,6 +275,7 @@ class Ledger(Accounts):
             log.warning(
                 "reconciled hold %d of %s at %d nano-dollars (estimated)", hold.id, hold.user, charged
             )
+        await self.db.execute("DELETE FROM instances WHERE seen_at < ?", alive_since)
         return len(rows)
 
     async def summary(self, user: str) -> SpendSummary:

@@ -82,6 +82,12 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX charges_time ON charges (created_at)",
     ],
+    # 3: several processes on one database: each hold names the process that took it, and each process
+    # keeps a heartbeat, so a start-up reconciles only holds whose process is gone
+    [
+        "ALTER TABLE holds ADD COLUMN instance TEXT",
+        "CREATE TABLE instances (id TEXT PRIMARY KEY, seen_at BIGINT NOT NULL)",
+    ],
 ]
 
 
