@@ -104,17 +104,25 @@ def test_blank_values_mean_the_default_and_keys_lose_stray_whitespace(
     assert settings.secret("OPENAI_API_KEY") == "sk-pasted"
 
 
-def test_a_database_that_cannot_be_opened_is_one_line(tmp_path: Path) -> None:
-    (tmp_path / "a-directory").mkdir()
+@pytest.mark.parametrize("kind", ["a directory", "not a database"])
+def test_a_database_that_cannot_be_opened_is_one_line(tmp_path: Path, kind: str) -> None:
+    """One line and exit 2, and no hang: a half-opened connection's thread must not outlive the error."""
+    path = tmp_path / "capbot.db"
+    if kind == "a directory":
+        path.mkdir()
+    else:
+        path.write_text("plain text where the owner pointed DATABASE_URL by mistake\n" * 20)
     result = subprocess.run(
         [sys.executable, "-m", "bot", "console"],
         input="/spend\n",
         capture_output=True,
         text=True,
-        env={"PATH": "/usr/bin:/bin", "DATABASE_URL": f"sqlite:///{tmp_path / 'a-directory'}"},
+        env={"PATH": "/usr/bin:/bin", "DATABASE_URL": f"sqlite:///{path}"},
         cwd=str(tmp_path),
         timeout=60,
     )
     assert result.returncode == 2
-    # only the first line: bot/ledger/sqlite.py leaks the aiosqlite thread on this failure (reported)
-    assert result.stderr.splitlines()[0].startswith("capbot: DATABASE_URL: cannot open ")
+    assert result.stderr.splitlines() == [
+        f"capbot: DATABASE_URL: cannot open {path}: "
+        + ("unable to open database file" if kind == "a directory" else "file is not a database")
+    ]

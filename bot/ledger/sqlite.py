@@ -68,6 +68,7 @@ class SqliteDatabase(Database):
                 raise DatabaseError(
                     f"DATABASE_URL: cannot create {Path(path).parent}: {exc.strerror}"
                 ) from None
+        writer: aiosqlite.Connection | None = None
         try:
             writer = await cls._connect(":memory:" if memory else path)
             if memory:  # a second connection would be a second, empty database
@@ -75,16 +76,24 @@ class SqliteDatabase(Database):
             await _run(writer, "PRAGMA journal_mode=WAL")
             reader = await cls._connect(path)
         except sqlite3.Error as exc:
+            if writer is not None:
+                await writer.close()
             raise DatabaseError(f"DATABASE_URL: cannot open {path}: {exc}") from None
         return cls(writer, reader)
 
     @staticmethod
     async def _connect(path: str) -> aiosqlite.Connection:
+        """A connection, closed again if it can't be set up: each one owns a thread that would otherwise
+        keep the process from exiting (a file that is not a database fails only at the first statement)."""
         conn = await aiosqlite.connect(path, isolation_level=None)  # we issue BEGIN ourselves
-        conn.row_factory = sqlite3.Row
-        await _run(conn, f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        await _run(conn, "PRAGMA foreign_keys=ON")
-        await _run(conn, "PRAGMA synchronous=NORMAL")
+        try:
+            conn.row_factory = sqlite3.Row
+            await _run(conn, f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            await _run(conn, "PRAGMA foreign_keys=ON")
+            await _run(conn, "PRAGMA synchronous=NORMAL")
+        except BaseException:
+            await conn.close()
+            raise
         return conn
 
     @asynccontextmanager
