@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import unicodedata
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -56,7 +57,32 @@ def _cut_point(text: str, limit: int, measure: Callable[[str], int]) -> int:
         at = text.rfind(sep, 0, fit)
         if at > fit // 3:  # a boundary that keeps chunks reasonably full
             return at + len(sep)
+    while fit > 1 and _joins(text, fit):  # no space to cut at: at least never split one visible character
+        fit -= 1
     return fit
+
+
+_ZWJ = "\u200d"
+
+
+def _joins(text: str, at: int) -> bool:
+    """Whether text[at] belongs to the character before it: an accent, a skin tone, a variation selector,
+    a zero-width joiner (👨‍👩‍👧 is five code points), an emoji tag, or the second flag letter of a pair."""
+    char, before = text[at], text[at - 1]
+    if char == _ZWJ or before == _ZWJ or unicodedata.category(char) in ("Mn", "Mc", "Me"):
+        return True
+    if "\U0001f3fb" <= char <= "\U0001f3ff" or "\U000e0020" <= char <= "\U000e007f":
+        return True
+    if _regional(char) and _regional(before):  # flags are pairs: cut only between pairs
+        run = 0
+        while at - run - 1 >= 0 and _regional(text[at - run - 1]):
+            run += 1
+        return run % 2 == 1
+    return False
+
+
+def _regional(char: str) -> bool:
+    return "\U0001f1e6" <= char <= "\U0001f1ff"
 
 
 def split_text(text: str, limit: int, measure: Callable[[str], int] = len) -> list[str]:

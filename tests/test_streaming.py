@@ -171,3 +171,22 @@ async def test_a_slow_platform_call_never_holds_up_the_stream() -> None:
     assert messenger.messages == ["".join(words)]
     # the first send (with whatever text it had), then one final edit: not an edit per word
     assert [kind for kind, _, _ in messenger.calls] == ["send", "edit"]
+
+
+@pytest.mark.parametrize(
+    "unit",
+    [
+        "👨\u200d👩\u200d👧",  # a family: five code points joined by zero-width joiners
+        "🇵🇪",  # a flag: two regional-indicator letters
+        "👍🏽",  # a thumb with a skin tone
+        "e\u0301",  # e + combining acute accent
+        "❤\ufe0f",  # a heart with the emoji variation selector
+    ],
+)
+def test_a_hard_cut_never_splits_one_visible_character(unit: str) -> None:
+    text = unit * 50  # no spaces or newlines: the cut can only fall between code points
+    for limit in (11, 16, 33, 100):  # room for a whole unit besides the fence budget (4)
+        chunks = split_text(text, limit)
+        assert "".join(chunks) == text
+        assert all(len(c) <= limit for c in chunks)
+        assert all(c == unit * (len(c) // len(unit)) for c in chunks), (limit, chunks)
