@@ -118,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return asyncio.run(cli.run(settings, args))
         if args.mode == "api":
-            if not settings.admin_api_token or not settings.admin_api_token.get_secret_value():
+            if settings.secret("ADMIN_API_TOKEN") is None:
                 raise ConfigError("ADMIN_API_TOKEN: required to serve the API")
             asyncio.run(_api(settings))
             return 0

@@ -1,4 +1,4 @@
-"""The access stage, run before every command: owner-only commands, allowlist, rate limits, blocked people.
+"""The access stage, run before every command: allowlist, owner-only commands, rate limits, blocked people.
 
 Order matters: the cheap in-memory checks come before the one database read, so someone flooding the bot
 costs it nothing but a refusal. Owners are never rate limited or blocked.
@@ -20,6 +20,7 @@ class Gate:
 
     def __init__(self, services: Services) -> None:
         self._services = services
+        # (username, display name) last stored per user: only a change costs a database write
         self._names: dict[str, tuple[str | None, str | None]] = {}
         settings = services.settings
         self.per_minute = PerMinute(settings.rate_limit_per_minute, services.clock)

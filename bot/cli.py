@@ -12,13 +12,20 @@ import sys
 from functools import partial
 from typing import NoReturn, TextIO
 
-from bot.commands.admin import apply_cap, describe, owner_problem, parse_cap, resolve_user, usage_text
+from bot.commands.admin import (
+    apply_cap,
+    describe,
+    owner_problem,
+    parse_cap,
+    period_usage,
+    resolve_user,
+    usage_text,
+)
 from bot.commands.base import is_owner
 from bot.config import Settings
 from bot.ledger import Ledger
 from bot.ledger.db import DatabaseError, open_database
-from bot.ledger.periods import period_start
-from bot.ledger.reports import account, accounts, usage_by_model
+from bot.ledger.reports import account, accounts
 from bot.money import format_usd
 from bot.refusals import BadArguments, Refusal
 from bot.wording import THIS_PERIOD, refusal
@@ -72,6 +79,7 @@ async def run(settings: Settings, args: argparse.Namespace, out: TextIO = sys.st
 
 
 async def _act(settings: Settings, ledger: Ledger, args: argparse.Namespace, out: TextIO) -> None:
+    # every action that names someone ends by printing their standing, so the owner sees the effect
     action = args.action
     if action == "list":
         found = await accounts(ledger)
@@ -81,10 +89,9 @@ async def _act(settings: Settings, ledger: Ledger, args: argparse.Namespace, out
             print(describe(report, owner=is_owner(settings, report.user)), file=out)
         return
     if action == "usage":
-        who = await account(ledger, await resolve_user(ledger, args.user)) if args.user else None
-        period = who.period if who else ledger.default_period
-        rows = await usage_by_model(ledger, who.user if who else None, period_start(period, ledger._now()))
-        print(usage_text(f"{who.user if who else 'Everyone'}, {THIS_PERIOD[period]}", rows), file=out)
+        who = await resolve_user(ledger, args.user) if args.user else None
+        spent = await period_usage(ledger, who, ledger._now())
+        print(usage_text(f"{spent.user or 'Everyone'}, {THIS_PERIOD[spent.period]}", spent.rows), file=out)
         return
     user = await resolve_user(ledger, args.user)
     if action == "cap":

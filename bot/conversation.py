@@ -55,6 +55,7 @@ class Conversations:
         self._clock = clock
 
     async def history(self, thread: str) -> list[ChatMessage]:
+        """Oldest first, at most `MAX_STORED_MESSAGES`: `build_prompt` decides how much of it is sent."""
         rows = await self._db.fetchall(
             "SELECT role, content FROM messages WHERE thread = ? ORDER BY id DESC LIMIT ?",
             thread,
@@ -63,6 +64,7 @@ class Conversations:
         return [ChatMessage(row["role"], row["content"]) for row in reversed(rows)]
 
     async def append(self, thread: str, messages: Sequence[ChatMessage]) -> None:
+        """Store a question with its answer in one transaction, so history never holds half an exchange."""
         now = int(self._clock())
         async with self._db.write() as tx:
             for message in messages:

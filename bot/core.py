@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from bot.access import Gate
 from bot.commands import BY_NAME, visible_commands
-from bot.commands.base import Command, Context, Services
+from bot.commands.base import Context, Services
 from bot.commands.model import model_choices
 from bot.config import Settings
 from bot.conversation import Conversations
@@ -49,6 +49,8 @@ def parse(text: str, direct: bool) -> tuple[str, str] | None:
 
 
 class Core:
+    """What adapters hold: one per process, shared by every platform, so all of them answer alike."""
+
     def __init__(self, services: Services) -> None:
         self.services = services
         self._gate = Gate(services)
@@ -73,7 +75,7 @@ class Core:
             await self._say(reply, exc)
         except Exception as exc:
             line = refusal(exc, self.services.clock())
-            if line is not None:  # ledger refusals (cap reached, blocked)
+            if line is not None:  # refusals from outside bot.refusals: the ledger's, a bad amount
                 await reply.text(line, private=True)
                 return
             log.exception("unexpected error handling /%s for %s", name, incoming.user)
@@ -86,15 +88,13 @@ class Core:
         """(command, description) pairs for the platforms' command menus."""
         return [(c.name, c.summary) for c in visible_commands(owner=owner)]
 
-    def commands(self, *, owner: bool = False) -> list[Command]:
-        return visible_commands(owner=owner)
-
     def model_choices(self, query: str) -> list[tuple[str, str]]:
         """(label with prices, model id) for autocomplete, at most 25."""
         return model_choices(self.services, query)
 
 
 def utc_now() -> datetime:
+    """The default clock; tests pass their own to `open_core` to cross period boundaries at will."""
     return datetime.now(UTC)
 
 

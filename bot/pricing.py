@@ -56,6 +56,8 @@ class Rates:
 
 @dataclass(frozen=True)
 class _Override:
+    """One row of a price file: USD per million tokens, flat (the files have no tiers)."""
+
     input: Decimal
     output: Decimal
     cached_input: Decimal
@@ -123,6 +125,7 @@ class Pricer:
 
     @classmethod
     def from_file(cls, path: Path | None, clock: Callable[[], datetime] | None = None) -> Pricer:
+        """The bundled overrides plus the owner's PRICES_FILE; a bad file stops start-up (PriceFileError)."""
         overrides = load_overrides(path)
         return cls(overrides, clock) if clock else cls(overrides)
 

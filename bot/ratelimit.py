@@ -78,6 +78,7 @@ class InFlight:
         task.add_done_callback(self._forget)
 
     def count(self, user: str) -> int:
+        """Answers in progress for `user`, for tests and diagnostics (refusing is `enter`'s job)."""
         return len(self._running.get(user, ()))
 
     def _forget(self, task: asyncio.Task[object]) -> None:

@@ -13,17 +13,21 @@ class Refusal(Exception):
 
 
 class EmptyPrompt(Refusal):
-    pass
+    """/ask with nothing after it: refused before anything is priced or reserved."""
 
 
 @dataclass
 class UnknownModelChoice(Refusal):
+    """A model that can't be used here; `reason` says why (unknown, not set up, or no known price)."""
+
     model_id: str
     reason: str
 
 
 @dataclass
 class PromptTooLarge(Refusal):
+    """The new message alone does not fit the model's context: refused before paying for a sure failure."""
+
     model_id: str
     tokens: int
     context_window: int
@@ -31,20 +35,26 @@ class PromptTooLarge(Refusal):
 
 @dataclass
 class NotOwner(Refusal):
+    """An owner command from someone else; it names the command so the line makes sense on its own."""
+
     command: str
 
 
 @dataclass
 class NotAllowed(Refusal):
+    """A stranger in allowlist mode; carries their id, which they need to send the owner to be let in."""
+
     user: str
 
 
 class UserBlocked(Refusal):
-    pass
+    """The access stage found the person blocked (the ledger raises its own `Blocked` at reserve)."""
 
 
 @dataclass
 class RateLimited(Refusal):
+    """Too many requests, or too many answers at once; says when trying again will work."""
+
     retry_in_seconds: int
     reason: str = "per_minute"  # or "in_flight"
 
@@ -66,7 +76,7 @@ class ModelUnavailable(Refusal):
 
 
 class StorageBusy(Refusal):
-    pass
+    """The database stayed locked too long; nothing was charged, so trying again is safe."""
 
 
 @dataclass
@@ -78,5 +88,7 @@ class UnknownUser(Refusal):
 
 @dataclass
 class AmbiguousUser(Refusal):
+    """An @username that several identities have used; the matches let the owner pick by platform:id."""
+
     name: str
     matches: tuple[str, ...]

@@ -44,8 +44,8 @@ def web_app(
 
 
 def api_enabled(settings: Settings) -> bool:
-    token = settings.admin_api_token
-    return token is not None and bool(token.get_secret_value())
+    """Only with a non-empty ADMIN_API_TOKEN: an API without a token would be open to anyone."""
+    return settings.secret("ADMIN_API_TOKEN") is not None
 
 
 @asynccontextmanager

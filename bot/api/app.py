@@ -20,10 +20,17 @@ from pydantic import BaseModel, ValidationError
 
 from bot.api.models import LimitInput, LimitSet, ModelUsageOut, UsageReport, UserList, UserOut, UserPatch
 from bot.api.openapi import openapi_document
-from bot.commands.admin import CapChange, apply_cap, owner_problem, parse_cap, parse_period, resolve_user
+from bot.commands.admin import (
+    CapChange,
+    apply_cap,
+    owner_problem,
+    parse_cap,
+    parse_period,
+    period_usage,
+    resolve_user,
+)
 from bot.commands.base import Services
-from bot.ledger.periods import period_start
-from bot.ledger.reports import AccountReport, account, accounts, usage_by_model
+from bot.ledger.reports import AccountReport, account, accounts
 from bot.money import nanos_to_usd
 from bot.refusals import AmbiguousUser, BadArguments, UnknownUser
 from bot.wording import refusal
@@ -42,6 +49,8 @@ QUERY_PARAMETERS = {"usage": {"user"}}
 
 
 class ApiError(Exception):
+    """A refusal of the API's own (bad body, owner protection); the middleware words it as JSON."""
+
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
@@ -150,17 +159,20 @@ async def _user(request: web.Request) -> str:
 
 
 async def list_users(request: web.Request) -> web.Response:
+    """GET /users: every account, biggest spender first; unlike /users in chat, not cut to the top ones."""
     services = request.app[SERVICES]
     found = await accounts(services.ledger)
     return _json(UserList(users=[_out(r, services) for r in found]))
 
 
 async def get_user(request: web.Request) -> web.Response:
+    """GET /users/{user}: by any identity of the account, or an @username the bot has seen."""
     services = request.app[SERVICES]
     return _json(_out(await account(services.ledger, await _user(request)), services))
 
 
 async def put_limit(request: web.Request) -> web.Response:
+    """PUT /users/{user}/limit: the whole limit; a period left out is the default, as PUT replaces."""
     services = request.app[SERVICES]
     user = await _user(request)
     body = await _body(request, LimitSet)
@@ -169,6 +181,7 @@ async def put_limit(request: web.Request) -> web.Response:
 
 
 async def patch_user(request: web.Request) -> web.Response:
+    """PATCH /users/{user}: only the given fields change; all are checked before any is written."""
     services = request.app[SERVICES]
     ledger = services.ledger
     user = await _user(request)
@@ -206,10 +219,12 @@ async def _set_disabled(request: web.Request, disabled: bool) -> web.Response:
 
 
 async def disable(request: web.Request) -> web.Response:
+    """POST /users/{user}/disable: a block, refused for owners and whoever shares an owner's allowance."""
     return await _set_disabled(request, True)
 
 
 async def enable(request: web.Request) -> web.Response:
+    """POST /users/{user}/enable: lifts a block; always allowed."""
     return await _set_disabled(request, False)
 
 
@@ -222,20 +237,16 @@ async def delete_user(request: web.Request) -> web.Response:
 
 
 async def usage(request: web.Request) -> web.Response:
+    """GET /usage[?user=]: the same numbers as /usage in chat, with exact decimal dollar amounts."""
     services = request.app[SERVICES]
     ledger = services.ledger
     names = request.query.getall("user", [])
     if len(names) > 1:
         raise ApiError(400, "bad_request", "Name at most one user.")
     name = names[0] if names else None
-    now = services.clock()
-    if name is not None:  # "?user=" names nobody: 404, not everyone
-        report = await account(ledger, await resolve_user(ledger, name))
-        who, period = report.user, report.period
-    else:
-        who, period = None, ledger.default_period
-    since = period_start(period, now)
-    rows = await usage_by_model(ledger, who, since)
+    # "?user=" names nobody: 404, not everyone
+    who = await resolve_user(ledger, name) if name is not None else None
+    found = await period_usage(ledger, who, services.clock())
     models = [
         ModelUsageOut(
             model=r.model,
@@ -246,13 +257,15 @@ async def usage(request: web.Request) -> web.Response:
             reasoning_tokens=r.reasoning_tokens,
             cost=usd(r.cost) or "0",
         )
-        for r in rows
+        for r in found.rows
     ]
-    total = usd(sum(r.cost for r in rows)) or "0"
-    return _json(UsageReport(user=who, period=period, since=since, models=models, total=total))
+    total = usd(sum(r.cost for r in found.rows)) or "0"
+    report = UsageReport(user=found.user, period=found.period, since=found.since, models=models, total=total)
+    return _json(report)
 
 
 async def openapi(request: web.Request) -> web.Response:
+    """GET /openapi.json: behind the token like every route, as it describes the owner's API."""
     return web.json_response(openapi_document())
 
 
@@ -262,9 +275,7 @@ def build_api(core: Core) -> web.Application:
     Without ADMIN_API_TOKEN every route answers 404 "disabled" (and `bot.web` does not mount it).
     """
     services = core.services
-    token = services.settings.admin_api_token
-    secret = token.get_secret_value() if token is not None and token.get_secret_value() else None
-    app = web.Application(middlewares=[_middleware(secret)])
+    app = web.Application(middlewares=[_middleware(services.settings.secret("ADMIN_API_TOKEN"))])
     app[SERVICES] = services
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/users", list_users)

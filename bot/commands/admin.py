@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import get_args
 
 from bot.commands.base import Command, Context
@@ -50,6 +51,7 @@ def parse_cap(amount: str, period: str | None, usage: str) -> CapChange:
 
 
 def parse_period(period: str | None, usage: str) -> Period | None:
+    """A period name, or None for "the default"; anything else is refused with the names that work."""
     if period is None or period.strip().lower() == "default":
         return None
     word = period.strip().lower()
@@ -60,6 +62,7 @@ def parse_period(period: str | None, usage: str) -> Period | None:
 
 
 async def apply_cap(ledger: Ledger, user: str, change: CapChange) -> None:
+    """The one write behind /cap, the CLI and the API, after all parsing, so a refusal changes nothing."""
     period = change.period
     if change.keep_period:
         period = (await ledger.profile(user)).period
@@ -95,6 +98,7 @@ async def owner_problem(ledger: Ledger, user: str, is_owner: Callable[[str], boo
 
 
 def looks_like_user(word: str) -> bool:
+    """Whether a word names a person (`@name`, `platform:id`) rather than an amount or a link code."""
     return word.startswith("@") or (":" in word and not word.startswith(":"))
 
 
@@ -132,6 +136,7 @@ def describe(report: AccountReport, *, owner: bool = False) -> str:
 
 
 async def cap(ctx: Context) -> None:
+    """/cap: set the cap, then show the result, warning when it already leaves nothing to spend."""
     usage = USAGE["cap"]
     user, rest = await _target(ctx, ctx.args.split(), usage)
     if not rest or len(rest) > 2:
@@ -165,14 +170,17 @@ async def _set_blocked(ctx: Context, blocked: bool) -> None:
 
 
 async def block(ctx: Context) -> None:
+    """/block: refused for owners and anyone sharing an owner's allowance."""
     await _set_blocked(ctx, True)
 
 
 async def unblock(ctx: Context) -> None:
+    """/unblock: always allowed, so a mistaken block is undone in one step."""
     await _set_blocked(ctx, False)
 
 
 async def users(ctx: Context) -> None:
+    """/users: the top spenders only (`TOP`), so the answer fits one chat message."""
     if ctx.args.strip():
         raise BadArguments("/users takes no arguments", USAGE["users"])
     services = ctx.services
@@ -190,23 +198,38 @@ async def users(ctx: Context) -> None:
 
 
 async def usage(ctx: Context) -> None:
+    """/usage [user]: where the money went, per model, for one person or everyone."""
     services = ctx.services
-    ledger = services.ledger
     words = ctx.args.split()
     if len(words) > 1:
         raise BadArguments("Name at most one person", USAGE["usage"])
     who: str | None = None
     if words or ctx.incoming.reply_to_user:
         who, _ = await _target(ctx, words, USAGE["usage"])
-    now = services.clock()
-    if who is None:
-        period, title = ledger.default_period, "Everyone"
-        account_id = None
+    found = await period_usage(services.ledger, who, services.clock())
+    await ctx.reply.text(usage_text(f"{found.user or 'Everyone'}, {THIS_PERIOD[found.period]}", found.rows))
+
+
+@dataclass(frozen=True)
+class PeriodUsage:
+    """Usage per model in the current period of one account, or of everyone (`user` None)."""
+
+    user: str | None  # the account, whichever of its identities was named
+    period: Period
+    since: datetime | None  # None: the period is all time
+    rows: list[ModelUsage]
+
+
+async def period_usage(ledger: Ledger, user: str | None, now: datetime) -> PeriodUsage:
+    """Shared by /usage, the CLI and the API: a person's usage in their own period; everyone's in the
+    default period (people's periods differ, so there is no one "their period" for everyone)."""
+    if user is None:
+        who, period = None, ledger.default_period
     else:
-        report = await account(ledger, who)
-        period, title, account_id = report.period, report.user, report.user
-    rows = await usage_by_model(ledger, account_id, period_start(period, now))
-    await ctx.reply.text(usage_text(f"{title}, {THIS_PERIOD[period]}", rows))
+        report = await account(ledger, user)
+        who, period = report.user, report.period
+    since = period_start(period, now)
+    return PeriodUsage(who, period, since, await usage_by_model(ledger, who, since))
 
 
 def usage_text(title: str, rows: list[ModelUsage]) -> str:
@@ -225,6 +248,8 @@ def usage_text(title: str, rows: list[ModelUsage]) -> str:
 
 
 async def link_(ctx: Context) -> None:
+    """/link: a code to redeem from one's other account, so nobody can join an account they don't hold;
+    owners may also link two identities directly."""
     services = ctx.services
     ledger = services.ledger
     words = ctx.args.split()
@@ -261,7 +286,7 @@ async def link_(ctx: Context) -> None:
     )
 
 
-TOP = 20
+TOP = 20  # accounts /users lists: more would not fit one chat message
 USAGE = {
     "cap": "/cap <user> <amount|unlimited|default> [daily|weekly|monthly|total]",
     "block": "/block <user>",

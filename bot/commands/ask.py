@@ -27,8 +27,10 @@ MIN_OUTPUT_TOKENS = 16
 FALLBACK_KINDS = frozenset({"rate_limited", "overloaded", "timeout", "unavailable", "malformed"})
 
 
-@dataclass
+@dataclass(frozen=True)
 class Outcome:
+    """A finished answer: what to store in the history and whether to say the length was limited."""
+
     text: str
     usage: TokenUsage | None
     charged: int
@@ -44,6 +46,8 @@ class StreamFailed(Exception):
 
 
 async def ask(ctx: Context) -> None:
+    """/ask: the person's model, then each FALLBACK_MODELS entry while the failure is one another may not
+    have (rate limits, outages); a model that failed after showing text is not followed by another."""
     prompt = ctx.args.strip()
     if not prompt:
         raise EmptyPrompt()

@@ -29,6 +29,7 @@ class Services:
     clock: Callable[[], datetime]
 
     def is_owner(self, user: str) -> bool:
+        """Bound to these settings, for callers that take a `Callable[[str], bool]`."""
         return is_owner(self.settings, user)
 
 
@@ -39,6 +40,8 @@ def is_owner(settings: Settings, user: str) -> bool:
 
 @dataclass
 class Context:
+    """One message as a command sees it: commands take only this, so each can be run from a test."""
+
     services: Services
     incoming: Incoming
     reply: Reply
@@ -47,11 +50,14 @@ class Context:
 
     @property
     def user(self) -> str:
+        """The asker as `platform:id`: what every ledger call and every access check is keyed by."""
         return self.incoming.user
 
 
 @dataclass(frozen=True)
 class Command:
+    """A chat command as data, so /help, the platforms' menus and the access stage read one list."""
+
     name: str
     summary: str  # one line for /help and the platforms' command menus
     run: Callable[[Context], Awaitable[None]]

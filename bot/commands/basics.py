@@ -6,13 +6,15 @@ from bot.commands.base import Command, Context
 
 
 async def new(ctx: Context) -> None:
+    """/new: forget the thread, so the next question is not paid for with old history."""
     dropped = await ctx.services.conversations.clear(ctx.incoming.thread)
     note = f" ({dropped} earlier messages forgotten)" if dropped else ""
     await ctx.reply.text(f"Started a new conversation{note}.")
 
 
 async def help_(ctx: Context) -> None:
-    from bot.commands import visible_commands
+    """/help: the commands this person may run (owners also see theirs)."""
+    from bot.commands import visible_commands  # here: bot.commands imports this module
 
     owner = ctx.services.is_owner(ctx.user)
     lines = ["capbot answers with the owner's LLM keys; each person has a spending allowance.", ""]
@@ -24,6 +26,7 @@ async def help_(ctx: Context) -> None:
 
 
 async def start(ctx: Context) -> None:
+    """/start, what Telegram sends first: the same introduction as /help."""
     await help_(ctx)
 
 

@@ -13,6 +13,8 @@ from bot.refusals import UnknownModelChoice
 
 @dataclass(frozen=True)
 class PricedModel:
+    """A model that can be both called and charged: /ask never starts a call it could not price."""
+
     resolved: ResolvedModel
     rates: Rates
 
@@ -22,9 +24,7 @@ def priced_model(services: Services, model_id: str) -> PricedModel:
     model_id = model_id.strip()
     try:
         resolved = services.providers.resolve(model_id)
-    except UnknownModel as exc:
-        raise UnknownModelChoice(model_id, str(exc)) from None
-    except ProviderNotConfigured as exc:
+    except (UnknownModel, ProviderNotConfigured) as exc:
         raise UnknownModelChoice(model_id, str(exc)) from None
     try:
         rates = services.pricer.rates(resolved.id, resolved.spec.price_provider)
@@ -64,11 +64,13 @@ def model_choices(services: Services, query: str, limit: int = 25) -> list[tuple
 
 
 async def current_model(services: Services, user: str) -> str:
+    """The person's choice, else DEFAULT_MODEL; not checked here: /ask refuses a choice no longer usable."""
     profile = await services.ledger.profile(user)
     return profile.model or services.settings.default_model
 
 
 async def model(ctx: Context) -> None:
+    """/model alone shows the menu; /model <id> checks the model is usable and priced before saving it."""
     services = ctx.services
     if not ctx.args.strip():
         await ctx.reply.menu(catalog_menu(services, await current_model(services, ctx.user)))

@@ -21,6 +21,7 @@ def bar_chart(amounts: list[int]) -> str:
 
 
 async def spend(ctx: Context) -> None:
+    """/spend: what a person needs to pace themselves: this period, the last week, where it went."""
     ledger, now = ctx.services.ledger, ctx.services.clock()
     summary = await ledger.summary(ctx.user)
     spent = f"Spent {format_usd(summary.spent)} {THIS_PERIOD[summary.period]}"

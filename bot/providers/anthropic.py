@@ -19,10 +19,13 @@ API_VERSION = "2023-06-01"
 
 
 def headers(key: str) -> dict[str, str]:
+    """Anthropic's own key header, and the API version it requires on every call."""
     return {"x-api-key": key, "anthropic-version": API_VERSION}
 
 
 class AnthropicMessages:
+    """The Messages API as a `Provider`: system messages move to `system`, usage is merged as it comes."""
+
     def __init__(self, spec: ProviderSpec, endpoint: Endpoint, base_url: str) -> None:
         self.name = spec.name
         self._endpoint = endpoint
@@ -30,6 +33,7 @@ class AnthropicMessages:
 
     @staticmethod
     def body(request: ChatRequest) -> dict[str, Any]:
+        """The request; `max_tokens` is required here, and is what keeps the reserved worst case true."""
         system = "\n\n".join(m.content for m in request.messages if m.role == "system")
         body: dict[str, Any] = {
             "model": request.model,
@@ -44,6 +48,7 @@ class AnthropicMessages:
         return body
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """Events up to `message_stop`; a stream that ends before it is `malformed` (the answer was cut)."""
         counts: dict[str, int] = {}
         stopped = False
         async for event in stream_events(self._endpoint, self._url, self.body(request)):
@@ -77,6 +82,7 @@ def _merge(counts: dict[str, int], usage: Any) -> None:
 
 
 def _usage(counts: dict[str, int]) -> TokenUsage:
+    """Anthropic counts cache reads and writes apart from `input_tokens`; our input includes them."""
     written = counts.get("cache_creation_input_tokens", 0)
     read = counts.get("cache_read_input_tokens", 0)
     return TokenUsage(

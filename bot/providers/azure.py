@@ -14,10 +14,12 @@ from urllib.parse import quote
 
 
 def headers(key: str) -> dict[str, str]:
+    """Azure's `api-key` header instead of OpenAI's bearer token."""
     return {"api-key": key}
 
 
 def url_for(endpoint: str, api_version: str) -> Callable[[str], str]:
+    """The completions URL per deployment, for whichever of the two URL schemes the settings select."""
     base = endpoint.rstrip("/")
     if api_version.lower() == "v1" or base.endswith("/openai/v1"):
         v1 = base if base.endswith("/openai/v1") else base + "/openai/v1"

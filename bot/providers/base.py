@@ -16,12 +16,16 @@ Role = Literal["system", "user", "assistant"]
 
 @dataclass(frozen=True)
 class ChatMessage:
+    """One turn in the neutral form every wire format translates from (and the history stores)."""
+
     role: Role
     content: str
 
 
 @dataclass(frozen=True)
 class ChatRequest:
+    """One call. `max_output_tokens` is what the ledger reserved for: a provider must always send it."""
+
     model: str  # the provider's own model name, without the "provider/" prefix
     messages: tuple[ChatMessage, ...]
     max_output_tokens: int
@@ -45,11 +49,15 @@ class TokenUsage:
 
 @dataclass(frozen=True)
 class TextDelta:
+    """Text to show as it arrives; once one with text has been shown, the call can no longer be retried."""
+
     text: str
 
 
 @dataclass(frozen=True)
 class UsageUpdate:
+    """A cumulative usage report: the last one replaces the earlier ones, never adds to them."""
+
     usage: TokenUsage
 
 
@@ -61,7 +69,9 @@ class Provider(Protocol):
 
     name: str  # catalog name, e.g. "openai"
 
-    def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]: ...
+    def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """Text and usage events; raises `ProviderError` (never a library's exception) on failure."""
+        ...
 
 
 ErrorKind = Literal[
@@ -97,4 +107,5 @@ class ProviderError(Exception):
 
     @property
     def retryable(self) -> bool:
+        """Failures that may pass by themselves; a rejected key or a bad request would only fail again."""
         return self.kind in ("rate_limited", "overloaded", "timeout", "unavailable")

@@ -16,6 +16,8 @@ Wire = Literal["openai", "anthropic", "gemini", "azure"]
 
 @dataclass(frozen=True)
 class ProviderSpec:
+    """One provider as data: adding one that speaks a known wire format is a new row, not new code."""
+
     name: str  # the model-id prefix: "openai" in "openai/gpt-4o-mini"
     title: str  # shown in menus
     wire: Wire

@@ -17,20 +17,25 @@ from bot.providers.http import Endpoint, parse_json, stream_error, stream_events
 
 
 def headers(key: str) -> dict[str, str]:
+    """The key as a header, so it never appears in a URL (or in a log that prints one)."""
     return {"x-goog-api-key": key}
 
 
 class GeminiChat:
+    """Gemini's generateContent as a `Provider`: roles become user/model, system messages an instruction."""
+
     def __init__(self, spec: ProviderSpec, endpoint: Endpoint, base_url: str) -> None:
         self.name = spec.name
         self._endpoint = endpoint
         self._base = base_url.rstrip("/")
 
     def url(self, model: str) -> str:
+        """The model is in the path, so it is quoted; `alt=sse` asks for SSE instead of a JSON array."""
         return f"{self._base}/v1beta/models/{quote(model, safe='.-_')}:streamGenerateContent?alt=sse"
 
     @staticmethod
     def body(request: ChatRequest) -> dict[str, Any]:
+        """The request, with `maxOutputTokens` always set: the reserved worst case depends on it."""
         system = "\n\n".join(m.content for m in request.messages if m.role == "system")
         body: dict[str, Any] = {
             "contents": [
@@ -45,6 +50,7 @@ class GeminiChat:
         return body
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """Text of the first candidate (thoughts hidden); a stream without a finish reason is `malformed`."""
         finished = False
         async for event in stream_events(self._endpoint, self.url(request.model), self.body(request)):
             data = parse_json(self._endpoint, event.data)

@@ -68,6 +68,8 @@ def create_session(settings: Settings) -> aiohttp.ClientSession:
 
 @dataclass(frozen=True)
 class SSEEvent:
+    """One server-sent event, before any JSON parsing (a `[DONE]` data line is not JSON)."""
+
     event: str  # "message" unless the server named it (Anthropic does)
     data: str
 
@@ -159,6 +161,7 @@ def parse_json(endpoint: Endpoint, data: str) -> dict[str, Any]:
 
 
 async def error_from_response(endpoint: Endpoint, response: aiohttp.ClientResponse) -> ProviderError:
+    """A non-200 answer as a `ProviderError`, with how long the provider asked us to wait, if it said."""
     try:
         text = await response.text()
     except (aiohttp.ClientError, UnicodeDecodeError):

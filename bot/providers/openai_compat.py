@@ -28,6 +28,7 @@ class OpenAIChat:
         self._url_for = url_for
 
     def body(self, request: ChatRequest) -> dict[str, Any]:
+        """The request, adjusted by the catalog row for the servers that differ from OpenAI."""
         body: dict[str, Any] = {
             "model": request.model,
             "messages": [{"role": m.role, "content": m.content} for m in request.messages],
@@ -40,6 +41,7 @@ class OpenAIChat:
         return body
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """Events until `[DONE]`; a stream that ends with neither it nor a finish reason is `malformed`."""
         finished = False
         url = self._url_for(request.model)
         async for event in stream_events(self._endpoint, url, self.body(request)):

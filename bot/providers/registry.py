@@ -34,6 +34,8 @@ class ProviderNotConfigured(LookupError):
 
 @dataclass(frozen=True)
 class ResolvedModel:
+    """A model id checked against the catalog and the settings, with the client that will serve it."""
+
     id: str  # "openai/gpt-4o-mini"
     spec: ProviderSpec
     name: str  # the provider's own model name: "gpt-4o-mini"
@@ -41,6 +43,8 @@ class ResolvedModel:
 
 
 class Providers:
+    """The usable providers, built once, so a missing key is found at start rather than mid-answer."""
+
     def __init__(
         self,
         settings: Settings,
@@ -66,6 +70,7 @@ class Providers:
         return [spec for name, spec in self._specs.items() if name in self._clients]
 
     def resolve(self, model_id: str) -> ResolvedModel:
+        """`UnknownModel` or `ProviderNotConfigured` with a reason fit for the person who asked."""
         prefix, slash, name = model_id.strip().partition("/")
         if not slash or not prefix or not name:
             raise UnknownModel("model ids look like provider/model, for example openai/gpt-4o-mini")

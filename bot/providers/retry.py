@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 
 class RetryingProvider:
+    """Wraps any `Provider`: retries happen in one place, the same way for every wire format."""
+
     def __init__(
         self,
         inner: Provider,
@@ -49,6 +51,7 @@ class RetryingProvider:
         return error.retry_after is None or error.retry_after <= self._max_wait
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """The inner stream, retried until its first text; after that, its events and errors as they come."""
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._attempts),
             wait=self._wait,
