@@ -18,7 +18,7 @@ from bot.commands.base import Context, Services
 from bot.commands.model import model_choices
 from bot.config import Settings
 from bot.conversation import Conversations
-from bot.incoming import Incoming, Reply
+from bot.incoming import CommandInfo, Incoming, ModelChoice, Reply
 from bot.ledger import Ledger
 from bot.ledger.db import DatabaseBusy, open_database
 from bot.pricing import Pricer
@@ -84,12 +84,12 @@ class Core:
     async def _say(self, reply: Reply, exc: BaseException) -> None:
         await reply.text(refusal(exc, self.services.clock()) or UNEXPECTED, private=True)
 
-    def command_list(self, *, owner: bool = False) -> list[tuple[str, str]]:
-        """(command, description) pairs for the platforms' command menus."""
-        return [(c.name, c.summary) for c in visible_commands(owner=owner)]
+    def command_list(self, *, owner: bool = False) -> list[CommandInfo]:
+        """The commands for the platforms' command menus (owners see theirs too)."""
+        return [CommandInfo(c.name, c.summary) for c in visible_commands(owner=owner)]
 
-    def model_choices(self, query: str) -> list[tuple[str, str]]:
-        """(label with prices, model id) for autocomplete, at most 25."""
+    def model_choices(self, query: str) -> list[ModelChoice]:
+        """Models matching what was typed, for autocomplete, at most 25 (Discord's limit)."""
         return model_choices(self.services, query)
 
 

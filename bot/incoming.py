@@ -8,7 +8,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Protocol, Self
+from typing import NamedTuple, Protocol, Self
+
+
+class CommandInfo(NamedTuple):
+    """A command as platforms list it in their menus (Telegram's setMyCommands, Discord's slash tree)."""
+
+    name: str  # without the slash
+    summary: str
+
+
+class ModelChoice(NamedTuple):
+    """One autocomplete suggestion for /model: what the person sees, and what choosing it sends."""
+
+    label: str  # the model id with its prices
+    model_id: str
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.incoming import ClosingStream, Incoming, Menu, Reply
+from bot.incoming import ClosingStream, CommandInfo, Incoming, Menu, ModelChoice, Reply
 
 
 class RecordingStream(ClosingStream):
@@ -119,12 +119,12 @@ class TrackingCore:
             where.append(incoming)
             self._changed.notify_all()
 
-    def command_list(self, *, owner: bool = False) -> list[tuple[str, str]]:
-        result: list[tuple[str, str]] = self.inner.command_list(owner=owner)
+    def command_list(self, *, owner: bool = False) -> list[CommandInfo]:
+        result: list[CommandInfo] = self.inner.command_list(owner=owner)
         return result
 
-    def model_choices(self, query: str) -> list[tuple[str, str]]:
-        result: list[tuple[str, str]] = self.inner.model_choices(query)
+    def model_choices(self, query: str) -> list[ModelChoice]:
+        result: list[ModelChoice] = self.inner.model_choices(query)
         return result
 
     async def wait_started(self, count: int, limit: float = 15) -> list[Incoming]:

@@ -19,7 +19,7 @@ from discord import app_commands
 
 from adapters.discord_bot.replies import InteractionReply, MessageReply, short
 from bot.config import ConfigError, Settings
-from bot.incoming import Incoming, Reply
+from bot.incoming import CommandInfo, Incoming, ModelChoice, Reply
 
 log = logging.getLogger("adapters.discord_bot")  # one logger for the whole adapter
 
@@ -37,9 +37,9 @@ class ChatCore(Protocol):
 
     async def handle(self, incoming: Incoming, reply: Reply) -> None: ...
 
-    def model_choices(self, query: str) -> list[tuple[str, str]]: ...
+    def model_choices(self, query: str) -> list[ModelChoice]: ...
 
-    def command_list(self, *, owner: bool = False) -> list[tuple[str, str]]: ...
+    def command_list(self, *, owner: bool = False) -> list[CommandInfo]: ...
 
 
 def identity(user: discord.abc.User) -> str:

@@ -42,6 +42,7 @@ from telegram.ext import (
 from adapters.telegram_bot.app import TROUBLE, ChatCore, Handlers, PerPersonOrder, short
 from adapters.telegram_bot.reply import LIMIT, Bot, utf16_units
 from bot.config import ConfigError, Settings
+from bot.incoming import CommandInfo
 from bot.web import bound_port, serve
 
 if TYPE_CHECKING:
@@ -152,7 +153,7 @@ def webhook_route(application: TelegramApp, secret: str, path: str) -> web.Route
     return web.post(path, on_update)
 
 
-def bot_commands(pairs: list[tuple[str, str]]) -> list[BotCommand]:
+def bot_commands(pairs: list[CommandInfo]) -> list[BotCommand]:
     """The core's commands in the form Telegram accepts (1-32 of a-z, 0-9, _; a 1-256 character summary)."""
     return [
         BotCommand(name, (summary or name)[:256])

@@ -27,7 +27,7 @@ from telegram.ext import BaseUpdateProcessor, CallbackContext
 from adapters.streaming import StreamingAnswer
 from adapters.telegram_bot.menu import Browse, MenuBoard
 from adapters.telegram_bot.reply import Bot, ChatMessenger, TelegramReply, TypingIndicator
-from bot.incoming import Incoming, Menu, Reply
+from bot.incoming import CommandInfo, Incoming, Menu, Reply
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class ChatCore(Protocol):
 
     async def handle(self, incoming: Incoming, reply: Reply) -> None: ...
 
-    def command_list(self, *, owner: bool = False) -> list[tuple[str, str]]: ...
+    def command_list(self, *, owner: bool = False) -> list[CommandInfo]: ...
 
 
 def short(exc: BaseException) -> str:

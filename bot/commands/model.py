@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.commands.base import Command, Context, Services
-from bot.incoming import Menu, MenuGroup, MenuItem
+from bot.incoming import Menu, MenuGroup, MenuItem, ModelChoice
 from bot.pricing import Rates, UnpricedModel, describe
 from bot.providers.registry import ProviderNotConfigured, ResolvedModel, UnknownModel
 from bot.refusals import UnknownModelChoice
@@ -51,15 +51,15 @@ def catalog_menu(services: Services, current: str) -> Menu:
     return Menu(f"Current model: {current}. Pick one, or send /model provider/model:", tuple(groups))
 
 
-def model_choices(services: Services, query: str, limit: int = 25) -> list[tuple[str, str]]:
-    """(label, model id) pairs matching what was typed, for autocomplete widgets."""
+def model_choices(services: Services, query: str, limit: int = 25) -> list[ModelChoice]:
+    """The models whose id contains what was typed, for autocomplete widgets."""
     needle = query.strip().lower()
     found = []
     for group in catalog_menu(services, "").groups:
         for item in group.items:
             model_id = item.command.removeprefix("/model ")
             if needle in model_id.lower():
-                found.append((item.label, model_id))
+                found.append(ModelChoice(item.label, model_id))
     return found[:limit]
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from adapters.discord_bot import CapbotClient, ChatCore, build_client
 from bot.config import Settings
-from bot.incoming import Incoming, Reply
+from bot.incoming import CommandInfo, Incoming, ModelChoice, Reply
 from tests.fakes.discord_api import GUILD_ID, FakeDiscord
 from tests.support import TrackingCore as TrackingCore  # re-exported: the tests import it from here
 
@@ -37,20 +37,20 @@ class ScriptedCore:
     async def handle(self, incoming: Incoming, reply: Reply) -> None:
         await self.script(incoming, reply)
 
-    def model_choices(self, query: str) -> list[tuple[str, str]]:
-        found = [(f"{m} — {price}", m) for m, price in PRICED_MODELS if query.lower() in m]
+    def model_choices(self, query: str) -> list[ModelChoice]:
+        found = [ModelChoice(f"{m} — {price}", m) for m, price in PRICED_MODELS if query.lower() in m]
         return found  # deliberately uncapped: the adapter must cap at 25
 
-    def command_list(self, *, owner: bool = False) -> list[tuple[str, str]]:
+    def command_list(self, *, owner: bool = False) -> list[CommandInfo]:
         listed = [
-            ("ask", "Ask"),
-            ("model", "Model"),
-            ("spend", "Spend"),
-            ("start", "Intro"),
-            ("help", "Help"),
+            CommandInfo("ask", "Ask"),
+            CommandInfo("model", "Model"),
+            CommandInfo("spend", "Spend"),
+            CommandInfo("start", "Intro"),
+            CommandInfo("help", "Help"),
         ]
-        listed.append(("new", "New conversation"))
-        return listed + ([("cap", "Set a person's cap")] if owner else [])
+        listed.append(CommandInfo("new", "New conversation"))
+        return listed + ([CommandInfo("cap", "Set a person's cap")] if owner else [])
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from telegram.ext import AIORateLimiter
 
 from adapters.telegram_bot import ChatCore, Running, build_application, running
 from bot.config import Settings
-from bot.incoming import Incoming, Reply
+from bot.incoming import CommandInfo, Incoming, Reply
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.support import TrackingCore as TrackingCore  # re-exported: the tests import it from here
 
@@ -23,12 +23,12 @@ Script = Callable[[Incoming, Reply], Awaitable[None]]
 
 
 COMMANDS = [
-    ("start", "Introduction"),
-    ("help", "This list"),
-    ("ask", "Ask the model a question"),
-    ("model", "Show or choose the model"),
-    ("spend", "What you have spent and what is left"),
-    ("new", "Start a fresh conversation"),
+    CommandInfo("start", "Introduction"),
+    CommandInfo("help", "This list"),
+    CommandInfo("ask", "Ask the model a question"),
+    CommandInfo("model", "Show or choose the model"),
+    CommandInfo("spend", "What you have spent and what is left"),
+    CommandInfo("new", "Start a fresh conversation"),
 ]
 
 
@@ -41,9 +41,11 @@ class ScriptedCore:
     async def handle(self, incoming: Incoming, reply: Reply) -> None:
         await self.script(incoming, reply)
 
-    def command_list(self, *, owner: bool = False) -> list[tuple[str, str]]:
+    def command_list(self, *, owner: bool = False) -> list[CommandInfo]:
         return COMMANDS + (
-            [("cap", "Set a person's cap"), ("Bad-Name", "not a Telegram name")] if owner else []
+            [CommandInfo("cap", "Set a person's cap"), CommandInfo("Bad-Name", "not a Telegram name")]
+            if owner
+            else []
         )
 
 
