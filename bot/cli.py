@@ -72,7 +72,7 @@ async def run(settings: Settings, args: argparse.Namespace, out: TextIO = sys.st
         await _act(settings, ledger, args, out)
         return 0
     except Refusal as exc:
-        print(f"capbot: {refusal(exc, ledger._now())}", file=sys.stderr)
+        print(f"capbot: {refusal(exc, ledger.now())}", file=sys.stderr)
         return 1
     finally:
         await db.close()
@@ -90,7 +90,7 @@ async def _act(settings: Settings, ledger: Ledger, args: argparse.Namespace, out
         return
     if action == "usage":
         who = await resolve_user(ledger, args.user) if args.user else None
-        spent = await period_usage(ledger, who, ledger._now())
+        spent = await period_usage(ledger, who, ledger.now())
         print(usage_text(f"{spent.user or 'Everyone'}, {THIS_PERIOD[spent.period]}", spent.rows), file=out)
         return
     user = await resolve_user(ledger, args.user)

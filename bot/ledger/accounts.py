@@ -39,6 +39,10 @@ class Accounts:
     def _now(self) -> datetime:
         return self._clock()
 
+    def now(self) -> datetime:
+        """The ledger's clock (injectable in tests): what "this period" means for anyone reading it."""
+        return self._clock()
+
     async def _account(self, reader: Tx | Database, user: str) -> str:
         """The account an identity spends from: its own until `/link` folds it into another."""
         row = await reader.fetchone("SELECT account FROM links WHERE identity = ?", user)
