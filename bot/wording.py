@@ -104,6 +104,10 @@ def refusal(exc: BaseException, now: datetime) -> str | None:
             )
         case AmbiguousUser(name=name, matches=matches):
             return f"{name} could be {', '.join(matches)}; name them by platform:id."
+        case LinkRefused(
+            reason="owner_blocked", detail=detail
+        ):  # owners can't be blocked, not even by a link
+            return f"{detail}; unblock them first."
         case LinkRefused(reason=reason):
             return _LINK_REFUSALS.get(reason, "Those identities can't be linked") + "."
         case StorageBusy():

@@ -248,12 +248,7 @@ def _free_text_command(
 
 
 def _guild_ids(settings: Settings) -> list[int]:
-    try:
-        return [int(raw) for raw in settings.discord_guild_ids]
-    except ValueError:
-        raise ConfigError(
-            "DISCORD_GUILD_IDS: guild ids are numbers (Developer Mode → Copy Server ID)"
-        ) from None
+    return [int(raw) for raw in settings.discord_guild_ids]  # digits only: checked when settings load
 
 
 def point_at(settings: Settings) -> None:
@@ -275,7 +270,7 @@ def build_client(
 
 async def run(core: ChatCore, settings: Settings) -> None:
     """Run the Discord bot until cancelled, then close the connection cleanly."""
-    token = settings.discord_bot_token.get_secret_value() if settings.discord_bot_token else ""
+    token = settings.secret("DISCORD_BOT_TOKEN")
     if not token:
         raise ConfigError("DISCORD_BOT_TOKEN: required to run the Discord bot")
     for message_content in (True, False):

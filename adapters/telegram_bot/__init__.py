@@ -70,7 +70,7 @@ COMMAND_NAME = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 
 
 def token_of(settings: Settings) -> str:
-    token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
+    token = settings.secret("TELEGRAM_BOT_TOKEN")
     if not token:
         raise ConfigError("TELEGRAM_BOT_TOKEN: required to run the Telegram bot")
     return token

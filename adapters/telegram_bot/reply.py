@@ -14,6 +14,7 @@ retried by python-telegram-bot's rate limiter instead (`rate_limit_args`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import warnings
 from collections.abc import Callable, Coroutine, Sequence
@@ -223,7 +224,8 @@ class TypingIndicator:
         self._refresher: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> TypingIndicator:
-        await self._action()
+        # in the background from the first action on: under flood control it may queue behind other
+        # chats, and the question should not wait for its "typing…"
         self._refresher = asyncio.create_task(self._keep_up())
         return self
 
@@ -237,10 +239,9 @@ class TypingIndicator:
 
     async def _keep_up(self) -> None:
         while not self._stopped.is_set():
-            try:
+            await self._action()
+            with contextlib.suppress(TimeoutError):  # still no message: renew the action before it fades
                 await asyncio.wait_for(self._stopped.wait(), TYPING_EVERY)
-            except TimeoutError:  # still no message: renew the action before it fades
-                await self._action()
 
     async def _action(self) -> None:
         try:

@@ -14,7 +14,7 @@ from typing import get_args
 
 from bot.commands.base import Command, Context
 from bot.ledger import Ledger, Period
-from bot.ledger.links import LinkRefused, issue_code, link, looks_like_code, redeem_code
+from bot.ledger.links import issue_code, link, looks_like_code, redeem_code
 from bot.ledger.periods import period_start
 from bot.ledger.reports import AccountReport, ModelUsage, account, accounts, find_identities, usage_by_model
 from bot.money import BadAmount, format_usd, parse_usd
@@ -263,22 +263,17 @@ async def link_(ctx: Context) -> None:
             private=True,
         )
         return
-    try:
-        if len(words) == 1 and looks_like_code(words[0]):
-            linked = await redeem_code(ledger, ctx.user, words[0], protected=services.is_owner)
-        elif len(words) == 2 and all(looks_like_user(w) for w in words):
-            if not services.is_owner(ctx.user):
-                raise NotOwner("link <user> <user>")
-            platform = ctx.user.split(":", 1)[0]
-            keep = await resolve_user(ledger, words[0], platform=platform)
-            join = await resolve_user(ledger, words[1], platform=platform)
-            linked = await link(ledger, keep, join, protected=services.is_owner)
-        else:
-            raise BadArguments("That is not a link code", usage)
-    except LinkRefused as exc:
-        if exc.reason == "owner_blocked":  # owners can't be blocked, not even by a link
-            raise BadArguments(f"{exc.detail}; unblock them first") from None
-        raise
+    if len(words) == 1 and looks_like_code(words[0]):
+        linked = await redeem_code(ledger, ctx.user, words[0], protected=services.is_owner)
+    elif len(words) == 2 and all(looks_like_user(w) for w in words):
+        if not services.is_owner(ctx.user):
+            raise NotOwner("link <user> <user>")
+        platform = ctx.user.split(":", 1)[0]
+        keep = await resolve_user(ledger, words[0], platform=platform)
+        join = await resolve_user(ledger, words[1], platform=platform)
+        linked = await link(ledger, keep, join, protected=services.is_owner)
+    else:
+        raise BadArguments("That is not a link code", usage)
     report = await account(ledger, linked.account)
     await ctx.reply.text(
         f"Linked {', '.join(linked.identities)}: one allowance. "

@@ -36,9 +36,6 @@ class Accounts:
         self._clock = clock
         self.instance = uuid.uuid4().hex  # this process's name on the holds it takes
 
-    def _now(self) -> datetime:
-        return self._clock()
-
     def now(self) -> datetime:
         """The ledger's clock (injectable in tests): what "this period" means for anyone reading it."""
         return self._clock()
@@ -90,7 +87,7 @@ class Accounts:
         )
 
     async def _update(self, user: str, assignments: str, *args: object) -> None:
-        now = int(self._now().timestamp())
+        now = int(self.now().timestamp())
         async with self.db.write() as tx:
             account = await self._account(tx, user)
             await self._user_row(tx, account, now)
@@ -108,7 +105,7 @@ class Accounts:
         (its row stays, folded into the account), so `@tg` and `@dc` both still name the person.
         """
         handle = username.lower().lstrip("@") if username else None
-        now = int(self._now().timestamp())
+        now = int(self.now().timestamp())
         async with self.db.write() as tx:
             await self._user_row(tx, user, now)
             await tx.execute(

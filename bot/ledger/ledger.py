@@ -89,7 +89,7 @@ class Ledger(Accounts):
         Raises `CapReached` (with what is left and when it resets) when not even `min_output_tokens`
         fit, and `Blocked` for a blocked person. Check and hold are one transaction.
         """
-        moment = self._now()
+        moment = self.now()
         now = int(moment.timestamp())
         async with self.db.write() as tx:
             account = await self._account(tx, user)
@@ -161,7 +161,7 @@ class Ledger(Accounts):
         await self._close(hold, None, None)
 
     async def _close(self, hold: Hold, cost_nanos: int | None, detail: ChargeDetail | None) -> int:
-        now = int(self._now().timestamp())
+        now = int(self.now().timestamp())
         async with self.db.write() as tx:
             await self._user_row(tx, hold.user, now)  # lock order: the user, then the global row
             await tx.fetchone("SELECT held FROM global_state WHERE id = 1" + tx.lock)
@@ -210,7 +210,7 @@ class Ledger(Accounts):
 
     async def heartbeat(self) -> None:
         """Say this process is alive; its holds are its own until its heartbeat is `STALE_AFTER` old."""
-        now = int(self._now().timestamp())
+        now = int(self.now().timestamp())
         await self.db.execute(
             "INSERT INTO instances (id, seen_at) VALUES (?, ?)"
             " ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
@@ -259,7 +259,7 @@ class Ledger(Accounts):
         settle, so this runs at start and then periodically in every process. Each hold is charged to the
         period it was reserved in, as any settle is; a settle racing this one charges nothing more.
         """
-        alive_since = int(self._now().timestamp()) - int(STALE_AFTER.total_seconds())
+        alive_since = int(self.now().timestamp()) - int(STALE_AFTER.total_seconds())
         rows = await self.db.fetchall(
             "SELECT id, user_id, amount, max_output_tokens FROM holds h"
             " WHERE h.instance IS NULL OR (h.instance <> ? AND NOT EXISTS"
@@ -280,7 +280,7 @@ class Ledger(Accounts):
 
     async def summary(self, user: str) -> SpendSummary:
         """This period's spend, cap, open holds and reset time: a handful of key lookups, no scan."""
-        moment = self._now()
+        moment = self.now()
         account = await self._account(self.db, user)
         row = await self.db.fetchone(
             "SELECT cap_nanos, unlimited, period, blocked, held FROM users WHERE user_id = ?", account
@@ -313,7 +313,7 @@ class Ledger(Accounts):
 
     async def daily_spend(self, user: str, days: int) -> list[tuple[date, int]]:
         """Spend per UTC day for the last `days` days, oldest first (from the daily running totals)."""
-        today = self._now().astimezone(UTC).date()
+        today = self.now().astimezone(UTC).date()
         wanted = [today - timedelta(days=n) for n in range(days - 1, -1, -1)]
         account = await self._account(self.db, user)
         return [(day, await self._read_spent(account, day_key(day))) for day in wanted]

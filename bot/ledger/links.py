@@ -63,7 +63,7 @@ def looks_like_code(text: str) -> bool:
 async def issue_code(ledger: Ledger, user: str) -> tuple[str, datetime]:
     """A fresh single-use code for `user` and when it expires; earlier codes of theirs stop working."""
     code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-    moment = ledger._now()
+    moment = ledger.now()
     expires = moment + CODE_TTL
     async with ledger.db.write() as tx:
         await tx.execute(
@@ -84,7 +84,7 @@ async def redeem_code(ledger: Ledger, user: str, code: str, *, protected: Protec
     `protected` identities (the owners) are never joined with a blocked account: the block would carry
     over to them.
     """
-    now = int(ledger._now().timestamp())
+    now = int(ledger.now().timestamp())
     async with ledger.db.write() as tx:
         row = await tx.fetchone(
             "SELECT user_id, expires_at FROM link_codes WHERE code_hash = ?", _digest(code)
@@ -101,7 +101,7 @@ async def redeem_code(ledger: Ledger, user: str, code: str, *, protected: Protec
 
 async def link(ledger: Ledger, keep: str, join: str, *, protected: Protected | None = None) -> Linked:
     """The owner's direct link: `join`'s account is folded into `keep`'s (`protected`: see redeem_code)."""
-    now = int(ledger._now().timestamp())
+    now = int(ledger.now().timestamp())
     async with ledger.db.write() as tx:
         return await _merge(tx, ledger, keep, join, now, protected)
 

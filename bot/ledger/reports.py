@@ -60,7 +60,7 @@ async def accounts(ledger: Ledger, *, limit: int | None = None) -> list[AccountR
 
     One query over the users and the current keys of the running totals: no scan of charges.
     """
-    moment = ledger._now()
+    moment = ledger.now()
     keys = {p: period_key(p, moment) for p in PERIODS}
     rows = await ledger.db.fetchall(
         "SELECT u.user_id, u.cap_nanos, u.unlimited, u.period, u.blocked, u.held, u.username,"
