@@ -365,12 +365,6 @@ async def test_run_reports_a_rejected_token_in_one_line(discord_settings: Settin
             await discord_bot.run(TrackingCore(saying("hi")), settings)
 
 
-async def test_bad_guild_ids_stop_start_up_with_one_line(discord_settings: Settings) -> None:
-    settings = discord_settings.model_copy(update={"discord_guild_ids": ("my-server",)})
-    with pytest.raises(ConfigError, match=r"^DISCORD_GUILD_IDS: "):
-        await discord_bot.run(TrackingCore(saying("hi")), settings)
-
-
 async def test_an_unreachable_discord_is_one_line(discord_settings: Settings) -> None:
     async with FakeDiscord() as fake:
         gone = fake.api_base  # the server stops when the block ends
