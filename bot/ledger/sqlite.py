@@ -70,6 +70,8 @@ class SqliteDatabase(Database):
                 ) from None
         writer: aiosqlite.Connection | None = None
         try:
+            if not memory:
+                _probe(path)
             writer = await cls._connect(":memory:" if memory else path)
             if memory:  # a second connection would be a second, empty database
                 return cls(writer, writer)
@@ -134,3 +136,16 @@ class SqliteDatabase(Database):
         await self._writer.close()
         if self._reader is not self._writer:
             await self._reader.close()
+
+
+def _probe(path: str) -> None:
+    """Open the file once in this thread, so a path that is a directory or not a database fails here.
+
+    aiosqlite runs each connection in a thread of its own; when its very first step fails, that thread
+    may still be finishing after the event loop has closed, and prints a traceback under our one line.
+    """
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA schema_version")
+    finally:
+        conn.close()
