@@ -25,6 +25,7 @@ from bot.commands.base import is_owner
 from bot.config import Settings
 from bot.ledger import Ledger
 from bot.ledger.db import DatabaseError, open_database
+from bot.ledger.records import OwnerProtected
 from bot.ledger.reports import account, accounts
 from bot.money import format_usd
 from bot.refusals import BadArguments, Refusal
@@ -97,8 +98,8 @@ async def _act(settings: Settings, ledger: Ledger, args: argparse.Namespace, out
     if action == "cap":
         await apply_cap(ledger, user, parse_cap(args.amount, args.period, CAP_USAGE))
     elif action in ("block", "unblock"):
-        owned = partial(is_owner, settings)
-        if action == "block" and (problem := await owner_problem(ledger, user, owned, "blocked")):
-            raise BadArguments(problem)
-        await ledger.set_blocked(user, action == "block")
+        try:
+            await ledger.set_blocked(user, action == "block", protected=partial(is_owner, settings))
+        except OwnerProtected as refused:
+            raise BadArguments(owner_problem(refused, "blocked")) from None
     print(describe(await account(ledger, user), owner=is_owner(settings, user)), file=out)

@@ -10,6 +10,7 @@ import pytest
 
 from bot.ledger.links import CODE_TTL, LinkRefused, issue_code, link, redeem_code
 from bot.ledger.periods import period_key
+from bot.ledger.records import OwnerProtected
 from tests.owner_support import (
     CENT,
     OWNER,
@@ -216,3 +217,17 @@ async def test_usernames_stay_with_their_identity_after_a_link(h: Harness) -> No
     assert (await h.say("/cap @dc_new 4")).last.startswith("Cap set.")  # the new handle names the account
     assert (await h.ledger.summary(TG)).cap == (await h.ledger.summary(DC)).cap == 400 * CENT
     assert "I don't know @dc" in (await h.say("/cap @dc 5")).last  # the old handle is gone
+
+
+async def test_the_ledger_refuses_a_block_that_would_reach_an_owner(h: Harness) -> None:
+    """The owner check is part of the block's own transaction, for every caller (chat, CLI, API)."""
+    await meet(h.ledger, DC, "boss_dc")
+    await link(h.ledger, OWNER, DC)  # the owner's Discord identity joins the owner's account
+    before = await snapshot(h.db)
+    with pytest.raises(OwnerProtected) as refused:
+        await h.ledger.set_blocked(DC, True, protected=h.core.services.is_owner)
+    assert (refused.value.user, refused.value.owner) == (DC, OWNER)
+    assert await snapshot(h.db) == before
+    await h.ledger.set_blocked(DC, False, protected=h.core.services.is_owner)  # unblocking is always fine
+    await h.ledger.set_blocked(TG, True, protected=h.core.services.is_owner)  # nobody's owner: blocked
+    assert (await h.ledger.profile(TG)).blocked

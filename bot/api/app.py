@@ -30,6 +30,7 @@ from bot.commands.admin import (
     resolve_user,
 )
 from bot.commands.base import Services
+from bot.ledger.records import OwnerProtected
 from bot.ledger.reports import AccountReport, account, accounts
 from bot.money import nanos_to_usd
 from bot.refusals import AmbiguousUser, BadArguments, UnknownUser
@@ -186,35 +187,33 @@ async def patch_user(request: web.Request) -> web.Response:
     ledger = services.ledger
     user = await _user(request)
     body = await _body(request, UserPatch)
-    if body.disabled:
-        await _refuse_owner(services, user)
-    # validate everything before changing anything
+    # validate everything before changing anything; the one check that needs the database (an owner can't
+    # be disabled) is made by the first write, so a refusal still changes nothing
     change: CapChange | None = None
     if body.limit is not None:
         change = _limit(body.limit, body.period, keep_period=body.period is None)
     elif body.period is not None:  # a new period, the same cap
         profile = await ledger.profile(user)
         change = CapChange(profile.cap, profile.unlimited, parse_period(body.period, ""), keep_period=False)
+    if body.disabled is not None:
+        await _set_blocked(services, user, body.disabled)
     if change is not None:
         await apply_cap(ledger, user, change)
-    if body.disabled is not None:
-        await ledger.set_blocked(user, body.disabled)
     return _json(_out(await account(ledger, user), services))
 
 
-async def _refuse_owner(services: Services, user: str) -> None:
+async def _set_blocked(services: Services, user: str, disabled: bool) -> None:
     """Owners, and identities sharing an owner's allowance, can't be disabled (see `owner_problem`)."""
-    problem = await owner_problem(services.ledger, user, services.is_owner, "disabled")
-    if problem:
-        raise ApiError(400, "owner", problem + ".")
+    try:
+        await services.ledger.set_blocked(user, disabled, protected=services.is_owner)
+    except OwnerProtected as refused:
+        raise ApiError(400, "owner", owner_problem(refused, "disabled") + ".") from None
 
 
 async def _set_disabled(request: web.Request, disabled: bool) -> web.Response:
     services = request.app[SERVICES]
     user = await _user(request)
-    if disabled:
-        await _refuse_owner(services, user)
-    await services.ledger.set_blocked(user, disabled)
+    await _set_blocked(services, user, disabled)
     return _json(_out(await account(services.ledger, user), services))
 
 

@@ -7,7 +7,6 @@ nothing. The parsing helpers are shared with the CLI and the HTTP API so all thr
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import get_args
@@ -16,6 +15,7 @@ from bot.commands.base import Command, Context
 from bot.ledger import Ledger, Period
 from bot.ledger.links import issue_code, link, looks_like_code, redeem_code
 from bot.ledger.periods import period_start
+from bot.ledger.records import OwnerProtected
 from bot.ledger.reports import AccountReport, ModelUsage, account, accounts, find_identities, usage_by_model
 from bot.money import BadAmount, format_usd, parse_usd
 from bot.refusals import AmbiguousUser, BadArguments, NotOwner, UnknownUser
@@ -83,18 +83,12 @@ async def resolve_user(ledger: Ledger, name: str, *, platform: str | None = None
     return found[0]
 
 
-async def owner_problem(ledger: Ledger, user: str, is_owner: Callable[[str], bool], verb: str) -> str | None:
-    """Why `user` can't be blocked (or disabled), or None when they can.
-
-    A block applies to the whole account, so an identity linked with an owner's counts as the owner:
-    blocking it would leave the owner unable to ask.
-    """
-    owner = next((i for i in (await account(ledger, user)).identities if is_owner(i)), None)
-    if owner is None:
-        return None
-    if owner == user:
-        return f"{user} is an owner; owners can't be {verb}"
-    return f"{user} shares an allowance with the owner {owner}; owners can't be {verb}"
+def owner_problem(refused: OwnerProtected, verb: str) -> str:
+    """Why a block (or, in the API's words, a disable) was refused: a block applies to the whole account,
+    so an identity linked with an owner's counts as the owner."""
+    if refused.owner == refused.user:
+        return f"{refused.user} is an owner; owners can't be {verb}"
+    return f"{refused.user} shares an allowance with the owner {refused.owner}; owners can't be {verb}"
 
 
 def looks_like_user(word: str) -> bool:
@@ -157,11 +151,10 @@ async def _set_blocked(ctx: Context, blocked: bool) -> None:
     user, rest = await _target(ctx, ctx.args.split(), usage)
     if rest:
         raise BadArguments(f"Unexpected '{' '.join(rest)}'", usage)
-    if blocked and (
-        problem := await owner_problem(ctx.services.ledger, user, ctx.services.is_owner, "blocked")
-    ):
-        raise BadArguments(problem, usage)
-    await ctx.services.ledger.set_blocked(user, blocked)
+    try:
+        await ctx.services.ledger.set_blocked(user, blocked, protected=ctx.services.is_owner)
+    except OwnerProtected as refused:
+        raise BadArguments(owner_problem(refused, "blocked"), usage) from None
     state = "Blocked" if blocked else "Unblocked"
     await ctx.reply.text(
         f"{state} {user}. "

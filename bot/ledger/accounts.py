@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from bot.ledger.db import Database, Row, Tx
 from bot.ledger.periods import Period
-from bot.ledger.records import UserProfile
+from bot.ledger.records import OwnerProtected, UserProfile
 
 
 def utc_now() -> datetime:
@@ -124,8 +124,32 @@ class Accounts:
             user, "cap_nanos = ?, unlimited = ?, period = ?", cap_nanos, int(unlimited), period
         )
 
-    async def set_blocked(self, user: str, blocked: bool) -> None:
-        await self._update(user, "blocked = ?", int(blocked))
+    async def members(self, reader: Tx | Database, account: str) -> list[str]:
+        """Every identity spending from `account`: the account's own first, then those linked into it."""
+        query = "SELECT identity FROM links WHERE account = ? ORDER BY identity"
+        rows = await reader.fetchall(query, account)
+        return [account, *(str(row["identity"]) for row in rows)]
+
+    async def set_blocked(
+        self, user: str, blocked: bool, *, protected: Callable[[str], bool] | None = None
+    ) -> None:
+        """Block or unblock the whole account `user` spends from.
+
+        A block reaches every identity of the account, so when one of them is `protected` (an owner) the
+        block is refused with `OwnerProtected`, checked in the same transaction as the write: a `/link`
+        landing meanwhile can't slip an owner in between the check and the block.
+        """
+        now = int(self.now().timestamp())
+        async with self.db.write() as tx:
+            account = await self._account(tx, user)
+            await self._user_row(tx, account, now)
+            if blocked and protected is not None:
+                owner = next((i for i in await self.members(tx, account) if protected(i)), None)
+                if owner is not None:
+                    raise OwnerProtected(user, owner)
+            await tx.execute(
+                "UPDATE users SET blocked = ?, updated_at = ? WHERE user_id = ?", int(blocked), now, account
+            )
 
     async def reset_settings(self, user: str) -> None:
         """Forget the owner's settings for a person (cap, period, block, model); charges stay."""

@@ -125,7 +125,7 @@ async def _merge(
     if int(rows[gone]["held"]):
         raise LinkRefused("in_flight")
     if protected is not None:
-        await _refuse_blocking_protected(tx, rows, protected)
+        await _refuse_blocking_protected(tx, ledger, rows, protected)
     totals = await tx.fetchall("SELECT period_key, spent FROM totals WHERE scope = ?", gone)
     for total in totals:
         await tx.execute(
@@ -149,18 +149,18 @@ async def _merge(
         now,
         keep,
     )
-    members = await tx.fetchall("SELECT identity FROM links WHERE account = ? ORDER BY identity", keep)
-    return Linked(keep, gone, (keep, *(str(m["identity"]) for m in members)))
+    return Linked(keep, gone, tuple(await ledger.members(tx, keep)))
 
 
-async def _refuse_blocking_protected(tx: Tx, rows: dict[str, Row], protected: Protected) -> None:
+async def _refuse_blocking_protected(
+    tx: Tx, ledger: Ledger, rows: dict[str, Row], protected: Protected
+) -> None:
     """A block on either side carries over: refuse when that would block a protected identity (an owner)."""
     blocked = next((account for account, row in rows.items() if row["blocked"]), None)
     if blocked is None:
         return
     for account in rows:
-        members = await tx.fetchall("SELECT identity FROM links WHERE account = ? ORDER BY identity", account)
-        owner = next((i for i in (account, *(str(m["identity"]) for m in members)) if protected(i)), None)
+        owner = next((i for i in await ledger.members(tx, account) if protected(i)), None)
         if owner is not None:
             raise LinkRefused(
                 "owner_blocked", f"{blocked} is blocked, and linking would block the owner {owner} too"

@@ -73,6 +73,15 @@ class CapReached(Exception):
         self.scope: Literal["user", "global"] = scope
 
 
+class OwnerProtected(Exception):
+    """A block that would reach an owner: `user` is the owner `owner`, or shares an allowance with them."""
+
+    def __init__(self, user: str, owner: str) -> None:
+        super().__init__(f"{user} can't be blocked: the account holds the owner {owner}")
+        self.user = user
+        self.owner = owner
+
+
 class Blocked(Exception):
     def __init__(self, user: str) -> None:
         super().__init__(f"{user} is blocked")
