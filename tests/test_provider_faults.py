@@ -170,7 +170,7 @@ RATE_LIMITED = oai.openai_error(
         (
             "openai",
             lambda: oai.Script(status=429, error_body=RATE_LIMITED, headers={"Retry-After": in_seconds(5)}),
-            [5.0],
+            [pytest.approx(5.0, abs=1.5)],  # whole seconds: up to one is lost to rounding, more to start-up
         ),
         ("anthropic", lambda: anth.rate_limited(retry_after="3"), [3.0]),
         ("google", lambda: gem.resource_exhausted("3s"), [3.0]),  # RetryInfo.retryDelay in the body
@@ -183,7 +183,7 @@ async def test_a_rate_limit_is_retried_after_the_wait_asked_for_and_charged_once
     sleeps: list[float],
     provider: str,
     script: Callable[[], Any],
-    waits: list[float],
+    waits: list[Any],
 ) -> None:
     fake = fake_for(fakes, provider)
     fake.then(script())
@@ -191,8 +191,7 @@ async def test_a_rate_limit_is_retried_after_the_wait_asked_for_and_charged_once
         reply = await h.say("/ask hi", user=BOB)
         assert len(reply.answers) == 1 and reply.lines == []
         assert len(fake.requests) == 2
-        # an HTTP date has whole seconds and is read a moment after it was written, while the harness starts
-        assert sleeps == pytest.approx(waits, rel=0.2)
+        assert sleeps == [w if not isinstance(w, float) else pytest.approx(w, rel=0.2) for w in waits]
         charges = await settled(h)
         assert len(charges) == 1 and charges[0]["estimated"] == 0
         assert (await h.ledger.summary(BOB)).spent == charges[0]["cost"] > 0
