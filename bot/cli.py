@@ -1,8 +1,8 @@
 """`python -m bot users list|show|cap|block|unblock|usage`: the owner's controls from the server's shell.
 
-Opens the bot's own database (DATABASE_URL) and goes through the same ledger calls and the same parsing
-as the chat commands, so it is safe to run while the bot is up. A refusal prints one line to stderr and
-exits 1 with nothing changed.
+Opens the bot's own database (DATABASE_URL) and acts through `bot.owner`, the same rules and parsing as
+the chat commands and the API, so it is safe to run while the bot is up. A refusal prints one line to
+stderr and exits 1 with nothing changed.
 """
 
 from __future__ import annotations
@@ -12,24 +12,13 @@ import sys
 from functools import partial
 from typing import NoReturn, TextIO
 
-from bot.commands.admin import (
-    apply_cap,
-    describe,
-    owner_problem,
-    parse_cap,
-    period_usage,
-    resolve_user,
-    usage_text,
-)
-from bot.commands.base import is_owner
 from bot.config import Settings
 from bot.ledger import Ledger
-from bot.ledger.db import DatabaseError, open_database
-from bot.ledger.records import OwnerProtected
-from bot.ledger.reports import account, accounts
 from bot.money import format_usd
-from bot.refusals import BadArguments, Refusal
-from bot.wording import THIS_PERIOD, refusal
+from bot.owner import OwnerActions, is_owner, parse_cap, usage_text
+from bot.refusals import Refusal
+from bot.storage import DatabaseError, open_database
+from bot.wording import refusal
 
 CAP_USAGE = "python -m bot users cap <user> <amount|unlimited|default> [daily|weekly|monthly|total|default]"
 
@@ -81,25 +70,24 @@ async def run(settings: Settings, args: argparse.Namespace, out: TextIO = sys.st
 
 async def _act(settings: Settings, ledger: Ledger, args: argparse.Namespace, out: TextIO) -> None:
     # every action that names someone ends by printing their standing, so the owner sees the effect
+    actions = OwnerActions(ledger, partial(is_owner, settings))
     action = args.action
     if action == "list":
-        found = await accounts(ledger)
+        found = await actions.everyone()
         cap = format_usd(ledger.default_cap)
         print(f"{len(found)} accounts; default cap {cap} ({ledger.default_period})", file=out)
         for report in found:
-            print(describe(report, owner=is_owner(settings, report.user)), file=out)
+            print(actions.describe(report), file=out)
         return
     if action == "usage":
-        who = await resolve_user(ledger, args.user) if args.user else None
-        spent = await period_usage(ledger, who, ledger.now())
-        print(usage_text(f"{spent.user or 'Everyone'}, {THIS_PERIOD[spent.period]}", spent.rows), file=out)
+        who = await actions.resolve(args.user) if args.user else None
+        print(usage_text(await actions.usage(who)), file=out)
         return
-    user = await resolve_user(ledger, args.user)
+    user = await actions.resolve(args.user)
     if action == "cap":
-        await apply_cap(ledger, user, parse_cap(args.amount, args.period, CAP_USAGE))
+        report = await actions.set_cap(user, parse_cap(args.amount, args.period, CAP_USAGE))
     elif action in ("block", "unblock"):
-        try:
-            await ledger.set_blocked(user, action == "block", protected=partial(is_owner, settings))
-        except OwnerProtected as refused:
-            raise BadArguments(owner_problem(refused, "blocked")) from None
-    print(describe(await account(ledger, user), owner=is_owner(settings, user)), file=out)
+        report = await actions.set_blocked(user, action == "block")
+    else:
+        report = await actions.standing(user)
+    print(actions.describe(report), file=out)

@@ -1,11 +1,12 @@
 """One web server per bot process, on PORT: the provisioning API, a health check, and the platform
 runner's own routes (the Telegram webhook) side by side.
 
-    async with serve(core, settings, extra_routes=[web.post("/telegram/<secret>", on_update)]):
+    async with serve(core, settings, extra_routes=[web.post("/telegram/webhook", on_update)]):
         ...  # run the platforms; the server stops when the block ends
 
 `web_app` builds the same application without listening, for tests and for runners that host it
-themselves. The API is mounted under /api/v1 only when ADMIN_API_TOKEN is set.
+themselves. The API is mounted under /api/v1 only when ADMIN_API_TOKEN is set. `listening` is the one
+way anything here (this server, the demo model, the tests' fakes) puts an aiohttp app on a port.
 """
 
 from __future__ import annotations
@@ -49,6 +50,20 @@ def api_enabled(settings: Settings) -> bool:
 
 
 @asynccontextmanager
+async def listening(app: web.Application, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+    """Serve `app` on `host`:`port` for the block's duration (port 0 picks a free one); yields the base
+    URL it listens on, `http://HOST:PORT`. Cleaned up on exit, whatever happened inside."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        yield f"http://{host}:{bound_port(runner)}"
+    finally:
+        await runner.cleanup()
+
+
+@asynccontextmanager
 async def serve(
     core: Core,
     settings: Settings,
@@ -56,21 +71,13 @@ async def serve(
     *,
     host: str = "0.0.0.0",
     port: int | None = None,
-) -> AsyncIterator[web.AppRunner]:
-    """Listen on `host`:PORT for the block's duration (port 0 picks a free one; see `bound_port`)."""
-    runner = web.AppRunner(web_app(core, settings, extra_routes), access_log=None)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, host, settings.port if port is None else port)
-        await site.start()
-        log.info(
-            "web server on port %s%s",
-            bound_port(runner),
-            " (API at /api/v1)" if api_enabled(settings) else "",
-        )
-        yield runner
-    finally:
-        await runner.cleanup()
+) -> AsyncIterator[int]:
+    """Listen on `host`:PORT for the block's duration (port 0 picks a free one); yields the bound port."""
+    app = web_app(core, settings, extra_routes)
+    async with listening(app, host, settings.port if port is None else port) as url:
+        bound = int(url.rsplit(":", 1)[1])
+        log.info("web server on port %s%s", bound, " (API at /api/v1)" if api_enabled(settings) else "")
+        yield bound
 
 
 def bound_port(runner: web.AppRunner) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.ledger import Blocked, CapReached
+from bot.ledger import Blocked, CapReached, OwnerProtected
 from bot.ledger.links import LinkRefused
 from bot.money import BadAmount, format_usd
 from bot.refusals import (
@@ -59,6 +59,14 @@ def when(moment: datetime | None, now: datetime) -> str:
     return f"{moment:%Y-%m-%d %H:%M} UTC (in {relative})"
 
 
+def owner_protected(refused: OwnerProtected, verb: str = "blocked") -> str:
+    """Why a block (in the API's words, a disable) was refused: a block applies to the whole account, so
+    an identity linked with an owner's counts as the owner."""
+    if refused.owner == refused.user:
+        return f"{refused.user} is an owner; owners can't be {verb}"
+    return f"{refused.user} shares an allowance with the owner {refused.owner}; owners can't be {verb}"
+
+
 def refusal(exc: BaseException, now: datetime) -> str | None:
     """The line for a known refusal, or None for an unexpected error."""
     match exc:
@@ -110,6 +118,8 @@ def refusal(exc: BaseException, now: datetime) -> str | None:
             return f"{detail}; unblock them first."
         case LinkRefused(reason=reason):
             return _LINK_REFUSALS.get(reason, "Those identities can't be linked") + "."
+        case OwnerProtected():
+            return owner_protected(exc) + "."
         case StorageBusy():
             return "The bot's database is busy; try again in a moment. Nothing was charged."
     return None

@@ -17,7 +17,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from bot.api.openapi import openapi_document
-from bot.web import bound_port, serve
+from bot.web import serve
 from tests.owner_support import CENT, charge, harness, meet
 
 TOKEN = "schema-test-token-0123456789"
@@ -36,8 +36,8 @@ def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             for user, name in (("telegram:2", "bob"), ("discord:3", "carol"), ("telegram:1", "boss")):
                 await meet(h.ledger, user, name)
             await charge(h.ledger, "telegram:2", 3 * CENT, "openai/gpt-4o", input_tokens=10)
-            async with serve(h.core, h.settings, host="127.0.0.1", port=0) as runner:
-                found.append(f"http://127.0.0.1:{bound_port(runner)}")
+            async with serve(h.core, h.settings, host="127.0.0.1", port=0) as port:
+                found.append(f"http://127.0.0.1:{port}")
                 ready.set()
                 await asyncio.to_thread(stop.wait)
 

@@ -43,7 +43,7 @@ from adapters.telegram_bot.app import TROUBLE, ChatCore, Handlers, PerPersonOrde
 from adapters.telegram_bot.reply import LIMIT, Bot, utf16_units
 from bot.config import ConfigError, Settings
 from bot.incoming import CommandInfo
-from bot.web import bound_port, serve
+from bot.web import serve
 
 if TYPE_CHECKING:
     from bot.core import Core
@@ -216,7 +216,7 @@ async def running(
                 secret = webhook_secret(token_of(settings))
                 route = webhook_route(application, secret, path)
                 # The web app hosts the owner API beside the route when enabled, so it needs the real core.
-                async with serve(cast("Core", core), settings, [route], host=host, port=port) as runner:
+                async with serve(cast("Core", core), settings, [route], host=host, port=port) as bound:
                     try:
                         await application.bot.set_webhook(
                             url, secret_token=secret, allowed_updates=ALLOWED_UPDATES, max_connections=40
@@ -226,7 +226,7 @@ async def running(
                             f"TELEGRAM_WEBHOOK_URL: Telegram refused {url}: {short(exc)}"
                         ) from None
                     log.info("telegram: webhook at %s (served on %s)", url, path)
-                    yield Running(application, bound_port(runner))
+                    yield Running(application, bound)
             else:
                 assert application.updater is not None
                 await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)

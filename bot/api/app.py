@@ -2,7 +2,7 @@
 
 Every route needs `Authorization: Bearer <ADMIN_API_TOKEN>` (compared in constant time); without it the
 answer is 401 and nothing runs. Errors are JSON: {"error": {"code", "message"}}. The API goes through
-the same ledger calls as the chat commands, so it shares their atomicity and their checks.
+`bot.owner` like the chat commands and the CLI, so it shares their parsing, rules and atomicity.
 """
 
 from __future__ import annotations
@@ -20,21 +20,12 @@ from pydantic import BaseModel, ValidationError
 
 from bot.api.models import LimitInput, LimitSet, ModelUsageOut, UsageReport, UserList, UserOut, UserPatch
 from bot.api.openapi import openapi_document
-from bot.commands.admin import (
-    CapChange,
-    apply_cap,
-    owner_problem,
-    parse_cap,
-    parse_period,
-    period_usage,
-    resolve_user,
-)
 from bot.commands.base import Services
-from bot.ledger.records import OwnerProtected
-from bot.ledger.reports import AccountReport, account, accounts
+from bot.ledger import AccountReport, OwnerProtected
 from bot.money import nanos_to_usd
+from bot.owner import CapChange, OwnerActions, parse_cap, parse_period
 from bot.refusals import AmbiguousUser, BadArguments, UnknownUser
-from bot.wording import refusal
+from bot.wording import owner_protected, refusal
 
 if TYPE_CHECKING:
     from bot.core import Core
@@ -99,6 +90,8 @@ def _middleware(token: str | None) -> Middleware:
             )
         except BadArguments as exc:
             return _error(400, "bad_request", exc.problem + ".")
+        except OwnerProtected as exc:  # in the API's words a block is a disable
+            return _error(400, "owner", owner_protected(exc, "disabled") + ".")
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
@@ -155,66 +148,56 @@ def _json(model: BaseModel, status: int = 200) -> web.Response:
     return web.json_response(text=model.model_dump_json(), status=status)
 
 
+def _actions(request: web.Request) -> OwnerActions:
+    return request.app[SERVICES].owner_actions
+
+
 async def _user(request: web.Request) -> str:
-    return await resolve_user(request.app[SERVICES].ledger, request.match_info["user"])
+    return await _actions(request).resolve(request.match_info["user"])
 
 
 async def list_users(request: web.Request) -> web.Response:
     """GET /users: every account, biggest spender first; unlike /users in chat, not cut to the top ones."""
-    services = request.app[SERVICES]
-    found = await accounts(services.ledger)
-    return _json(UserList(users=[_out(r, services) for r in found]))
+    found = await _actions(request).everyone()
+    return _json(UserList(users=[_out(r, request.app[SERVICES]) for r in found]))
 
 
 async def get_user(request: web.Request) -> web.Response:
     """GET /users/{user}: by any identity of the account, or an @username the bot has seen."""
-    services = request.app[SERVICES]
-    return _json(_out(await account(services.ledger, await _user(request)), services))
+    report = await _actions(request).standing(await _user(request))
+    return _json(_out(report, request.app[SERVICES]))
 
 
 async def put_limit(request: web.Request) -> web.Response:
     """PUT /users/{user}/limit: the whole limit; a period left out is the default, as PUT replaces."""
-    services = request.app[SERVICES]
     user = await _user(request)
     body = await _body(request, LimitSet)
-    await apply_cap(services.ledger, user, _limit(body.limit, body.period, keep_period=False))
-    return _json(_out(await account(services.ledger, user), services))
+    report = await _actions(request).set_cap(user, _limit(body.limit, body.period, keep_period=False))
+    return _json(_out(report, request.app[SERVICES]))
 
 
 async def patch_user(request: web.Request) -> web.Response:
     """PATCH /users/{user}: only the given fields change; all are checked before any is written."""
-    services = request.app[SERVICES]
-    ledger = services.ledger
+    actions = _actions(request)
     user = await _user(request)
     body = await _body(request, UserPatch)
     # validate everything before changing anything; the one check that needs the database (an owner can't
     # be disabled) is made by the first write, so a refusal still changes nothing
-    change: CapChange | None = None
-    if body.limit is not None:
-        change = _limit(body.limit, body.period, keep_period=body.period is None)
-    elif body.period is not None:  # a new period, the same cap
-        profile = await ledger.profile(user)
-        change = CapChange(profile.cap, profile.unlimited, parse_period(body.period, ""), keep_period=False)
+    change = None if body.limit is None else _limit(body.limit, body.period, keep_period=body.period is None)
+    period = None if body.period is None else parse_period(body.period)
+    report = await actions.standing(user)
     if body.disabled is not None:
-        await _set_blocked(services, user, body.disabled)
+        report = await actions.set_blocked(user, body.disabled)
     if change is not None:
-        await apply_cap(ledger, user, change)
-    return _json(_out(await account(ledger, user), services))
-
-
-async def _set_blocked(services: Services, user: str, disabled: bool) -> None:
-    """Owners, and identities sharing an owner's allowance, can't be disabled (see `owner_problem`)."""
-    try:
-        await services.ledger.set_blocked(user, disabled, protected=services.is_owner)
-    except OwnerProtected as refused:
-        raise ApiError(400, "owner", owner_problem(refused, "disabled") + ".") from None
+        report = await actions.set_cap(user, change)
+    elif body.period is not None:  # a new period, the same cap
+        report = await actions.set_period(user, period)
+    return _json(_out(report, request.app[SERVICES]))
 
 
 async def _set_disabled(request: web.Request, disabled: bool) -> web.Response:
-    services = request.app[SERVICES]
-    user = await _user(request)
-    await _set_blocked(services, user, disabled)
-    return _json(_out(await account(services.ledger, user), services))
+    report = await _actions(request).set_blocked(await _user(request), disabled)
+    return _json(_out(report, request.app[SERVICES]))
 
 
 async def disable(request: web.Request) -> web.Response:
@@ -229,23 +212,20 @@ async def enable(request: web.Request) -> web.Response:
 
 async def delete_user(request: web.Request) -> web.Response:
     """Forget the owner's settings for a person (cap, period, block, model); charges are kept."""
-    services = request.app[SERVICES]
-    user = await _user(request)
-    await services.ledger.reset_settings(user)
-    return _json(_out(await account(services.ledger, user), services))
+    report = await _actions(request).reset(await _user(request))
+    return _json(_out(report, request.app[SERVICES]))
 
 
 async def usage(request: web.Request) -> web.Response:
     """GET /usage[?user=]: the same numbers as /usage in chat, with exact decimal dollar amounts."""
-    services = request.app[SERVICES]
-    ledger = services.ledger
+    actions = _actions(request)
     names = request.query.getall("user", [])
     if len(names) > 1:
         raise ApiError(400, "bad_request", "Name at most one user.")
     name = names[0] if names else None
     # "?user=" names nobody: 404, not everyone
-    who = await resolve_user(ledger, name) if name is not None else None
-    found = await period_usage(ledger, who, services.clock())
+    who = await actions.resolve(name) if name is not None else None
+    found = await actions.usage(who)
     models = [
         ModelUsageOut(
             model=r.model,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.commands import admin, ask, basics, model, spend
+from bot.commands import admin, ask, basics, link, model, spend
 from bot.commands.base import Command
 
 ALL: tuple[Command, ...] = (
@@ -10,6 +10,7 @@ ALL: tuple[Command, ...] = (
     *model.COMMANDS,
     *spend.COMMANDS,
     *basics.COMMANDS,
+    *link.COMMANDS,
     *admin.COMMANDS,
 )
 BY_NAME: dict[str, Command] = {name: c for c in ALL for name in (c.name, *c.aliases)}

@@ -12,6 +12,7 @@ from bot.config import Settings
 from bot.conversation import Conversations
 from bot.incoming import Incoming, Reply
 from bot.ledger import Ledger
+from bot.owner import OwnerActions, is_owner
 from bot.pricing import Pricer
 from bot.providers.registry import Providers
 
@@ -32,10 +33,10 @@ class Services:
         """Bound to these settings, for callers that take a `Callable[[str], bool]`."""
         return is_owner(self.settings, user)
 
-
-def is_owner(settings: Settings, user: str) -> bool:
-    """OWNER_IDS, and whoever sits at the server's console (only the owner can type there)."""
-    return user in settings.owner_ids or user.startswith("console:")
+    @property
+    def owner_actions(self) -> OwnerActions:
+        """The owner's actions over this ledger: the same rules as the CLI and the API."""
+        return OwnerActions(self.ledger, self.is_owner)
 
 
 @dataclass

@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.providers.catalog import ProviderSpec
+from bot.web import listening
 
 DEMO_MODEL = "demo/capbot-demo"
 
@@ -78,17 +79,8 @@ async def demo_server(*, fill_to_limit: bool = False, word_delay: float = 0.02) 
     app[FILL] = fill_to_limit
     app[DELAY] = word_delay
     app.router.add_post("/v1/chat/completions", _chat_completions)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    server = site._server
-    assert server is not None and isinstance(server, asyncio.Server)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        await runner.cleanup()
+    async with listening(app) as root:
+        yield f"{root}/v1"
 
 
 def demo_spec(base_url: str) -> ProviderSpec:

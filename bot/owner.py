@@ -1,0 +1,191 @@
+"""Owner actions, one rule set for every surface: chat commands, the CLI, the HTTP API (and the dashboard).
+
+Each surface reads its own input (chat words, argv, JSON) into the values here and then calls one
+`OwnerActions` method, so a cap typed in chat, given on the command line or PUT over HTTP is parsed by
+the same code, checked by the same rules and written by the same ledger call. Every check happens before
+that one write, so a refusal changes nothing. Owners are `OWNER_IDS` plus whoever sits at the console;
+nothing can block them, not even a block of an identity that shares their allowance.
+
+Text surfaces (chat, CLI) word a person's standing with `describe` and usage with `usage_text`; the API
+renders the same reports as JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from bot.ledger import PERIODS, AccountReport, Ledger, ModelUsage, Period, period_start
+from bot.money import BadAmount, format_usd, parse_usd
+from bot.refusals import AmbiguousUser, BadArguments, UnknownUser
+from bot.wording import PER_PERIOD, THIS_PERIOD
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+
+
+def is_owner(settings: Settings, user: str) -> bool:
+    """OWNER_IDS, and whoever sits at the server's console (only the owner can type there)."""
+    return user in settings.owner_ids or user.startswith("console:")
+
+
+def looks_like_user(word: str) -> bool:
+    """Whether a word names a person (`@name`, `platform:id`) rather than an amount or a link code."""
+    return word.startswith("@") or (":" in word and not word.startswith(":"))
+
+
+@dataclass(frozen=True)
+class CapChange:
+    """A cap to set: an amount (None: back to the default) or unlimited, and a period (None: default)."""
+
+    cap: int | None
+    unlimited: bool
+    period: Period | None
+    keep_period: bool  # no period was given: keep the person's current one
+
+
+def parse_cap(amount: str, period: str | None, usage: str = "") -> CapChange:
+    """`5`, `$0.25`, `unlimited` or `default`, and optionally a period; anything else is `BadArguments`
+    carrying the surface's `usage` line."""
+    word = amount.strip().lower()
+    cap: int | None
+    if word == "unlimited":
+        cap, unlimited = None, True
+    elif word == "default":
+        cap, unlimited = None, False
+    else:
+        try:
+            cap, unlimited = parse_usd(amount), False
+        except BadAmount as exc:
+            raise BadArguments(str(exc)[:1].upper() + str(exc)[1:], usage) from None
+    return CapChange(cap, unlimited, parse_period(period, usage), keep_period=period is None)
+
+
+def parse_period(period: str | None, usage: str = "") -> Period | None:
+    """A period name, or None for "the default"; anything else is refused with the names that work."""
+    if period is None or period.strip().lower() == "default":
+        return None
+    word = period.strip().lower()
+    for name in PERIODS:
+        if word == name:
+            return name
+    raise BadArguments(f"'{period}' is not a period (daily, weekly, monthly, total or default)", usage)
+
+
+@dataclass(frozen=True)
+class PeriodUsage:
+    """Usage per model in the current period of one account, or of everyone (`user` None)."""
+
+    user: str | None  # the account, whichever of its identities was named
+    period: Period
+    since: datetime | None  # None: the period is all time
+    rows: list[ModelUsage]
+
+
+class OwnerActions:
+    """What an owner can do, over one ledger. `is_owner` names the people no block may ever reach."""
+
+    def __init__(self, ledger: Ledger, is_owner: Callable[[str], bool]) -> None:
+        self.ledger = ledger
+        self.is_owner = is_owner
+
+    async def resolve(self, name: str, *, platform: str | None = None) -> str:
+        """The identity an owner means by `platform:id` or `@username`, or `UnknownUser`/`AmbiguousUser`.
+
+        The same handle may be known on two platforms; `platform` (the asker's) breaks that tie.
+        """
+        found = await self.ledger.find_identities(name)
+        if len(found) > 1 and platform is not None:
+            same = [f for f in found if f.startswith(platform + ":")]
+            found = same if len(same) == 1 else found
+        if not found:
+            raise UnknownUser(name.strip())
+        if len(found) > 1:
+            raise AmbiguousUser(name.strip(), tuple(found))
+        return found[0]
+
+    async def standing(self, user: str) -> AccountReport:
+        """One person's standing this period, by any identity of their account."""
+        return await self.ledger.account(user)
+
+    async def everyone(self, *, limit: int | None = None) -> list[AccountReport]:
+        """Every account, biggest spender this period first (`limit`: only the top ones)."""
+        return await self.ledger.accounts(limit=limit)
+
+    async def set_cap(self, user: str, change: CapChange) -> AccountReport:
+        """The one write behind /cap, `users cap` and the API's limit; returns the standing after it."""
+        period = change.period
+        if change.keep_period:
+            period = (await self.ledger.profile(user)).period
+        await self.ledger.set_cap(user, change.cap, unlimited=change.unlimited, period=period)
+        return await self.standing(user)
+
+    async def set_period(self, user: str, period: Period | None) -> AccountReport:
+        """A new period with the same cap (the API's PATCH of `period` alone)."""
+        profile = await self.ledger.profile(user)
+        change = CapChange(profile.cap, profile.unlimited, period, keep_period=False)
+        return await self.set_cap(user, change)
+
+    async def set_blocked(self, user: str, blocked: bool) -> AccountReport:
+        """Block or unblock the whole account. A block that would reach an owner raises `OwnerProtected`,
+        checked inside the ledger's write, so a `/link` landing meanwhile can't slip an owner in."""
+        await self.ledger.set_blocked(user, blocked, protected=self.is_owner)
+        return await self.standing(user)
+
+    async def reset(self, user: str) -> AccountReport:
+        """Forget the owner's settings for a person (cap, period, block, model); charges are kept."""
+        await self.ledger.reset_settings(user)
+        return await self.standing(user)
+
+    async def usage(self, user: str | None) -> PeriodUsage:
+        """A person's usage per model in their own period; everyone's in the default period (people's
+        periods differ, so there is no one "their period" for everyone)."""
+        if user is None:
+            who, period = None, self.ledger.default_period
+        else:
+            report = await self.standing(user)
+            who, period = report.user, report.period
+        since = period_start(period, self.ledger.now())
+        return PeriodUsage(who, period, since, await self.ledger.usage_by_model(who, since))
+
+    def describe(self, report: AccountReport) -> str:
+        """One line about one account for text surfaces (see `describe`)."""
+        return describe(report, owner=self.is_owner(report.user))
+
+
+def describe(report: AccountReport, *, owner: bool = False) -> str:
+    """One line about one account: spent, cap, what is left, held, linked identities, owner, blocked."""
+    name = report.user + (f" (@{report.username})" if report.username else "")
+    spent = f"{format_usd(report.spent)} {THIS_PERIOD[report.period]}"
+    if report.cap is None:
+        line = f"{name}: {spent}, unlimited"
+    else:
+        left = format_usd(max(report.remaining or 0, 0))
+        line = f"{name}: {spent} of {format_usd(report.cap)} {PER_PERIOD[report.period]}, {left} left"
+    if report.held:
+        line += f", {format_usd(report.held)} held"
+    if len(report.identities) > 1:
+        line += f", linked with {', '.join(report.identities[1:])}"
+    if owner:
+        line += " [owner]"
+    if report.blocked:
+        line += " [blocked]"
+    return line
+
+
+def usage_text(found: PeriodUsage) -> str:
+    """Per model: requests, input (cached), output (reasoning) tokens, cost; then the total."""
+    title = f"{found.user or 'Everyone'}, {THIS_PERIOD[found.period]}"
+    if not found.rows:
+        return f"{title}: no usage."
+    lines = [f"{title}:"]
+    for row in found.rows:
+        lines.append(
+            f"{row.model}: {row.requests} req, {row.input_tokens:,} in ({row.cached_tokens:,} cached), "
+            f"{row.output_tokens:,} out ({row.reasoning_tokens:,} reasoning), {format_usd(row.cost)}"
+        )
+    total = sum(row.cost for row in found.rows)
+    lines.append(f"Total: {sum(r.requests for r in found.rows)} req, {format_usd(total)}")
+    return "\n".join(lines)
