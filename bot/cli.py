@@ -24,11 +24,11 @@ from bot.commands.admin import (
 from bot.commands.base import is_owner
 from bot.config import Settings
 from bot.ledger import Ledger
-from bot.ledger.db import DatabaseError, open_database
 from bot.ledger.records import OwnerProtected
 from bot.ledger.reports import account, accounts
 from bot.money import format_usd
 from bot.refusals import BadArguments, Refusal
+from bot.storage import DatabaseError, open_database
 from bot.wording import THIS_PERIOD, refusal
 
 CAP_USAGE = "python -m bot users cap <user> <amount|unlimited|default> [daily|weekly|monthly|total|default]"

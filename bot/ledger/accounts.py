@@ -10,9 +10,9 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from bot.ledger.db import Database, Row, Tx
 from bot.ledger.periods import Period
 from bot.ledger.records import OwnerProtected, UserProfile
+from bot.storage import Database, Row, Tx
 
 
 def utc_now() -> datetime:

@@ -28,7 +28,6 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Literal
 
 from bot.ledger.accounts import Accounts, utc_now
-from bot.ledger.db import Database, Tx
 from bot.ledger.periods import all_keys, day_key, period_key, reset_time
 from bot.ledger.records import (
     Blocked,
@@ -40,6 +39,7 @@ from bot.ledger.records import (
     UserProfile,
 )
 from bot.money import floor_div, usd_to_nanos
+from bot.storage import Database, Tx
 
 if TYPE_CHECKING:
     from bot.config import Settings

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from bot.ledger.db import DatabaseBusy, Row, Tx
 from bot.ledger.ledger import Ledger
+from bot.storage import DatabaseBusy, Row, Tx
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
 CODE_LENGTH = 8  # 32**8 ≈ 10**12 codes; with a 10-minute life and rate limits, not guessable

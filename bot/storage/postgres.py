@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
-from bot.ledger.db import Database, DatabaseBusy, DatabaseError, Row, Tx
+from bot.storage.base import Database, DatabaseBusy, DatabaseError, Row, Tx
 
 _PLACEHOLDER = re.compile(r"\?")
 
@@ -46,6 +46,8 @@ class _PostgresTx(Tx):
 
 
 class PostgresDatabase(Database):
+    """For several machines or heavy load: a connection pool, transactions serialised by row locks."""
+
     dialect: Literal["sqlite", "postgres"] = "postgres"
 
     def __init__(self, pool: Any) -> None:
@@ -53,6 +55,10 @@ class PostgresDatabase(Database):
 
     @classmethod
     async def open(cls, url: str, *, server_settings: dict[str, str] | None = None) -> PostgresDatabase:
+        """Connect a pool; a missing asyncpg or an unreachable server is one `DatabaseError` line.
+
+        `server_settings` are per-connection settings (tests use `search_path` for a private schema).
+        """
         try:
             import asyncpg
         except ImportError:

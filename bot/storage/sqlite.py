@@ -16,9 +16,9 @@ from typing import Any, Literal
 
 import aiosqlite
 
-from bot.ledger.db import Database, DatabaseBusy, DatabaseError, Row, Tx
+from bot.storage.base import Database, DatabaseBusy, DatabaseError, Row, Tx
 
-BUSY_TIMEOUT_MS = 5000
+BUSY_TIMEOUT_MS = 5000  # how long a writer waits for another process's write before `DatabaseBusy`
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:
@@ -51,6 +51,8 @@ class _SqliteTx(Tx):
 
 
 class SqliteDatabase(Database):
+    """The default store: one file, no server, safe for several processes through SQLite's own locks."""
+
     dialect: Literal["sqlite", "postgres"] = "sqlite"
 
     def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
@@ -60,6 +62,10 @@ class SqliteDatabase(Database):
 
     @classmethod
     async def open(cls, path: str) -> SqliteDatabase:
+        """Open (creating the folder) a database file, or `:memory:` for a throwaway one.
+
+        A path that can't be used fails here, as one `DatabaseError` line, not at the first request.
+        """
         memory = path in ("", ":memory:")
         if not memory:
             try:
