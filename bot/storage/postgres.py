@@ -75,6 +75,7 @@ class PostgresDatabase(Database):
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:
+        """A pooled connection's transaction; callers serialise with `tx.lock` row locks in a fixed order."""
         import asyncpg
 
         async with self._pool.acquire() as conn:
@@ -85,12 +86,15 @@ class PostgresDatabase(Database):
                 raise DatabaseBusy(str(exc)) from None
 
     async def fetchone(self, sql: str, *args: Any) -> Row | None:
+        """On any pooled connection, outside a transaction: reads never wait for a writer's locks."""
         async with self._pool.acquire() as conn:
             return await _PostgresTx(conn).fetchone(sql, *args)
 
     async def fetchall(self, sql: str, *args: Any) -> list[Row]:
+        """Many rows, read as `fetchone` reads."""
         async with self._pool.acquire() as conn:
             return await _PostgresTx(conn).fetchall(sql, *args)
 
     async def close(self) -> None:
+        """Close the pool, so the server sees a clean disconnect rather than dropped sockets."""
         await self._pool.close()

@@ -106,6 +106,8 @@ class SqliteDatabase(Database):
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:
+        """`BEGIN IMMEDIATE` under the in-process lock: the file's write lock is taken before the first read,
+        so a check and the write it guards can't interleave with another process's (busy → `DatabaseBusy`)."""
         async with self._lock:
             try:
                 await _run(self._writer, "BEGIN IMMEDIATE")
@@ -127,18 +129,21 @@ class SqliteDatabase(Database):
                 raise
 
     async def fetchone(self, sql: str, *args: Any) -> Row | None:
+        """On the reader connection; an in-memory database has one connection, shared under the lock."""
         if self._reader is self._writer:
             async with self._lock:
                 return await _SqliteTx(self._reader).fetchone(sql, *args)
         return await _SqliteTx(self._reader).fetchone(sql, *args)
 
     async def fetchall(self, sql: str, *args: Any) -> list[Row]:
+        """Many rows, on the reader connection as `fetchone` reads."""
         if self._reader is self._writer:
             async with self._lock:
                 return await _SqliteTx(self._reader).fetchall(sql, *args)
         return await _SqliteTx(self._reader).fetchall(sql, *args)
 
     async def close(self) -> None:
+        """Close both connections: each owns a thread that would keep the process from exiting."""
         await self._writer.close()
         if self._reader is not self._writer:
             await self._reader.close()
