@@ -23,9 +23,7 @@ from bot.commands.admin import (
 )
 from bot.commands.base import is_owner
 from bot.config import Settings
-from bot.ledger import Ledger
-from bot.ledger.records import OwnerProtected
-from bot.ledger.reports import account, accounts
+from bot.ledger import Ledger, OwnerProtected
 from bot.money import format_usd
 from bot.refusals import BadArguments, Refusal
 from bot.storage import DatabaseError, open_database
@@ -83,7 +81,7 @@ async def _act(settings: Settings, ledger: Ledger, args: argparse.Namespace, out
     # every action that names someone ends by printing their standing, so the owner sees the effect
     action = args.action
     if action == "list":
-        found = await accounts(ledger)
+        found = await ledger.accounts()
         cap = format_usd(ledger.default_cap)
         print(f"{len(found)} accounts; default cap {cap} ({ledger.default_period})", file=out)
         for report in found:
@@ -102,4 +100,4 @@ async def _act(settings: Settings, ledger: Ledger, args: argparse.Namespace, out
             await ledger.set_blocked(user, action == "block", protected=partial(is_owner, settings))
         except OwnerProtected as refused:
             raise BadArguments(owner_problem(refused, "blocked")) from None
-    print(describe(await account(ledger, user), owner=is_owner(settings, user)), file=out)
+    print(describe(await ledger.account(user), owner=is_owner(settings, user)), file=out)

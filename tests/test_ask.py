@@ -14,7 +14,7 @@ from pathlib import Path
 import genai_prices
 import pytest
 
-from bot.ledger.ledger import STALE_AFTER
+from bot.ledger import STALE_AFTER
 from bot.money import format_usd, usd_to_nanos
 from tests.fakes.llm_openai import CONTEXT_TOO_LONG, FakeOpenAI, Script
 from tests.owner_support import Harness, check_invariants, harness, snapshot

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.ledger import Blocked, CapReached, ChargeDetail, Ledger, Quote
-from bot.ledger.periods import period_key
+from bot.ledger import Blocked, CapReached, ChargeDetail, Ledger, Quote, period_key
 from bot.storage import Database, open_database
 from tests.support import Clock
 

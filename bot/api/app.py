@@ -30,8 +30,7 @@ from bot.commands.admin import (
     resolve_user,
 )
 from bot.commands.base import Services
-from bot.ledger.records import OwnerProtected
-from bot.ledger.reports import AccountReport, account, accounts
+from bot.ledger import AccountReport, OwnerProtected
 from bot.money import nanos_to_usd
 from bot.refusals import AmbiguousUser, BadArguments, UnknownUser
 from bot.wording import refusal
@@ -162,14 +161,14 @@ async def _user(request: web.Request) -> str:
 async def list_users(request: web.Request) -> web.Response:
     """GET /users: every account, biggest spender first; unlike /users in chat, not cut to the top ones."""
     services = request.app[SERVICES]
-    found = await accounts(services.ledger)
+    found = await services.ledger.accounts()
     return _json(UserList(users=[_out(r, services) for r in found]))
 
 
 async def get_user(request: web.Request) -> web.Response:
     """GET /users/{user}: by any identity of the account, or an @username the bot has seen."""
     services = request.app[SERVICES]
-    return _json(_out(await account(services.ledger, await _user(request)), services))
+    return _json(_out(await services.ledger.account(await _user(request)), services))
 
 
 async def put_limit(request: web.Request) -> web.Response:
@@ -178,7 +177,7 @@ async def put_limit(request: web.Request) -> web.Response:
     user = await _user(request)
     body = await _body(request, LimitSet)
     await apply_cap(services.ledger, user, _limit(body.limit, body.period, keep_period=False))
-    return _json(_out(await account(services.ledger, user), services))
+    return _json(_out(await services.ledger.account(user), services))
 
 
 async def patch_user(request: web.Request) -> web.Response:
@@ -199,7 +198,7 @@ async def patch_user(request: web.Request) -> web.Response:
         await _set_blocked(services, user, body.disabled)
     if change is not None:
         await apply_cap(ledger, user, change)
-    return _json(_out(await account(ledger, user), services))
+    return _json(_out(await ledger.account(user), services))
 
 
 async def _set_blocked(services: Services, user: str, disabled: bool) -> None:
@@ -214,7 +213,7 @@ async def _set_disabled(request: web.Request, disabled: bool) -> web.Response:
     services = request.app[SERVICES]
     user = await _user(request)
     await _set_blocked(services, user, disabled)
-    return _json(_out(await account(services.ledger, user), services))
+    return _json(_out(await services.ledger.account(user), services))
 
 
 async def disable(request: web.Request) -> web.Response:
@@ -232,7 +231,7 @@ async def delete_user(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     user = await _user(request)
     await services.ledger.reset_settings(user)
-    return _json(_out(await account(services.ledger, user), services))
+    return _json(_out(await services.ledger.account(user), services))
 
 
 async def usage(request: web.Request) -> web.Response:

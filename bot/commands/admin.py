@@ -12,11 +12,15 @@ from datetime import datetime
 from typing import get_args
 
 from bot.commands.base import Command, Context
-from bot.ledger import Ledger, Period
-from bot.ledger.links import issue_code, link, looks_like_code, redeem_code
-from bot.ledger.periods import period_start
-from bot.ledger.records import OwnerProtected
-from bot.ledger.reports import AccountReport, ModelUsage, account, accounts, find_identities, usage_by_model
+from bot.ledger import (
+    AccountReport,
+    Ledger,
+    ModelUsage,
+    OwnerProtected,
+    Period,
+    looks_like_code,
+    period_start,
+)
 from bot.money import BadAmount, format_usd, parse_usd
 from bot.refusals import AmbiguousUser, BadArguments, NotOwner, UnknownUser
 from bot.wording import PER_PERIOD, THIS_PERIOD, when
@@ -71,7 +75,7 @@ async def apply_cap(ledger: Ledger, user: str, change: CapChange) -> None:
 
 async def resolve_user(ledger: Ledger, name: str, *, platform: str | None = None) -> str:
     """The identity an owner means by `platform:id` or `@username`, or `UnknownUser`/`AmbiguousUser`."""
-    found = await find_identities(ledger, name)
+    found = await ledger.find_identities(name)
     if len(found) > 1 and platform is not None:
         # the same handle on two platforms: the one on the asker's platform is the likely one
         same = [f for f in found if f.startswith(platform + ":")]
@@ -138,7 +142,7 @@ async def cap(ctx: Context) -> None:
     change = parse_cap(rest[0], rest[1] if len(rest) > 1 else None, usage)
     ledger = ctx.services.ledger
     await apply_cap(ledger, user, change)
-    report = await account(ledger, user)
+    report = await ledger.account(user)
     line = "Cap set. " + describe(report, owner=ctx.services.is_owner(report.user))
     if report.remaining is not None and report.remaining <= 0:
         resets = when(report.resets_at, ctx.services.clock())
@@ -158,7 +162,7 @@ async def _set_blocked(ctx: Context, blocked: bool) -> None:
     state = "Blocked" if blocked else "Unblocked"
     await ctx.reply.text(
         f"{state} {user}. "
-        + describe(await account(ctx.services.ledger, user), owner=ctx.services.is_owner(user))
+        + describe(await ctx.services.ledger.account(user), owner=ctx.services.is_owner(user))
     )
 
 
@@ -177,7 +181,7 @@ async def users(ctx: Context) -> None:
     if ctx.args.strip():
         raise BadArguments("/users takes no arguments", USAGE["users"])
     services = ctx.services
-    found = await accounts(services.ledger, limit=TOP)
+    found = await services.ledger.accounts(limit=TOP)
     if not found:
         await ctx.reply.text("Nobody has used the bot yet.")
         return
@@ -219,10 +223,10 @@ async def period_usage(ledger: Ledger, user: str | None, now: datetime) -> Perio
     if user is None:
         who, period = None, ledger.default_period
     else:
-        report = await account(ledger, user)
+        report = await ledger.account(user)
         who, period = report.user, report.period
     since = period_start(period, now)
-    return PeriodUsage(who, period, since, await usage_by_model(ledger, who, since))
+    return PeriodUsage(who, period, since, await ledger.usage_by_model(who, since))
 
 
 def usage_text(title: str, rows: list[ModelUsage]) -> str:
@@ -248,7 +252,7 @@ async def link_(ctx: Context) -> None:
     words = ctx.args.split()
     usage = USAGE["link"]
     if not words:
-        code, expires = await issue_code(ledger, ctx.user)
+        code, expires = await ledger.issue_code(ctx.user)
         await ctx.reply.text(
             f"Your link code is {code}. Within {when(expires, services.clock())}, send /link {code} "
             "to this bot from your other account; both will then share this account's allowance. "
@@ -257,17 +261,17 @@ async def link_(ctx: Context) -> None:
         )
         return
     if len(words) == 1 and looks_like_code(words[0]):
-        linked = await redeem_code(ledger, ctx.user, words[0], protected=services.is_owner)
+        linked = await ledger.redeem_code(ctx.user, words[0], protected=services.is_owner)
     elif len(words) == 2 and all(looks_like_user(w) for w in words):
         if not services.is_owner(ctx.user):
             raise NotOwner("link <user> <user>")
         platform = ctx.user.split(":", 1)[0]
         keep = await resolve_user(ledger, words[0], platform=platform)
         join = await resolve_user(ledger, words[1], platform=platform)
-        linked = await link(ledger, keep, join, protected=services.is_owner)
+        linked = await ledger.link(keep, join, protected=services.is_owner)
     else:
         raise BadArguments("That is not a link code", usage)
-    report = await account(ledger, linked.account)
+    report = await ledger.account(linked.account)
     await ctx.reply.text(
         f"Linked {', '.join(linked.identities)}: one allowance. "
         + describe(report, owner=services.is_owner(report.user))
