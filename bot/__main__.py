@@ -14,9 +14,9 @@ from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from bot.config import ConfigError, Settings, load_settings
-from bot.ledger.db import DatabaseError
 from bot.pricing import PriceFileError
 from bot.redact import install_redaction
+from bot.storage import DatabaseError
 
 log = logging.getLogger("bot")
 

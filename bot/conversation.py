@@ -1,16 +1,16 @@
-"""Conversation history per thread: kept in the database, trimmed to a token budget before each call."""
+"""Conversation history per conversation key: kept in the database, trimmed to a token budget per call."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
 
-from bot.ledger.db import Database
 from bot.providers.base import ChatMessage
+from bot.storage import Database
 
 # Chat formats wrap every message in a few tokens of framing (role markers, separators).
 PER_MESSAGE_OVERHEAD = 8
-# Stored history read back per thread; trimming decides what of it is sent.
+# Stored history read back per conversation; trimming decides what of it is sent.
 MAX_STORED_MESSAGES = 200
 
 
@@ -48,37 +48,37 @@ def build_prompt(
 
 
 class Conversations:
-    """Stored messages per thread key. `/new` clears a thread."""
+    """Stored messages per conversation key (the adapter's chat, channel or DM). `/new` clears one."""
 
     def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self._db = db
         self._clock = clock
 
-    async def history(self, thread: str) -> list[ChatMessage]:
+    async def history(self, conversation: str) -> list[ChatMessage]:
         """Oldest first, at most `MAX_STORED_MESSAGES`: `build_prompt` decides how much of it is sent."""
         rows = await self._db.fetchall(
-            "SELECT role, content FROM messages WHERE thread = ? ORDER BY id DESC LIMIT ?",
-            thread,
+            "SELECT role, content FROM messages WHERE conversation = ? ORDER BY id DESC LIMIT ?",
+            conversation,
             MAX_STORED_MESSAGES,
         )
         return [ChatMessage(row["role"], row["content"]) for row in reversed(rows)]
 
-    async def append(self, thread: str, messages: Sequence[ChatMessage]) -> None:
+    async def append(self, conversation: str, messages: Sequence[ChatMessage]) -> None:
         """Store a question with its answer in one transaction, so history never holds half an exchange."""
         now = int(self._clock())
         async with self._db.write() as tx:
             for message in messages:
                 await tx.execute(
-                    "INSERT INTO messages (thread, role, content, created_at) VALUES (?, ?, ?, ?)",
-                    thread,
+                    "INSERT INTO messages (conversation, role, content, created_at) VALUES (?, ?, ?, ?)",
+                    conversation,
                     message.role,
                     message.content,
                     now,
                 )
 
-    async def clear(self, thread: str) -> int:
-        """Forget a thread; returns how many messages were dropped."""
+    async def clear(self, conversation: str) -> int:
+        """Forget a conversation (`/new`); returns how many messages were dropped, for the reply."""
         async with self._db.write() as tx:
-            row = await tx.fetchone("SELECT COUNT(*) AS n FROM messages WHERE thread = ?", thread)
-            await tx.execute("DELETE FROM messages WHERE thread = ?", thread)
+            row = await tx.fetchone("SELECT COUNT(*) AS n FROM messages WHERE conversation = ?", conversation)
+            await tx.execute("DELETE FROM messages WHERE conversation = ?", conversation)
         return int(row["n"]) if row else 0

@@ -20,12 +20,12 @@ from bot.config import Settings
 from bot.conversation import Conversations
 from bot.incoming import CommandInfo, Incoming, ModelChoice, Reply
 from bot.ledger import Ledger
-from bot.ledger.db import DatabaseBusy, open_database
 from bot.pricing import Pricer
 from bot.providers.catalog import ProviderSpec
 from bot.providers.http import create_session
 from bot.providers.registry import Providers
 from bot.refusals import Refusal, StorageBusy
+from bot.storage import DatabaseBusy, open_database
 from bot.wording import UNEXPECTED, refusal
 
 log = logging.getLogger(__name__)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.ledger import Blocked, CapReached, OwnerProtected
-from bot.ledger.links import LinkRefused
+from bot.ledger import Blocked, CapReached, LinkRefused, OwnerProtected
 from bot.money import BadAmount, format_usd
 from bot.refusals import (
     AmbiguousUser,

@@ -12,10 +12,8 @@ from typing import Any
 
 from bot.config import Settings, load_settings
 from bot.core import Core, open_core
-from bot.ledger import ChargeDetail, Ledger, Quote
-from bot.ledger.db import Database
-from bot.ledger.ledger import GLOBAL
-from bot.ledger.periods import all_keys
+from bot.ledger import GLOBAL, ChargeDetail, Ledger, Quote, all_keys
+from bot.storage import Database
 from tests.support import Clock, RecordingReply, message
 
 CENT = 10_000_000  # nano-dollars

@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.ledger.links import CODE_TTL, LinkRefused, issue_code, link, redeem_code
-from bot.ledger.periods import period_key
-from bot.ledger.records import OwnerProtected
+from bot.ledger import CODE_TTL, LinkRefused, OwnerProtected, period_key
 from tests.owner_support import (
     CENT,
     OWNER,
@@ -165,7 +163,7 @@ async def test_linking_never_blocks_an_owner(h: Harness, text: str) -> None:
     for user, name in ((OWNER, "boss"), (DC, "dc"), ("matrix:o", None), ("console:x", None)):
         await meet(h.ledger, user, name)
         await charge(h.ledger, user, CENT)
-    await link(h.ledger, OWNER, "matrix:o")
+    await h.ledger.link(OWNER, "matrix:o")
     await h.ledger.set_blocked(DC, True)
     before = await snapshot(h.db)
     reply = await h.say(text, user=OWNER)
@@ -196,15 +194,15 @@ async def test_a_code_from_someone_blocked_since_does_not_block_the_owner(h: Har
 
 
 async def test_ledger_link_api(h: Harness) -> None:
-    code, expires = await issue_code(h.ledger, TG)
+    code, expires = await h.ledger.issue_code(TG)
     assert expires == h.clock() + CODE_TTL and len(code) == 9
     with pytest.raises(LinkRefused) as refused:
-        await redeem_code(h.ledger, DC, "WRONGCOD")
+        await h.ledger.redeem_code(DC, "WRONGCOD")
     assert refused.value.reason == "bad_code"
-    linked = await redeem_code(h.ledger, DC, code)
+    linked = await h.ledger.redeem_code(DC, code)
     assert (linked.account, linked.absorbed, linked.identities) == (TG, DC, (TG, DC))
     with pytest.raises(LinkRefused):
-        await link(h.ledger, DC, TG)
+        await h.ledger.link(DC, TG)
 
 
 async def test_usernames_stay_with_their_identity_after_a_link(h: Harness) -> None:
@@ -222,7 +220,7 @@ async def test_usernames_stay_with_their_identity_after_a_link(h: Harness) -> No
 async def test_the_ledger_refuses_a_block_that_would_reach_an_owner(h: Harness) -> None:
     """The owner check is part of the block's own transaction, for every caller (chat, CLI, API)."""
     await meet(h.ledger, DC, "boss_dc")
-    await link(h.ledger, OWNER, DC)  # the owner's Discord identity joins the owner's account
+    await h.ledger.link(OWNER, DC)  # the owner's Discord identity joins the owner's account
     before = await snapshot(h.db)
     with pytest.raises(OwnerProtected) as refused:
         await h.ledger.set_blocked(DC, True, protected=h.core.services.is_owner)

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.ledger.links import link
 from bot.web import web_app
 from tests.owner_support import CENT, DOLLAR, OWNER, Harness, charge, harness, meet, snapshot
 
@@ -322,7 +321,7 @@ async def test_one_web_server_carries_the_api_and_the_platform_routes(tmp_path: 
 async def test_an_identity_sharing_an_owners_allowance_cant_be_disabled(api: Api) -> None:
     """Disabling applies to the whole account: the owner's linked identity would disable the owner."""
     await meet(api.h.ledger, "discord:5", "boss_dc")
-    await link(api.h.ledger, "discord:5", OWNER)  # the owner's Telegram identity joins the Discord account
+    await api.h.ledger.link("discord:5", OWNER)  # the owner's Telegram identity joins the Discord account
     before = await snapshot(api.h.db)
     for method, path, body in [
         ("POST", "/users/discord:5/disable", None),

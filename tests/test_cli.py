@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from bot.__main__ import main
-from bot.ledger.links import link
 from tests.owner_support import CENT, DOLLAR, charge, harness, meet, snapshot
 
 
@@ -27,7 +26,7 @@ async def seed(tmp_path: Path) -> None:
         await meet(h.ledger, "discord:3", "carol")
         await charge(h.ledger, "telegram:2", 30 * CENT, "openai/gpt-4o", input_tokens=100, output_tokens=10)
         await meet(h.ledger, "discord:5", "boss_dc")
-        await link(h.ledger, "telegram:1", "discord:5")  # the owner's other identity
+        await h.ledger.link("telegram:1", "discord:5")  # the owner's other identity
 
 
 async def state(tmp_path: Path) -> dict[str, list[dict[str, Any]]]:

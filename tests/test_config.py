@@ -7,6 +7,8 @@ import pytest
 
 from bot.config import ConfigError, load_settings
 
+ROOT = Path(__file__).resolve().parent.parent  # the checkout under test, not the venv's editable install
+
 
 def test_lists_and_amounts_are_parsed_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OWNER_IDS", "telegram:1, discord:2")
@@ -67,7 +69,7 @@ def test_bad_settings_stop_start_up_without_a_traceback(tmp_path: Path) -> None:
         input="",
         capture_output=True,
         text=True,
-        env={"PATH": "/usr/bin:/bin", "CAP_PERIOD": "fortnightly"},
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "CAP_PERIOD": "fortnightly"},
         cwd=str(tmp_path),
         timeout=60,
     )
@@ -117,7 +119,7 @@ def test_a_database_that_cannot_be_opened_is_one_line(tmp_path: Path, kind: str)
         input="/spend\n",
         capture_output=True,
         text=True,
-        env={"PATH": "/usr/bin:/bin", "DATABASE_URL": f"sqlite:///{path}"},
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "DATABASE_URL": f"sqlite:///{path}"},
         cwd=str(tmp_path),
         timeout=60,
     )

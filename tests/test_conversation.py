@@ -1,5 +1,11 @@
-from bot.conversation import build_prompt, estimate_tokens, input_token_bound
+from pathlib import Path
+
+import pytest
+
+from bot.conversation import Conversations, build_prompt, estimate_tokens, input_token_bound
 from bot.providers.base import ChatMessage
+from bot.storage import migrate, open_database
+from bot.storage.migrations import MIGRATIONS
 
 
 def exchange(i: int) -> list[ChatMessage]:
@@ -38,3 +44,29 @@ def test_a_huge_question_is_kept_even_over_budget() -> None:
     question = ChatMessage("user", "x" * 100_000)
     prompt = build_prompt("s", [ChatMessage("user", "old")], question, 10)
     assert prompt == (ChatMessage("system", "s"), question)
+
+
+async def test_history_written_before_the_conversation_rename_is_still_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migration 4 renames `messages.thread` to `conversation`: an upgraded database keeps every message."""
+    url = f"sqlite:///{tmp_path}/old.db"
+    with monkeypatch.context() as old:
+        old.setattr("bot.storage.migrations.MIGRATIONS", MIGRATIONS[:3])
+        db = await open_database(url)
+        await db.execute(
+            "INSERT INTO messages (thread, role, content, created_at) VALUES (?, ?, ?, ?)",
+            "t:1",
+            "user",
+            "hi",
+            0,
+        )
+        await db.close()
+    db = await open_database(url)
+    try:
+        assert await migrate(db) == len(MIGRATIONS) == 4
+        chats = Conversations(db)
+        assert await chats.history("t:1") == [ChatMessage("user", "hi")]
+        assert await chats.clear("t:1") == 1
+    finally:
+        await db.close()

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.ledger import Blocked, CapReached, ChargeDetail, Ledger, Quote
-from bot.ledger.db import Database, open_database
-from bot.ledger.periods import period_key
+from bot.ledger import Blocked, CapReached, ChargeDetail, Ledger, Quote, period_key
+from bot.storage import Database, open_database
 from tests.support import Clock
 
 CENT = 10_000_000  # nano-dollars
@@ -48,8 +47,8 @@ async def opener(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         await admin.execute(f"CREATE SCHEMA {schema}")
 
         async def open_one() -> Database:
-            from bot.ledger.postgres import PostgresDatabase
-            from bot.ledger.schema import migrate
+            from bot.storage import migrate
+            from bot.storage.postgres import PostgresDatabase
 
             db = await PostgresDatabase.open(base, server_settings={"search_path": schema})
             await migrate(db)

@@ -10,10 +10,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from bot.ledger import CapReached, Ledger, Period
-from bot.ledger.db import Database
-from bot.ledger.ledger import GLOBAL
-from bot.ledger.periods import all_keys, period_key, reset_time
+from bot.ledger import GLOBAL, CapReached, Ledger, Period, all_keys, period_key, reset_time
+from bot.storage import Database
 from tests.support import Clock
 from tests.test_ledger import DETAIL, Opener, charges_sum, make_ledger, open_holds, opener, quote  # noqa: F401
 

@@ -6,7 +6,7 @@ when its process has no heartbeat newer than `STALE_AFTER`, or retired cleanly w
 
 from __future__ import annotations
 
-from bot.ledger.ledger import HEARTBEAT, STALE_AFTER
+from bot.ledger import HEARTBEAT, STALE_AFTER
 from tests.support import Clock
 from tests.test_ledger import DETAIL, Opener, charges_sum, make_ledger, open_holds, opener, quote  # noqa: F401
 

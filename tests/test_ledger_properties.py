@@ -27,10 +27,19 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.ledger import CapReached, ChargeDetail, Hold, Ledger, Period, Quote
-from bot.ledger.db import Database
-from bot.ledger.ledger import GLOBAL
-from bot.ledger.periods import all_keys, period_key, reset_time
+from bot.ledger import (
+    GLOBAL,
+    CapReached,
+    ChargeDetail,
+    Hold,
+    Ledger,
+    Period,
+    Quote,
+    all_keys,
+    period_key,
+    reset_time,
+)
+from bot.storage import Database
 from tests.support import Clock
 from tests.test_ledger import Opener, opener  # noqa: F401  (the SQLite + PostgreSQL fixture)
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from bot.commands.base import Command, Context
-from bot.ledger.periods import period_start
-from bot.ledger.reports import usage_by_model
+from bot.ledger import period_start
 from bot.money import format_usd
 from bot.wording import THIS_PERIOD, when
 
@@ -40,7 +39,7 @@ async def spend(ctx: Context) -> None:
         f"Last 7 days: {bar_chart([a for _, a in days])} "
         f"({days[0][0]:%a}–{days[-1][0]:%a}, {format_usd(week)})"
     )
-    models = await usage_by_model(ledger, summary.user, period_start(summary.period, now))
+    models = await ledger.usage_by_model(summary.user, period_start(summary.period, now))
     if models:
         top = ", ".join(f"{m.model} {format_usd(m.cost)}" for m in models[:3])
         lines.append(f"Top models: {top}.")

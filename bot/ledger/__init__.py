@@ -1,25 +1,51 @@
-"""The spending ledger: reserve the worst case, settle the actual cost, never exceed a cap."""
+"""The spending ledger: reserve the worst case, settle the actual cost, never exceed a cap.
 
-from bot.ledger.ledger import (
+`Ledger` is the one front door (money, accounts, links, reports); everything other packages use of the
+ledger is imported from here, never from its modules.
+"""
+
+from bot.ledger.accounts import GLOBAL, Protected, utc_now
+from bot.ledger.ledger import HEARTBEAT, STALE_AFTER, Ledger
+from bot.ledger.links import CODE_TTL, Linked, LinkReason, LinkRefused, looks_like_code
+from bot.ledger.periods import PERIODS, Period, all_keys, period_key, period_start, reset_time
+from bot.ledger.records import (
     Blocked,
     CapReached,
     ChargeDetail,
     Hold,
-    Ledger,
+    OwnerProtected,
     Quote,
     SpendSummary,
     UserProfile,
 )
-from bot.ledger.periods import Period
+from bot.ledger.reports import AccountReport, ModelUsage
 
 __all__ = [
+    "CODE_TTL",
+    "GLOBAL",
+    "HEARTBEAT",
+    "PERIODS",
+    "STALE_AFTER",
+    "AccountReport",
     "Blocked",
     "CapReached",
     "ChargeDetail",
     "Hold",
     "Ledger",
+    "LinkReason",
+    "LinkRefused",
+    "Linked",
+    "ModelUsage",
+    "OwnerProtected",
     "Period",
+    "Protected",
     "Quote",
     "SpendSummary",
     "UserProfile",
+    "all_keys",
+    "looks_like_code",
+    "period_key",
+    "period_start",
+    "reset_time",
+    "utc_now",
 ]

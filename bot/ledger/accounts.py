@@ -1,7 +1,8 @@
 """Who spends from which account, and the owner's settings per person (cap, period, block, model).
 
 The base of `Ledger`: identity → account resolution, the locked user row every money change starts from,
-the cap and period in force, and the profile reads and updates. Money movements live in `ledger.py`.
+the cap and period in force, the running totals and members of an account, and the profile reads and
+updates. Money moves in `ledger.py`; accounts merge in `links.py`; `reports.py` reads standings.
 """
 
 from __future__ import annotations
@@ -10,16 +11,24 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from bot.ledger.db import Database, Row, Tx
 from bot.ledger.periods import Period
 from bot.ledger.records import OwnerProtected, UserProfile
+from bot.storage import Database, Row, Tx
+
+GLOBAL = "*"  # the scope of everyone's totals; user ids always contain a colon
+
+# Who may never end up in a blocked account (the owners); the ledger itself knows no owners.
+Protected = Callable[[str], bool]
 
 
 def utc_now() -> datetime:
+    """The default clock: the ledger's periods are calendar periods in UTC."""
     return datetime.now(UTC)
 
 
 class Accounts:
+    """Accounts and their settings: the part of the ledger every money movement and report starts from."""
+
     def __init__(
         self,
         db: Database,
@@ -40,34 +49,74 @@ class Accounts:
         """The ledger's clock (injectable in tests): what "this period" means for anyone reading it."""
         return self._clock()
 
-    async def _account(self, reader: Tx | Database, user: str) -> str:
-        """The account an identity spends from: its own until `/link` folds it into another."""
-        row = await reader.fetchone("SELECT account FROM links WHERE identity = ?", user)
-        return str(row["account"]) if row else user
+    async def account_of(self, reader: Tx | Database, identity: str) -> str:
+        """The account an identity spends from: its own until `/link` folds it into another.
 
-    async def _user_row(self, tx: Tx, user: str, now: int) -> Row:
-        """Create the row if needed and lock it: every money change for a person goes through here first."""
+        Every read and write of money resolves through here, so linked identities share one allowance.
+        Pass the write `tx` when the answer guards a write, so a link landing meanwhile is seen.
+        """
+        row = await reader.fetchone("SELECT account FROM links WHERE identity = ?", identity)
+        return str(row["account"]) if row else identity
+
+    async def lock_user(self, tx: Tx, account: str, now: int) -> Row:
+        """Create the account's row if needed and lock it: every money change for a person starts here.
+
+        Two changes to one account queue behind this lock, and taking it before the global row keeps the
+        lock order fixed, so concurrent reservations wait for each other instead of deadlocking.
+        """
         await tx.execute(
             "INSERT INTO users (user_id, created_at, updated_at) VALUES (?, ?, ?)"
             " ON CONFLICT (user_id) DO NOTHING",
-            user,
+            account,
             now,
             now,
         )
         row = await tx.fetchone(
-            "SELECT cap_nanos, unlimited, period, blocked, held FROM users WHERE user_id = ?" + tx.lock, user
+            "SELECT cap_nanos, unlimited, period, blocked, held FROM users WHERE user_id = ?" + tx.lock,
+            account,
         )
         assert row is not None
         return row
 
-    def _limits(self, row: Row) -> tuple[int | None, Period]:
+    def limits(self, row: Row) -> tuple[int | None, Period]:
+        """The cap (None: unlimited) and period in force for a users row: its own settings, else the defaults.
+
+        One rule for reserving, `/spend` and the owner's reports, so a report never disagrees with a refusal.
+        """
         period: Period = row["period"] or self.default_period
         if row["unlimited"]:
             return None, period
         return (self.default_cap if row["cap_nanos"] is None else int(row["cap_nanos"])), period
 
+    @staticmethod
+    async def _spent(reader: Tx | Database, scope: str, key: str) -> int:
+        """The running total of `scope` (an account, or GLOBAL) for one period key: one lookup, no scan."""
+        row = await reader.fetchone("SELECT spent FROM totals WHERE scope = ? AND period_key = ?", scope, key)
+        return int(row["spent"]) if row else 0
+
+    async def members(self, reader: Tx | Database, account: str) -> list[str]:
+        """Every identity spending from `account`: the account's own first, then those linked into it.
+
+        Read inside the write `tx` when the answer guards the write (a block must not reach an owner).
+        """
+        return [account, *(await self._linked(reader, account)).get(account, ())]
+
+    async def _linked(self, reader: Tx | Database, account: str | None = None) -> dict[str, tuple[str, ...]]:
+        """The identities linked into each account (or into one), by name: the one query behind `members`."""
+        where, args = ("", ()) if account is None else (" WHERE account = ?", (account,))
+        rows = await reader.fetchall(f"SELECT identity, account FROM links{where} ORDER BY identity", *args)
+        found: dict[str, list[str]] = {}
+        for row in rows:
+            found.setdefault(str(row["account"]), []).append(str(row["identity"]))
+        return {owner: tuple(identities) for owner, identities in found.items()}
+
+    async def _protected_member(self, tx: Tx, account: str, protected: Protected) -> str | None:
+        """The first protected identity (an owner) spending from `account`: a block must never reach one."""
+        return next((i for i in await self.members(tx, account) if protected(i)), None)
+
     async def profile(self, user: str) -> UserProfile:
-        account = await self._account(self.db, user)
+        """The owner's settings for a person's account and their names, for `/model` and owner commands."""
+        account = await self.account_of(self.db, user)
         row = await self.db.fetchone(
             "SELECT model, cap_nanos, unlimited, period, blocked, username, display_name"
             " FROM users WHERE user_id = ?",
@@ -89,13 +138,14 @@ class Accounts:
     async def _update(self, user: str, assignments: str, *args: object) -> None:
         now = int(self.now().timestamp())
         async with self.db.write() as tx:
-            account = await self._account(tx, user)
-            await self._user_row(tx, account, now)
+            account = await self.account_of(tx, user)
+            await self.lock_user(tx, account, now)
             await tx.execute(
                 f"UPDATE users SET {assignments}, updated_at = ? WHERE user_id = ?", *args, now, account
             )
 
     async def set_model(self, user: str, model: str | None) -> None:
+        """Remember the account's chosen model (None: the default), so every identity of it answers alike."""
         await self._update(user, "model = ?", model)
 
     async def remember_names(self, user: str, username: str | None, display_name: str | None) -> None:
@@ -107,7 +157,7 @@ class Accounts:
         handle = username.lower().lstrip("@") if username else None
         now = int(self.now().timestamp())
         async with self.db.write() as tx:
-            await self._user_row(tx, user, now)
+            await self.lock_user(tx, user, now)
             await tx.execute(
                 "UPDATE users SET username = ?, display_name = ?, updated_at = ? WHERE user_id = ?",
                 handle,
@@ -124,15 +174,7 @@ class Accounts:
             user, "cap_nanos = ?, unlimited = ?, period = ?", cap_nanos, int(unlimited), period
         )
 
-    async def members(self, reader: Tx | Database, account: str) -> list[str]:
-        """Every identity spending from `account`: the account's own first, then those linked into it."""
-        query = "SELECT identity FROM links WHERE account = ? ORDER BY identity"
-        rows = await reader.fetchall(query, account)
-        return [account, *(str(row["identity"]) for row in rows)]
-
-    async def set_blocked(
-        self, user: str, blocked: bool, *, protected: Callable[[str], bool] | None = None
-    ) -> None:
+    async def set_blocked(self, user: str, blocked: bool, *, protected: Protected | None = None) -> None:
         """Block or unblock the whole account `user` spends from.
 
         A block reaches every identity of the account, so when one of them is `protected` (an owner) the
@@ -141,10 +183,10 @@ class Accounts:
         """
         now = int(self.now().timestamp())
         async with self.db.write() as tx:
-            account = await self._account(tx, user)
-            await self._user_row(tx, account, now)
+            account = await self.account_of(tx, user)
+            await self.lock_user(tx, account, now)
             if blocked and protected is not None:
-                owner = next((i for i in await self.members(tx, account) if protected(i)), None)
+                owner = await self._protected_member(tx, account, protected)
                 if owner is not None:
                     raise OwnerProtected(user, owner)
             await tx.execute(

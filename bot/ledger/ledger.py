@@ -5,6 +5,9 @@ open holds, for the person and for everyone) and inserts its hold in the same wr
 parallel requests cannot all pass the same check. Charges are added to running totals for every period
 at once, which keeps `/spend` O(1) and lets an owner change a period without a scan.
 
+`Ledger` is the one front door: money moves only through `reserve` → `settle` / `release` here, and the
+same object carries its accounts (`accounts.py`), links (`links.py`) and reads (`reports.py`).
+
 Which period pays: a charge belongs to the moment its hold was reserved, not the moment it settles. The
 hold was checked against that period's allowance, so that period pays for it; a question asked at
 23:59:59 and answered after midnight is yesterday's spend, and a hold a crash left behind is reconciled
@@ -23,51 +26,34 @@ import logging
 import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Literal
 
-from bot.ledger.accounts import Accounts, utc_now
-from bot.ledger.db import Database, Tx
-from bot.ledger.periods import all_keys, day_key, period_key, reset_time
-from bot.ledger.records import (
-    Blocked,
-    CapReached,
-    ChargeDetail,
-    Hold,
-    Quote,
-    SpendSummary,
-    UserProfile,
-)
+from bot.ledger.accounts import GLOBAL, utc_now
+from bot.ledger.links import Links
+from bot.ledger.periods import all_keys, period_key, reset_time
+from bot.ledger.records import Blocked, CapReached, ChargeDetail, Hold, Quote
+from bot.ledger.reports import Reports
 from bot.money import floor_div, usd_to_nanos
+from bot.storage import Database
 
 if TYPE_CHECKING:
     from bot.config import Settings
 
-__all__ = [
-    "GLOBAL",
-    "Blocked",
-    "CapReached",
-    "ChargeDetail",
-    "Hold",
-    "Ledger",
-    "Quote",
-    "SpendSummary",
-    "UserProfile",
-    "utc_now",
-]
-
 log = logging.getLogger(__name__)
-GLOBAL = "*"  # the scope of everyone's totals; user ids always contain a colon
 HEARTBEAT = timedelta(seconds=30)  # how often a running process says it is alive (see `reconcile`)
 STALE_AFTER = 3 * HEARTBEAT  # a process silent this long is gone: its holds are reconciled
 
 
-class Ledger(Accounts):
+class Ledger(Links, Reports):
+    """Per-person dollar caps that hold under concurrency: reserve the worst case, settle the exact cost."""
+
     @classmethod
     def from_settings(
         cls, db: Database, settings: Settings, *, clock: Callable[[], datetime] = utc_now
     ) -> Ledger:
+        """The ledger the owner configured (default cap and period, global cap) on an open database."""
         return cls(
             db,
             default_cap_nanos=usd_to_nanos(settings.default_cap_usd),
@@ -78,11 +64,6 @@ class Ledger(Accounts):
             clock=clock,
         )
 
-    @staticmethod
-    async def _spent(tx: Tx, scope: str, key: str) -> int:
-        row = await tx.fetchone("SELECT spent FROM totals WHERE scope = ? AND period_key = ?", scope, key)
-        return int(row["spent"]) if row else 0
-
     async def reserve(self, user: str, quote: Quote) -> Hold:
         """Hold the worst case of one request, clamping its output tokens to what is left.
 
@@ -92,11 +73,11 @@ class Ledger(Accounts):
         moment = self.now()
         now = int(moment.timestamp())
         async with self.db.write() as tx:
-            account = await self._account(tx, user)
-            row = await self._user_row(tx, account, now)
+            account = await self.account_of(tx, user)
+            row = await self.lock_user(tx, account, now)
             if row["blocked"]:
                 raise Blocked(user)
-            cap, period = self._limits(row)
+            cap, period = self.limits(row)
             state = await tx.fetchone("SELECT held FROM global_state WHERE id = 1" + tx.lock)
             global_held = int(state["held"]) if state else 0
             candidates: list[tuple[int, Literal["user", "global"], datetime | None]] = []
@@ -163,7 +144,7 @@ class Ledger(Accounts):
     async def _close(self, hold: Hold, cost_nanos: int | None, detail: ChargeDetail | None) -> int:
         now = int(self.now().timestamp())
         async with self.db.write() as tx:
-            await self._user_row(tx, hold.user, now)  # lock order: the user, then the global row
+            await self.lock_user(tx, hold.user, now)  # lock order: the user, then the global row
             await tx.fetchone("SELECT held FROM global_state WHERE id = 1" + tx.lock)
             row = await tx.fetchone("SELECT amount, created_at FROM holds WHERE id = ?", hold.id)
             if row is None:
@@ -277,43 +258,3 @@ class Ledger(Accounts):
             )
         await self.db.execute("DELETE FROM instances WHERE seen_at < ?", alive_since)
         return len(rows)
-
-    async def summary(self, user: str) -> SpendSummary:
-        """This period's spend, cap, open holds and reset time: a handful of key lookups, no scan."""
-        moment = self.now()
-        account = await self._account(self.db, user)
-        row = await self.db.fetchone(
-            "SELECT cap_nanos, unlimited, period, blocked, held FROM users WHERE user_id = ?", account
-        )
-        row = row or {"cap_nanos": None, "unlimited": 0, "period": None, "blocked": 0, "held": 0}
-        cap, period = self._limits(row)
-        spent = await self._read_spent(account, period_key(period, moment))
-        held = int(row["held"])
-        global_remaining = None
-        if self.global_cap is not None:
-            state = await self.db.fetchone("SELECT held FROM global_state WHERE id = 1")
-            gspent = await self._read_spent(GLOBAL, period_key(self.default_period, moment))
-            global_remaining = self.global_cap - gspent - (int(state["held"]) if state else 0)
-        return SpendSummary(
-            user=account,
-            period=period,
-            spent=spent,
-            cap=cap,
-            held=held,
-            remaining=None if cap is None else cap - spent - held,
-            resets_at=reset_time(period, moment),
-            global_remaining=global_remaining,
-        )
-
-    async def _read_spent(self, scope: str, key: str) -> int:
-        row = await self.db.fetchone(
-            "SELECT spent FROM totals WHERE scope = ? AND period_key = ?", scope, key
-        )
-        return int(row["spent"]) if row else 0
-
-    async def daily_spend(self, user: str, days: int) -> list[tuple[date, int]]:
-        """Spend per UTC day for the last `days` days, oldest first (from the daily running totals)."""
-        today = self.now().astimezone(UTC).date()
-        wanted = [today - timedelta(days=n) for n in range(days - 1, -1, -1)]
-        account = await self._account(self.db, user)
-        return [(day, await self._read_spent(account, day_key(day))) for day in wanted]

@@ -53,6 +53,7 @@ def period_key(period: Period, moment: datetime) -> str:
 
 
 def day_key(day: date) -> str:
+    """The daily key of a calendar day, for reading past days' totals (the `/spend` week chart)."""
     return f"daily:{day:%Y-%m-%d}"
 
 

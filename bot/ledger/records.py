@@ -22,6 +22,8 @@ class Quote:
 
 @dataclass(frozen=True)
 class Hold:
+    """A reservation taken by `reserve`: what must be settled or released, and the output it may use."""
+
     id: int
     user: str
     amount: int
@@ -30,6 +32,8 @@ class Hold:
 
 @dataclass(frozen=True)
 class ChargeDetail:
+    """What a charge was for (model and token counts), kept with it for usage reports."""
+
     model: str
     input_tokens: int = 0
     cache_read_tokens: int = 0
@@ -41,6 +45,8 @@ class ChargeDetail:
 
 @dataclass(frozen=True)
 class SpendSummary:
+    """A person's standing this period, as `/spend` shows it."""
+
     user: str
     period: Period
     spent: int
@@ -53,6 +59,8 @@ class SpendSummary:
 
 @dataclass(frozen=True)
 class UserProfile:
+    """The owner's settings for a person's account, and the person's names."""
+
     user: str
     model: str | None
     cap: int | None  # this person's own cap; None means the default
@@ -83,6 +91,8 @@ class OwnerProtected(Exception):
 
 
 class Blocked(Exception):
+    """The owner blocked this account: no answer is reserved, so nothing is spent."""
+
     def __init__(self, user: str) -> None:
         super().__init__(f"{user} is blocked")
         self.user = user

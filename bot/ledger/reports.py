@@ -1,16 +1,22 @@
-"""Owner-side reads of the ledger: who spent what this period, usage per model, finding a person by name.
+"""Reads of the ledger: a person's standing this period, every account's, usage per model, finding a person.
 
-Read-only. Amounts come from the same running totals the caps are checked against, so a report and a
-refusal never disagree. People are reported per account: identities joined by /link share one.
+Read-only. Amounts come from the same running totals the caps are checked against, and caps from the
+same `limits` rule, so a report and a refusal never disagree. People are reported per account:
+identities joined by /link share one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 
-from bot.ledger.ledger import Ledger
-from bot.ledger.periods import PERIODS, Period, period_key, period_start, reset_time
+from bot.ledger.accounts import GLOBAL, Accounts
+from bot.ledger.periods import PERIODS, Period, day_key, period_key, reset_time
+from bot.ledger.records import SpendSummary
+from bot.storage import Row
+
+# What an account that never wrote reads as: the defaults, nothing spent or held.
+_NO_ROW: Row = {"cap_nanos": None, "unlimited": 0, "period": None, "blocked": 0, "held": 0, "username": None}
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,8 @@ class AccountReport:
 
 @dataclass(frozen=True)
 class ModelUsage:
+    """One model's share of the spend, for the owner's `/usage` and the API's usage report."""
+
     model: str
     requests: int
     input_tokens: int
@@ -41,137 +49,149 @@ class ModelUsage:
     cost: int
 
 
-async def find_identities(ledger: Ledger, name: str) -> list[str]:
-    """Known identities for `platform:id` or `@username` (several platforms may share a handle)."""
-    name = name.strip()
-    if name.startswith("@"):
-        rows = await ledger.db.fetchall(
-            "SELECT user_id FROM users WHERE username = ? ORDER BY user_id", name[1:].lower()
+class Reports(Accounts):
+    """The read side of the ledger, for `/spend`, the owner's commands, the CLI and the API."""
+
+    async def summary(self, user: str) -> SpendSummary:
+        """This period's spend, cap, open holds and reset time: a handful of key lookups, no scan."""
+        moment = self.now()
+        account, row, spent = await self._standing(user, moment)
+        own = self._report(account, (account,), row, spent, moment)  # the same arithmetic as the owner's
+        global_remaining = None
+        if self.global_cap is not None:
+            state = await self.db.fetchone("SELECT held FROM global_state WHERE id = 1")
+            gspent = await self._spent(self.db, GLOBAL, period_key(self.default_period, moment))
+            global_remaining = self.global_cap - gspent - (int(state["held"]) if state else 0)
+        return SpendSummary(
+            user=account,
+            period=own.period,
+            spent=spent,
+            cap=own.cap,
+            held=own.held,
+            remaining=own.remaining,
+            resets_at=own.resets_at,
+            global_remaining=global_remaining,
         )
-    elif ":" in name:
-        rows = await ledger.db.fetchall("SELECT user_id FROM users WHERE user_id = ?", name)
-    else:
-        return []
-    return [str(row["user_id"]) for row in rows]
 
+    async def daily_spend(self, user: str, days: int) -> list[tuple[date, int]]:
+        """Spend per UTC day for the last `days` days, oldest first (from the daily running totals)."""
+        today = self.now().astimezone(UTC).date()
+        wanted = [today - timedelta(days=n) for n in range(days - 1, -1, -1)]
+        account = await self.account_of(self.db, user)
+        return [(day, await self._spent(self.db, account, day_key(day))) for day in wanted]
 
-async def accounts(ledger: Ledger, *, limit: int | None = None) -> list[AccountReport]:
-    """Every account (linked identities folded in), biggest spender this period first.
-
-    One query over the users and the current keys of the running totals: no scan of charges.
-    """
-    moment = ledger.now()
-    keys = {p: period_key(p, moment) for p in PERIODS}
-    rows = await ledger.db.fetchall(
-        "SELECT u.user_id, u.cap_nanos, u.unlimited, u.period, u.blocked, u.held, u.username,"
-        " t.period_key, t.spent FROM users u"
-        " LEFT JOIN totals t ON t.scope = u.user_id AND t.period_key IN (?, ?, ?, ?)"
-        " WHERE NOT EXISTS (SELECT 1 FROM links l WHERE l.identity = u.user_id)",
-        *keys.values(),
-    )
-    spent: dict[str, dict[str, int]] = {}
-    first: dict[str, dict[str, object]] = {}
-    for row in rows:
-        user = str(row["user_id"])
-        first.setdefault(user, dict(row))
-        if row["period_key"] is not None:
-            spent.setdefault(user, {})[str(row["period_key"])] = int(row["spent"])
-    members = await _members(ledger)
-    reports = []
-    for user, row in first.items():
-        cap, period = ledger._limits(row)
-        used = spent.get(user, {}).get(keys[period], 0)
-        held = int(str(row["held"]))
-        reports.append(
-            AccountReport(
-                user=user,
-                identities=(user, *members.get(user, ())),
-                username=str(row["username"]) if row["username"] else None,
-                period=period,
-                spent=used,
-                cap=cap,
-                held=held,
-                remaining=None if cap is None else cap - used - held,
-                resets_at=reset_time(period, moment),
-                blocked=bool(row["blocked"]),
-                custom=row["cap_nanos"] is not None or bool(row["unlimited"]) or row["period"] is not None,
+    async def find_identities(self, name: str) -> list[str]:
+        """Known identities for `platform:id` or `@username` (several platforms may share a handle)."""
+        name = name.strip()
+        if name.startswith("@"):
+            rows = await self.db.fetchall(
+                "SELECT user_id FROM users WHERE username = ? ORDER BY user_id", name[1:].lower()
             )
+        elif ":" in name:
+            rows = await self.db.fetchall("SELECT user_id FROM users WHERE user_id = ?", name)
+        else:
+            return []
+        return [str(row["user_id"]) for row in rows]
+
+    async def accounts(self, *, limit: int | None = None) -> list[AccountReport]:
+        """Every account (linked identities folded in), biggest spender this period first.
+
+        One query over the users and the current keys of the running totals: no scan of charges.
+        """
+        moment = self.now()
+        keys = {p: period_key(p, moment) for p in PERIODS}
+        rows = await self.db.fetchall(
+            "SELECT u.user_id, u.cap_nanos, u.unlimited, u.period, u.blocked, u.held, u.username,"
+            " t.period_key, t.spent FROM users u"
+            " LEFT JOIN totals t ON t.scope = u.user_id AND t.period_key IN (?, ?, ?, ?)"
+            " WHERE NOT EXISTS (SELECT 1 FROM links l WHERE l.identity = u.user_id)",
+            *keys.values(),
         )
-    reports.sort(key=lambda r: (-r.spent, r.user))
-    return reports[:limit] if limit is not None else reports
+        spent: dict[str, dict[str, int]] = {}
+        first: dict[str, Row] = {}
+        for row in rows:
+            user = str(row["user_id"])
+            first.setdefault(user, row)
+            if row["period_key"] is not None:
+                spent.setdefault(user, {})[str(row["period_key"])] = int(row["spent"])
+        linked = await self._linked(self.db)
+        reports = []
+        for user, row in first.items():
+            _, period = self.limits(row)
+            used = spent.get(user, {}).get(keys[period], 0)
+            reports.append(self._report(user, (user, *linked.get(user, ())), row, used, moment))
+        reports.sort(key=lambda r: (-r.spent, r.user))
+        return reports[:limit] if limit is not None else reports
 
+    async def account(self, user: str) -> AccountReport:
+        """One person's standing, by any of their identities (an owner names whichever they know)."""
+        moment = self.now()
+        account, row, spent = await self._standing(user, moment)
+        return self._report(account, tuple(await self.members(self.db, account)), row, spent, moment)
 
-async def account(ledger: Ledger, user: str) -> AccountReport:
-    """One person's standing, by any of their identities."""
-    summary = await ledger.summary(user)
-    profile = await ledger.profile(summary.user)
-    members = await _members(ledger)
-    row = await ledger.db.fetchone(
-        "SELECT cap_nanos, unlimited, period FROM users WHERE user_id = ?", summary.user
-    )
-    custom = row is not None and (
-        row["cap_nanos"] is not None or bool(row["unlimited"]) or row["period"] is not None
-    )
-    return AccountReport(
-        user=summary.user,
-        identities=(summary.user, *members.get(summary.user, ())),
-        username=profile.username,
-        period=summary.period,
-        spent=summary.spent,
-        cap=summary.cap,
-        held=summary.held,
-        remaining=summary.remaining,
-        resets_at=summary.resets_at,
-        blocked=profile.blocked,
-        custom=custom,
-    )
-
-
-async def _members(ledger: Ledger) -> dict[str, tuple[str, ...]]:
-    rows = await ledger.db.fetchall("SELECT identity, account FROM links ORDER BY identity")
-    found: dict[str, list[str]] = {}
-    for row in rows:
-        found.setdefault(str(row["account"]), []).append(str(row["identity"]))
-    return {account: tuple(ids) for account, ids in found.items()}
-
-
-def period_since(period: Period, moment: datetime) -> datetime | None:
-    """The start of the period containing `moment` (None: all time), for usage reports."""
-    return period_start(period, moment)
-
-
-async def usage_by_model(ledger: Ledger, account: str | None, since: datetime | None) -> list[ModelUsage]:
-    """Requests, tokens and cost per model since a moment, for one account or everyone; costliest first.
-
-    Charges are recorded under the account (linking moves an absorbed account's charges along).
-    """
-    where: list[str] = []
-    args: list[object] = []
-    if account is not None:
-        where.append("user_id = ?")
-        args.append(account)
-    if since is not None:
-        where.append("created_at >= ?")
-        args.append(int(since.timestamp()))
-    clause = f" WHERE {' AND '.join(where)}" if where else ""
-    rows = await ledger.db.fetchall(
-        "SELECT model, COUNT(*) AS requests, SUM(input_tokens) AS input_tokens,"
-        " SUM(cache_read_tokens) AS cached_tokens, SUM(output_tokens) AS output_tokens,"
-        " SUM(reasoning_tokens) AS reasoning_tokens, SUM(cost) AS cost"
-        f" FROM charges{clause} GROUP BY model",
-        *args,
-    )
-    usage = [
-        ModelUsage(
-            model=str(row["model"]),
-            requests=int(row["requests"]),
-            input_tokens=int(row["input_tokens"] or 0),
-            cached_tokens=int(row["cached_tokens"] or 0),
-            output_tokens=int(row["output_tokens"] or 0),
-            reasoning_tokens=int(row["reasoning_tokens"] or 0),
-            cost=int(row["cost"] or 0),
+    async def _standing(self, user: str, moment: datetime) -> tuple[str, Row, int]:
+        """The account `user` spends from, its users row (or the defaults) and its spend this period."""
+        account = await self.account_of(self.db, user)
+        row = await self.db.fetchone(
+            "SELECT cap_nanos, unlimited, period, blocked, held, username FROM users WHERE user_id = ?",
+            account,
         )
-        for row in rows
-    ]
-    usage.sort(key=lambda u: (-u.cost, u.model))
-    return usage
+        row = row or _NO_ROW
+        _, period = self.limits(row)
+        return account, row, await self._spent(self.db, account, period_key(period, moment))
+
+    def _report(
+        self, account: str, identities: tuple[str, ...], row: Row, spent: int, moment: datetime
+    ) -> AccountReport:
+        """What is left and when it resets, from an account's row and spend: one rule for every reader."""
+        cap, period = self.limits(row)
+        held = int(row["held"])
+        return AccountReport(
+            user=account,
+            identities=identities,
+            username=str(row["username"]) if row["username"] else None,
+            period=period,
+            spent=spent,
+            cap=cap,
+            held=held,
+            remaining=None if cap is None else cap - spent - held,
+            resets_at=reset_time(period, moment),
+            blocked=bool(row["blocked"]),
+            custom=row["cap_nanos"] is not None or bool(row["unlimited"]) or row["period"] is not None,
+        )
+
+    async def usage_by_model(self, account: str | None, since: datetime | None) -> list[ModelUsage]:
+        """Requests, tokens and cost per model since a moment, for one account or everyone; costliest first.
+
+        Charges are recorded under the account (linking moves an absorbed account's charges along).
+        """
+        where: list[str] = []
+        args: list[object] = []
+        if account is not None:
+            where.append("user_id = ?")
+            args.append(account)
+        if since is not None:
+            where.append("created_at >= ?")
+            args.append(int(since.timestamp()))
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        rows = await self.db.fetchall(
+            "SELECT model, COUNT(*) AS requests, SUM(input_tokens) AS input_tokens,"
+            " SUM(cache_read_tokens) AS cached_tokens, SUM(output_tokens) AS output_tokens,"
+            " SUM(reasoning_tokens) AS reasoning_tokens, SUM(cost) AS cost"
+            f" FROM charges{clause} GROUP BY model",
+            *args,
+        )
+        usage = [
+            ModelUsage(
+                model=str(row["model"]),
+                requests=int(row["requests"]),
+                input_tokens=int(row["input_tokens"] or 0),
+                cached_tokens=int(row["cached_tokens"] or 0),
+                output_tokens=int(row["output_tokens"] or 0),
+                reasoning_tokens=int(row["reasoning_tokens"] or 0),
+                cost=int(row["cost"] or 0),
+            )
+            for row in rows
+        ]
+        usage.sort(key=lambda u: (-u.cost, u.model))
+        return usage

@@ -16,9 +16,9 @@ from typing import Any, Literal
 
 import aiosqlite
 
-from bot.ledger.db import Database, DatabaseBusy, DatabaseError, Row, Tx
+from bot.storage.base import Database, DatabaseBusy, DatabaseError, Row, Tx
 
-BUSY_TIMEOUT_MS = 5000
+BUSY_TIMEOUT_MS = 5000  # how long a writer waits for another process's write before `DatabaseBusy`
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:
@@ -51,6 +51,8 @@ class _SqliteTx(Tx):
 
 
 class SqliteDatabase(Database):
+    """The default store: one file, no server, safe for several processes through SQLite's own locks."""
+
     dialect: Literal["sqlite", "postgres"] = "sqlite"
 
     def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
@@ -60,6 +62,10 @@ class SqliteDatabase(Database):
 
     @classmethod
     async def open(cls, path: str) -> SqliteDatabase:
+        """Open (creating the folder) a database file, or `:memory:` for a throwaway one.
+
+        A path that can't be used fails here, as one `DatabaseError` line, not at the first request.
+        """
         memory = path in ("", ":memory:")
         if not memory:
             try:
@@ -100,6 +106,8 @@ class SqliteDatabase(Database):
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:
+        """`BEGIN IMMEDIATE` under the in-process lock: the file's write lock is taken before the first read,
+        so a check and the write it guards can't interleave with another process's (busy → `DatabaseBusy`)."""
         async with self._lock:
             try:
                 await _run(self._writer, "BEGIN IMMEDIATE")
@@ -121,18 +129,21 @@ class SqliteDatabase(Database):
                 raise
 
     async def fetchone(self, sql: str, *args: Any) -> Row | None:
+        """On the reader connection; an in-memory database has one connection, shared under the lock."""
         if self._reader is self._writer:
             async with self._lock:
                 return await _SqliteTx(self._reader).fetchone(sql, *args)
         return await _SqliteTx(self._reader).fetchone(sql, *args)
 
     async def fetchall(self, sql: str, *args: Any) -> list[Row]:
+        """Many rows, on the reader connection as `fetchone` reads."""
         if self._reader is self._writer:
             async with self._lock:
                 return await _SqliteTx(self._reader).fetchall(sql, *args)
         return await _SqliteTx(self._reader).fetchall(sql, *args)
 
     async def close(self) -> None:
+        """Close both connections: each owns a thread that would keep the process from exiting."""
         await self._writer.close()
         if self._reader is not self._writer:
             await self._reader.close()

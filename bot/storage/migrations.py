@@ -5,7 +5,7 @@ Never edit a released version: append a new one. `{id}` stands for each dialect'
 
 from __future__ import annotations
 
-from bot.ledger.db import Database
+from bot.storage.base import Database
 
 _ID = {"sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT", "postgres": "BIGSERIAL PRIMARY KEY"}
 
@@ -88,11 +88,22 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE holds ADD COLUMN instance TEXT",
         "CREATE TABLE instances (id TEXT PRIMARY KEY, seen_at BIGINT NOT NULL)",
     ],
+    # 4: a message belongs to a conversation (a chat, a channel, a DM: whatever the adapter keys it by),
+    # not to a platform's notion of a thread; the index follows the column's name
+    [
+        "ALTER TABLE messages RENAME COLUMN thread TO conversation",
+        "DROP INDEX messages_thread",
+        "CREATE INDEX messages_conversation ON messages (conversation, id)",
+    ],
 ]
 
 
 async def migrate(db: Database) -> int:
-    """Apply the versions this database lacks; returns the schema version now in force."""
+    """Apply the versions this database lacks; returns the schema version now in force.
+
+    All of it is one transaction, so a failed upgrade leaves the database at the version it had, and the
+    bot refuses to start rather than run on half a schema.
+    """
     await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
     async with db.write() as tx:
         if db.dialect == "postgres":  # two processes starting at once must not both migrate

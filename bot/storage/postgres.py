@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
-from bot.ledger.db import Database, DatabaseBusy, DatabaseError, Row, Tx
+from bot.storage.base import Database, DatabaseBusy, DatabaseError, Row, Tx
 
 _PLACEHOLDER = re.compile(r"\?")
 
@@ -46,6 +46,8 @@ class _PostgresTx(Tx):
 
 
 class PostgresDatabase(Database):
+    """For several machines or heavy load: a connection pool, transactions serialised by row locks."""
+
     dialect: Literal["sqlite", "postgres"] = "postgres"
 
     def __init__(self, pool: Any) -> None:
@@ -53,6 +55,10 @@ class PostgresDatabase(Database):
 
     @classmethod
     async def open(cls, url: str, *, server_settings: dict[str, str] | None = None) -> PostgresDatabase:
+        """Connect a pool; a missing asyncpg or an unreachable server is one `DatabaseError` line.
+
+        `server_settings` are per-connection settings (tests use `search_path` for a private schema).
+        """
         try:
             import asyncpg
         except ImportError:
@@ -69,6 +75,7 @@ class PostgresDatabase(Database):
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:
+        """A pooled connection's transaction; callers serialise with `tx.lock` row locks in a fixed order."""
         import asyncpg
 
         async with self._pool.acquire() as conn:
@@ -79,12 +86,15 @@ class PostgresDatabase(Database):
                 raise DatabaseBusy(str(exc)) from None
 
     async def fetchone(self, sql: str, *args: Any) -> Row | None:
+        """On any pooled connection, outside a transaction: reads never wait for a writer's locks."""
         async with self._pool.acquire() as conn:
             return await _PostgresTx(conn).fetchone(sql, *args)
 
     async def fetchall(self, sql: str, *args: Any) -> list[Row]:
+        """Many rows, read as `fetchone` reads."""
         async with self._pool.acquire() as conn:
             return await _PostgresTx(conn).fetchall(sql, *args)
 
     async def close(self) -> None:
+        """Close the pool, so the server sees a clean disconnect rather than dropped sockets."""
         await self._pool.close()

@@ -1,0 +1,71 @@
+"""What every driver provides: `Database`, `Tx`, `Row` and the two errors callers act on.
+
+The drivers (`sqlite.py`, `postgres.py`) and the migrations import only this module, so nothing a driver
+imports ever imports the driver back (`bot.storage.open_database` loads a driver only when a URL names it).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Literal
+
+Row = Mapping[str, Any]
+
+
+class DatabaseBusy(Exception):
+    """The database stayed locked by someone else past the timeout; the request changed nothing."""
+
+
+class DatabaseError(Exception):
+    """The database cannot be opened or used (one line, for start-up)."""
+
+
+class Tx(ABC):
+    """One write transaction: every statement of a money change sees and commits together, or not at all."""
+
+    lock: str  # " FOR UPDATE" on PostgreSQL, "" on SQLite (whose write lock covers the whole file)
+
+    @abstractmethod
+    async def execute(self, sql: str, *args: Any) -> None:
+        """Run a statement inside the transaction, so it commits or rolls back with the rest."""
+
+    @abstractmethod
+    async def fetchone(self, sql: str, *args: Any) -> Row | None:
+        """Read inside the transaction: sees its own uncommitted writes and the rows it has locked."""
+
+    @abstractmethod
+    async def fetchall(self, sql: str, *args: Any) -> list[Row]:
+        """Read many rows inside the transaction (see `fetchone`)."""
+
+
+class Database(ABC):
+    """One SQL text, two drivers: callers write SQL once with `?` placeholders and `tx.lock`.
+
+    `write()` is a serialised write transaction: `BEGIN IMMEDIATE` on SQLite, an ordinary transaction on
+    PostgreSQL whose callers lock rows with `tx.lock` (`FOR UPDATE`) in a fixed order.
+    """
+
+    dialect: Literal["sqlite", "postgres"]
+
+    @abstractmethod
+    def write(self) -> AbstractAsyncContextManager[Tx]:
+        """A serialised write transaction, committed on exit, rolled back on an exception."""
+
+    @abstractmethod
+    async def fetchone(self, sql: str, *args: Any) -> Row | None:
+        """A read outside any write: it never waits for a writer and never sees uncommitted work."""
+
+    @abstractmethod
+    async def fetchall(self, sql: str, *args: Any) -> list[Row]:
+        """Many rows, read as `fetchone` reads."""
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        """A one-statement write, for changes that need no read before them (heartbeats, migrations)."""
+        async with self.write() as tx:
+            await tx.execute(sql, *args)
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release connections (and aiosqlite's threads, which would otherwise keep the process alive)."""
