@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from bot.commands.base import Command, Services
 from bot.incoming import Incoming
+from bot.ledger import Blocked
 from bot.ratelimit import InFlight, PerMinute
-from bot.refusals import NotAllowed, NotOwner, UserBlocked
+from bot.refusals import NotAllowed, NotOwner
 
 # Commands whose run produces a paid answer; these count towards MAX_IN_FLIGHT.
 ANSWERING = frozenset({"ask"})
@@ -45,4 +46,4 @@ class Gate:
             await services.ledger.remember_names(user, *names)
             self._names[user] = names
         if not owner and (await services.ledger.profile(user)).blocked:
-            raise UserBlocked()
+            raise Blocked(user)

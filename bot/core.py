@@ -24,7 +24,7 @@ from bot.pricing import Pricer
 from bot.providers.catalog import ProviderSpec
 from bot.providers.http import create_session
 from bot.providers.registry import Providers
-from bot.refusals import Refusal, StorageBusy
+from bot.refusals import Refusal
 from bot.storage import DatabaseBusy, open_database
 from bot.wording import UNEXPECTED, refusal
 
@@ -68,21 +68,13 @@ class Core:
         try:
             await self._gate.check(incoming, command)
             await command.run(Context(self.services, incoming, reply, name, args))
-        except DatabaseBusy:
-            log.warning("database busy while handling /%s for %s", name, incoming.user)
-            await self._say(reply, StorageBusy())
-        except Refusal as exc:
-            await self._say(reply, exc)
-        except Exception as exc:
-            line = refusal(exc, self.services.clock())
-            if line is not None:  # refusals from outside bot.refusals: the ledger's, a bad amount
-                await reply.text(line, private=True)
-                return
+        except Refusal as exc:  # every "no", from any part of the bot: one line for the asker
+            if isinstance(exc, DatabaseBusy):
+                log.warning("database busy while handling /%s for %s", name, incoming.user)
+            await reply.text(refusal(exc, self.services.clock()), private=True)
+        except Exception:
             log.exception("unexpected error handling /%s for %s", name, incoming.user)
             await reply.text(UNEXPECTED, private=True)
-
-    async def _say(self, reply: Reply, exc: BaseException) -> None:
-        await reply.text(refusal(exc, self.services.clock()) or UNEXPECTED, private=True)
 
     def command_list(self, *, owner: bool = False) -> list[CommandInfo]:
         """The commands for the platforms' command menus (owners see theirs too)."""

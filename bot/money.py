@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 
+from bot.refusals import Refusal
+
 NANOS_PER_USD = 1_000_000_000
 _NANOS = Decimal(NANOS_PER_USD)
 
 
-class BadAmount(ValueError):
+class BadAmount(Refusal, ValueError):
     """An amount of dollars a person typed that cannot be a cap."""
 
 

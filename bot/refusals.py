@@ -1,6 +1,9 @@
-"""Every kind of "no" the bot can say, as values. `bot.wording` turns each into one line for people.
+"""Every kind of "no" the bot can say is a `Refusal`; `bot.wording` turns each into one line for people.
 
-Raising one of these from a command ends it with that line and no change to any state.
+Raising one from a command ends it with that line and no change to any state. The kinds that belong to
+a part of the bot are declared there (the ledger's `CapReached`, `Blocked`, `OwnerProtected` and
+`LinkRefused`, storage's `DatabaseBusy`, money's `BadAmount`); the rest are here. This module imports
+nothing of the bot, so every part can raise a refusal without an import cycle.
 """
 
 from __future__ import annotations
@@ -47,10 +50,6 @@ class NotAllowed(Refusal):
     user: str
 
 
-class UserBlocked(Refusal):
-    """The access stage found the person blocked (the ledger raises its own `Blocked` at reserve)."""
-
-
 @dataclass
 class RateLimited(Refusal):
     """Too many requests, or too many answers at once; says when trying again will work."""
@@ -73,10 +72,6 @@ class ModelUnavailable(Refusal):
 
     model_id: str
     kind: str
-
-
-class StorageBusy(Refusal):
-    """The database stayed locked too long; nothing was charged, so trying again is safe."""
 
 
 @dataclass

@@ -15,11 +15,11 @@ from bot.refusals import (
     NotOwner,
     PromptTooLarge,
     RateLimited,
-    StorageBusy,
+    Refusal,
     UnknownModelChoice,
     UnknownUser,
-    UserBlocked,
 )
+from bot.storage import DatabaseBusy
 
 _LINK_REFUSALS = {
     "bad_code": "That link code is wrong, used or expired. Send /link on your other account for a new one",
@@ -66,8 +66,8 @@ def owner_protected(refused: OwnerProtected, verb: str = "blocked") -> str:
     return f"{refused.user} shares an allowance with the owner {refused.owner}; owners can't be {verb}"
 
 
-def refusal(exc: BaseException, now: datetime) -> str | None:
-    """The line for a known refusal, or None for an unexpected error."""
+def refusal(exc: Refusal, now: datetime) -> str:
+    """The one line for a refusal, whichever part of the bot raised it (`now` words reset times)."""
     match exc:
         case EmptyPrompt():
             return "Ask something after the command, e.g. /ask What is the capital of Peru?"
@@ -88,7 +88,7 @@ def refusal(exc: BaseException, now: datetime) -> str | None:
                 f"Your allowance can't pay for an answer: {format_usd(remaining)} left. "
                 f"It resets {when(resets_at, now)}."
             )
-        case Blocked() | UserBlocked():
+        case Blocked():
             return "You are blocked from using this bot."
         case NotOwner(command=command):
             return f"/{command} is for the bot's owner only."
@@ -119,9 +119,9 @@ def refusal(exc: BaseException, now: datetime) -> str | None:
             return _LINK_REFUSALS.get(reason, "Those identities can't be linked") + "."
         case OwnerProtected():
             return owner_protected(exc) + "."
-        case StorageBusy():
+        case DatabaseBusy():
             return "The bot's database is busy; try again in a moment. Nothing was charged."
-    return None
+    return "That can't be done."  # a refusal nobody worded yet: still one line that changes nothing
 
 
 UNEXPECTED = "Something went wrong on our side. The owner's log has the details."

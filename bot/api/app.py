@@ -85,9 +85,7 @@ def _middleware(token: str | None) -> Middleware:
         except (UnknownUser, AmbiguousUser) as exc:
             status = 404 if isinstance(exc, UnknownUser) else 409
             now = request.app[SERVICES].clock()
-            return _error(
-                status, "unknown_user" if status == 404 else "ambiguous_user", refusal(exc, now) or ""
-            )
+            return _error(status, "unknown_user" if status == 404 else "ambiguous_user", refusal(exc, now))
         except BadArguments as exc:
             return _error(400, "bad_request", exc.problem + ".")
         except OwnerProtected as exc:  # in the API's words a block is a disable

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from bot.ledger.accounts import Accounts, Protected
+from bot.refusals import Refusal
 from bot.storage import DatabaseBusy, Row, Tx
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
@@ -29,7 +30,7 @@ CODE_TTL = timedelta(minutes=10)
 LinkReason = Literal["bad_code", "same_account", "in_flight", "self", "owner_blocked"]
 
 
-class LinkRefused(Exception):
+class LinkRefused(Refusal):
     """A link that did not happen, and why (`reason`), so each surface can word it for the person."""
 
     def __init__(self, reason: LinkReason, detail: str = "") -> None:

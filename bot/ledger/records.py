@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Literal
 
 from bot.ledger.periods import Period
+from bot.refusals import Refusal
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class UserProfile:
     display_name: str | None
 
 
-class CapReached(Exception):
+class CapReached(Refusal):
     """Not even a short answer fits what is left."""
 
     def __init__(self, remaining: int, resets_at: datetime | None, scope: Literal["user", "global"]) -> None:
@@ -81,7 +82,7 @@ class CapReached(Exception):
         self.scope: Literal["user", "global"] = scope
 
 
-class OwnerProtected(Exception):
+class OwnerProtected(Refusal):
     """A block that would reach an owner: `user` is the owner `owner`, or shares an allowance with them."""
 
     def __init__(self, user: str, owner: str) -> None:
@@ -90,8 +91,9 @@ class OwnerProtected(Exception):
         self.owner = owner
 
 
-class Blocked(Exception):
-    """The owner blocked this account: no answer is reserved, so nothing is spent."""
+class Blocked(Refusal):
+    """The owner blocked this account: refused at the access stage, and again at `reserve` (a block that
+    lands while a question waits), so nothing is spent."""
 
     def __init__(self, user: str) -> None:
         super().__init__(f"{user} is blocked")

@@ -11,10 +11,12 @@ from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal
 
+from bot.refusals import Refusal
+
 Row = Mapping[str, Any]
 
 
-class DatabaseBusy(Exception):
+class DatabaseBusy(Refusal):
     """The database stayed locked by someone else past the timeout; the request changed nothing."""
 
 
