@@ -115,4 +115,5 @@ def refusal(exc: BaseException, now: datetime) -> str | None:
     return None
 
 
-UNEXPECTED = "Something went wrong on our side. The owner's log has the details."
+# The one apology for the unexpected, from the core and from the adapters alike.
+UNEXPECTED = "Sorry, something went wrong on our side; please try again. The owner's log has the details."

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import get_args
 
-from bot.commands.base import Command, Context
+from bot.commands.base import FREE_TEXT, Command, Context
 from bot.ledger import Ledger, Period
 from bot.ledger.links import issue_code, link, looks_like_code, redeem_code
 from bot.ledger.periods import period_start
@@ -285,12 +285,51 @@ USAGE = {
 }
 
 COMMANDS = [
-    Command("link", "Share one allowance across your accounts", link_, usage=USAGE["link"]),
-    Command("cap", "Set someone's cap and period", cap, usage=USAGE["cap"], owner_only=True),
-    Command("block", "Block someone", block, usage=USAGE["block"], owner_only=True),
-    Command("unblock", "Unblock someone", unblock, usage=USAGE["unblock"], owner_only=True),
-    Command("users", "Top spenders this period", users, usage=USAGE["users"], owner_only=True),
     Command(
-        "usage", "Usage per model (everyone or one person)", usage, usage=USAGE["usage"], owner_only=True
+        name="link",
+        summary="Share one allowance across your accounts",
+        usage=USAGE["link"],
+        argument=FREE_TEXT,
+        run=link_,
+    ),
+    Command(
+        name="cap",
+        summary="Set someone's cap and period",
+        usage=USAGE["cap"],
+        argument=FREE_TEXT,
+        owner_only=True,
+        run=cap,
+    ),
+    Command(
+        name="block",
+        summary="Block someone",
+        usage=USAGE["block"],
+        argument=FREE_TEXT,
+        owner_only=True,
+        run=block,
+    ),
+    Command(
+        name="unblock",
+        summary="Unblock someone",
+        usage=USAGE["unblock"],
+        argument=FREE_TEXT,
+        owner_only=True,
+        run=unblock,
+    ),
+    Command(
+        name="users",
+        summary="Top spenders this period",
+        usage=USAGE["users"],
+        argument=FREE_TEXT,
+        owner_only=True,
+        run=users,
+    ),
+    Command(
+        name="usage",
+        summary="Usage per model (everyone or one person)",
+        usage=USAGE["usage"],
+        argument=FREE_TEXT,
+        owner_only=True,
+        run=usage,
     ),
 ]

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 import aiohttp
 
 from bot.config import Settings
 from bot.conversation import Conversations
-from bot.incoming import Incoming, Reply
+from bot.incoming import Argument, CommandInfo, Incoming, Reply
 from bot.ledger import Ledger
 from bot.pricing import Pricer
 from bot.providers.registry import Providers
@@ -27,10 +27,15 @@ class Services:
     conversations: Conversations
     session: aiohttp.ClientSession
     clock: Callable[[], datetime]
+    commands: tuple[Command, ...]  # every chat command, in /help's order (`bot.commands.ALL`)
 
     def is_owner(self, user: str) -> bool:
         """Bound to these settings, for callers that take a `Callable[[str], bool]`."""
         return is_owner(self.settings, user)
+
+    def commands_for(self, *, owner: bool) -> list[Command]:
+        """The commands to list for someone: owner commands only for owners."""
+        return [c for c in self.commands if owner or not c.owner_only]
 
 
 def is_owner(settings: Settings, user: str) -> bool:
@@ -54,13 +59,17 @@ class Context:
         return self.incoming.user
 
 
-@dataclass(frozen=True)
-class Command:
-    """A chat command as data, so /help, the platforms' menus and the access stage read one list."""
+@dataclass(frozen=True, kw_only=True)
+class Command(CommandInfo):
+    """A chat command declared once: its traits, which /help, the access stage and every platform's
+    menus read, and the code that runs it."""
 
-    name: str
-    summary: str  # one line for /help and the platforms' command menus
     run: Callable[[Context], Awaitable[None]]
-    usage: str = ""
-    owner_only: bool = False
-    aliases: tuple[str, ...] = ()
+
+    def info(self) -> CommandInfo:
+        """The traits without the code: what crosses the boundary to the adapters."""
+        return CommandInfo(**{f.name: getattr(self, f.name) for f in fields(CommandInfo)})
+
+
+# What owner commands and /link take: the words after the command, as their usage line shows them.
+FREE_TEXT = Argument("arguments", "What follows the command, as /help shows it")
