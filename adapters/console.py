@@ -11,7 +11,7 @@ import os
 import sys
 from typing import TextIO
 
-from bot.core import Core
+from adapters.handoff import ChatCore
 from bot.incoming import ClosingStream, Incoming, Menu
 
 
@@ -81,7 +81,7 @@ class ConsoleReply:
 
 
 async def run(
-    core: Core, *, user: str = "console", stdin: TextIO | None = None, stdout: TextIO | None = None
+    core: ChatCore, *, user: str = "console", stdin: TextIO | None = None, stdout: TextIO | None = None
 ) -> None:
     """Answer stdin line by line, in order, until end of input."""
     source = stdin or sys.stdin

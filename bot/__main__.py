@@ -8,17 +8,69 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import logging
 import sys
-from collections.abc import Coroutine, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.pricing import PriceFileError
 from bot.redact import install_redaction
 from bot.storage import DatabaseError
 
+if TYPE_CHECKING:
+    from bot.core import Core
+
 log = logging.getLogger("bot")
+
+
+@dataclass(frozen=True)
+class Platform:
+    """A chat platform `python -m bot` can run: adding one is a row in `PLATFORMS`."""
+
+    name: str  # the command-line word
+    title: str  # as people write it
+    token_env: str  # the setting that holds its token; set means "run it" when no platform is named
+    runner: str  # the module whose `run(core, settings)` runs it until cancelled, imported only when used
+    webhook_env: str | None = None  # set: updates arrive on PORT, so the platform serves the web server
+
+    def configured(self, settings: Settings) -> bool:
+        return settings.secret(self.token_env) is not None
+
+    def require_token(self, settings: Settings) -> None:
+        if not self.configured(settings):
+            raise ConfigError(f"{self.token_env}: required to run the {self.title} bot")
+
+    def serves_web(self, settings: Settings) -> bool:
+        """Whether this platform runs the process's one web server itself (the owner API beside it)."""
+        return self.webhook_env is not None and bool(getattr(settings, self.webhook_env.lower()))
+
+    def run(self, core: Core, settings: Settings) -> Awaitable[None]:
+        run: Callable[[Core, Settings], Awaitable[None]] = importlib.import_module(self.runner).run
+        return run(core, settings)
+
+
+PLATFORMS: dict[str, Platform] = {
+    p.name: p
+    for p in (
+        Platform(
+            name="telegram",
+            title="Telegram",
+            token_env="TELEGRAM_BOT_TOKEN",
+            runner="adapters.telegram_bot",
+            webhook_env="TELEGRAM_WEBHOOK_URL",
+        ),
+        Platform(
+            name="discord",
+            title="Discord",
+            token_env="DISCORD_BOT_TOKEN",
+            runner="adapters.discord_bot",
+        ),
+    )
+}
+TOKENS = [p.token_env for p in PLATFORMS.values()]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,11 +81,11 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m bot",
         description="capbot: LLM chat bot with hard spending caps",
         epilog="With no command, runs every chat platform whose token is set "
-        "(TELEGRAM_BOT_TOKEN, DISCORD_BOT_TOKEN). Try `python -m bot console --demo` with no key.",
+        f"({', '.join(TOKENS)}). Try `python -m bot console --demo` with no key.",
     )
     sub = parser.add_subparsers(dest="mode")
-    sub.add_parser("telegram", help="run the Telegram bot")
-    sub.add_parser("discord", help="run the Discord bot")
+    for platform in PLATFORMS.values():
+        sub.add_parser(platform.name, help=f"run the {platform.title} bot")
     console = sub.add_parser("console", help="chat from this terminal (each stdin line is a message)")
     console.add_argument("--user", default="console", help="console user name (identity console:NAME)")
     console.add_argument("--demo", action="store_true", help="use a local demo model: no key needed")
@@ -78,25 +130,15 @@ async def _api(settings: Settings) -> None:
         await asyncio.Event().wait()  # until interrupted
 
 
-async def _platforms(settings: Settings, which: Sequence[str]) -> None:
+async def _platforms(settings: Settings, which: Sequence[Platform]) -> None:
     from bot.core import open_core
     from bot.web import api_enabled, serve
 
     async with open_core(settings) as core, contextlib.AsyncExitStack() as stack:
         # The owner's API rides along on PORT; a Telegram webhook shares that one server.
-        telegram_webhook = "telegram" in which and bool(settings.telegram_webhook_url)
-        if api_enabled(settings) and not telegram_webhook:
+        if api_enabled(settings) and not any(platform.serves_web(settings) for platform in which):
             await stack.enter_async_context(serve(core, settings))
-        runs: list[Coroutine[Any, Any, None]] = []
-        if "telegram" in which:
-            from adapters import telegram_bot
-
-            runs.append(telegram_bot.run(core, settings))
-        if "discord" in which:
-            from adapters import discord_bot
-
-            runs.append(discord_bot.run(core, settings))
-        await asyncio.gather(*runs)
+        await asyncio.gather(*(platform.run(core, settings) for platform in which))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -122,15 +164,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise ConfigError("ADMIN_API_TOKEN: required to serve the API")
             asyncio.run(_api(settings))
             return 0
-        which = [args.mode] if args.mode else _configured_platforms(settings)
+        if args.mode:
+            which = [PLATFORMS[args.mode]]
+        else:
+            which = [p for p in PLATFORMS.values() if p.configured(settings)]
         if not which:
             print(
-                "Nothing to run: set TELEGRAM_BOT_TOKEN or DISCORD_BOT_TOKEN, "
-                "or try `python -m bot console --demo`.",
+                f"Nothing to run: set {' or '.join(TOKENS)}, or try `python -m bot console --demo`.",
                 file=sys.stderr,
             )
             return 2
-        _require_tokens(settings, which)
+        for platform in which:
+            platform.require_token(settings)
         asyncio.run(_platforms(settings, which))
         return 0
     except (ConfigError, PriceFileError) as exc:
@@ -152,23 +197,6 @@ def _demo_database(settings: Settings) -> dict[str, Any]:
     import os
 
     return {"database_url": os.environ["DATABASE_URL"]} if os.environ.get("DATABASE_URL") else {}
-
-
-def _configured_platforms(settings: Settings) -> list[str]:
-    found = []
-    if settings.telegram_bot_token:
-        found.append("telegram")
-    if settings.discord_bot_token:
-        found.append("discord")
-    return found
-
-
-def _require_tokens(settings: Settings, which: Sequence[str]) -> None:
-    for platform in which:
-        if platform == "telegram" and not settings.telegram_bot_token:
-            raise ConfigError("TELEGRAM_BOT_TOKEN: required to run the Telegram bot")
-        if platform == "discord" and not settings.discord_bot_token:
-            raise ConfigError("DISCORD_BOT_TOKEN: required to run the Discord bot")
 
 
 if __name__ == "__main__":

@@ -12,9 +12,6 @@ from bot.ledger import Blocked
 from bot.ratelimit import InFlight, PerMinute
 from bot.refusals import NotAllowed, NotOwner
 
-# Commands whose run produces a paid answer; these count towards MAX_IN_FLIGHT.
-ANSWERING = frozenset({"ask"})
-
 
 class Gate:
     """The access stage of the request path. Cheap: one profile read per message."""
@@ -38,7 +35,7 @@ class Gate:
         if command.owner_only and not owner:
             raise NotOwner(command.name)
         if not owner:
-            if command.name in ANSWERING:
+            if command.streams:  # a paid answer: counts towards MAX_IN_FLIGHT
                 self.in_flight.enter(user)
             self.per_minute.admit(user)
         names = (incoming.username, incoming.display_name)

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from bot.access import Gate
-from bot.commands import BY_NAME, visible_commands
+from bot.commands import ALL, BY_NAME
 from bot.commands.base import Context, Services
 from bot.commands.model import model_choices
 from bot.config import Settings
@@ -77,8 +77,8 @@ class Core:
             await reply.text(UNEXPECTED, private=True)
 
     def command_list(self, *, owner: bool = False) -> list[CommandInfo]:
-        """The commands for the platforms' command menus (owners see theirs too)."""
-        return [CommandInfo(c.name, c.summary) for c in visible_commands(owner=owner)]
+        """The commands with their traits, for the platforms' menus and behaviour (owners see theirs too)."""
+        return [c.info() for c in self.services.commands_for(owner=owner)]
 
     def model_choices(self, query: str) -> list[ModelChoice]:
         """Models matching what was typed, for autocomplete, at most 25 (Discord's limit)."""
@@ -114,6 +114,7 @@ async def open_core(
                 conversations=Conversations(db),
                 session=session,
                 clock=clock,
+                commands=ALL,
             )
             yield Core(services)
     finally:

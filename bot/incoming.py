@@ -11,11 +11,29 @@ from types import TracebackType
 from typing import NamedTuple, Protocol, Self
 
 
-class CommandInfo(NamedTuple):
-    """A command as platforms list it in their menus (Telegram's setMyCommands, Discord's slash tree)."""
+@dataclass(frozen=True)
+class Argument:
+    """What a command takes after its name, for platforms that ask for it in a form (Discord's options)."""
+
+    name: str  # one lowercase word, e.g. "prompt"
+    description: str
+    required: bool = False
+    offers_models: bool = False  # the core can suggest values as they are typed (`model_choices`)
+
+
+@dataclass(frozen=True)
+class CommandInfo:
+    """A command as its declaration describes it, so each platform builds its menus and behaviour from
+    one place (Telegram's setMyCommands and typing, Discord's slash tree, public answers and mentions)."""
 
     name: str  # without the slash
-    summary: str
+    summary: str  # one line for /help and the platforms' menus
+    usage: str = ""
+    argument: Argument | None = None  # None: the command takes nothing after its name
+    streams: bool = False  # a paid streamed answer: slow to start, for everyone in the chat, free text
+    owner_only: bool = False
+    greeting: bool = False  # what a platform's client sends on first contact (Telegram's Start button)
+    aliases: tuple[str, ...] = ()
 
 
 class ModelChoice(NamedTuple):

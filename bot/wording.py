@@ -124,4 +124,5 @@ def refusal(exc: Refusal, now: datetime) -> str:
     return "That can't be done."  # a refusal nobody worded yet: still one line that changes nothing
 
 
-UNEXPECTED = "Something went wrong on our side. The owner's log has the details."
+# The one apology for the unexpected, from the core and from the adapters alike.
+UNEXPECTED = "Sorry, something went wrong on our side; please try again. The owner's log has the details."

@@ -12,10 +12,12 @@ import logging
 import pytest
 
 from adapters import discord_bot
-from adapters.discord_bot import LIMIT, PLACEHOLDER, TROUBLE
+from adapters.discord_bot import LIMIT, PLACEHOLDER
 from adapters.streaming import CURSOR
+from bot.commands import BY_NAME
 from bot.config import ConfigError, Settings
 from bot.incoming import Incoming, Menu, MenuGroup, MenuItem, Reply
+from bot.wording import UNEXPECTED
 from tests.fakes.discord_api import (
     APP_ID,
     BOT_ROLE_ID,
@@ -54,14 +56,17 @@ async def test_commands_are_synced_to_the_configured_guild(
         pass
     assert None not in fake_discord.commands  # nothing global when DISCORD_GUILD_IDS is set
     synced = {c["name"]: c for c in fake_discord.commands[GUILD_ID]}
-    assert set(synced) == {"ask", "model", "spend", "new", "help", "cap"}
-    assert synced["ask"]["options"][0] | {"description": ""} == {
-        "type": 3,
-        "name": "prompt",
-        "description": "",
-        "required": True,
-    }
+    assert set(synced) == {"ask", "model", "spend", "new", "help", "cap"}  # not /start, Telegram's greeting
+    for name, command in synced.items():  # worded once, where the core declares the command
+        declared = BY_NAME[name]
+        assert command["description"] == declared.summary
+        options = [(o["name"], o["description"]) for o in command["options"]]
+        argument = declared.argument
+        assert options == ([] if argument is None else [(argument.name, argument.description)])
+    assert [(o["name"], o["type"], o["required"]) for o in synced["ask"]["options"]] == [("prompt", 3, True)]
+    assert [(o["name"], o["required"]) for o in synced["model"]["options"]] == [("model", False)]
     assert synced["model"]["options"][0]["autocomplete"] is True
+    assert [(o["name"], o["required"]) for o in synced["cap"]["options"]] == [("arguments", False)]
     assert synced["cap"]["default_member_permissions"] in (8, "8")  # owner commands: admins see them
     assert synced["spend"]["default_member_permissions"] is None
     assert int(fake_discord.identifies[0]["intents"]) & MESSAGE_CONTENT_INTENT
@@ -333,7 +338,7 @@ async def test_a_failure_is_one_log_line_and_one_private_apology(
             await fake_discord.dispatch("INTERACTION_CREATE", event)
             await core.wait_handled(1)
             await fake_discord.wait_for(lambda: bool(fake_discord.shown(event["token"])), "the apology")
-    assert fake_discord.shown(event["token"]) == [TROUBLE]
+    assert fake_discord.shown(event["token"]) == [UNEXPECTED]
     (record,) = [r for r in caplog.records if r.name == "adapters.discord_bot"]
     assert record.exc_info is None
     assert (

@@ -14,10 +14,11 @@ import pytest
 from pydantic import SecretStr
 
 from adapters.streaming import CURSOR
-from adapters.telegram_bot import TROUBLE, run, utf16_units, webhook_secret
 from adapters.telegram_bot import reply as telegram_reply
+from adapters.telegram_bot import run, utf16_units, webhook_secret
 from bot.config import ConfigError, Settings
 from bot.incoming import Incoming, Menu, MenuGroup, MenuItem, Reply
+from bot.wording import UNEXPECTED
 from tests.fakes import telegram_api as tg
 from tests.fakes.telegram_api import BOT_ID, BOT_USERNAME, GROUP_ID, LIMIT, TOKEN, FakeTelegram
 from tests.fakes.telegram_fixtures import ScriptedCore, TrackingCore, running_bot
@@ -313,7 +314,7 @@ async def test_an_unexpected_failure_is_one_short_line(
         await fake_telegram.push(tg.private_text(ALICE, "boom"))
         await core.wait_handled(1)
         await fake_telegram.wait_for(lambda: bool(fake_telegram.shown(21)), "the apology")
-    assert fake_telegram.shown(21) == [TROUBLE]
+    assert fake_telegram.shown(21) == [UNEXPECTED]
 
 
 async def test_webhook_mode_checks_the_secret_token(

@@ -7,8 +7,9 @@ a DM, or one that mentions or replies to the bot in a guild channel, goes the sa
 `MessageReply`. Each person's conversation in each channel is their own thread, paid by their identity
 `discord:<user id>`.
 
-Ephemerality is fixed when an interaction is deferred: /ask is deferred publicly (its answer is for the
-channel), every other command privately (its answer concerns only the asker, follow-ups included). A
+Ephemerality is fixed when an interaction is deferred: a command declared as streaming an answer (/ask)
+is deferred publicly (its answer is for the channel), every other command privately (its answer concerns
+only the asker, follow-ups included). A
 line the core marks private under a public /ask (cap reached, rate limited, ...) replaces the public
 placeholder with an ephemeral follow-up. An answer that outlives the interaction's 15-minute token
 continues as ordinary messages (see `replies`).
@@ -17,9 +18,7 @@ continues as ordinary messages (see `replies`).
 """
 
 from adapters.discord_bot.client import (
-    TROUBLE,
     CapbotClient,
-    ChatCore,
     addressed_text,
     answer,
     build_client,
@@ -36,15 +35,14 @@ from adapters.discord_bot.replies import (
     InteractionReply,
     MessageReply,
     discord_length,
-    short,
     token_expired,
 )
+from adapters.handoff import ChatCore, short
 
 __all__ = [
     "LIMIT",
     "ORIGINAL",
     "PLACEHOLDER",
-    "TROUBLE",
     "CapbotClient",
     "ChatCore",
     "InteractionReply",

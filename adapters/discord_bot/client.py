@@ -3,43 +3,35 @@
 A slash command is deferred at once (Discord allows three seconds) and becomes an `Incoming`
 ("/ask <prompt>", "/model <id>", ...) that the core answers through an `InteractionReply`; a message in a
 DM, or one that mentions or replies to the bot in a guild channel, goes the same way with a
-`MessageReply`.
+`MessageReply`. The slash commands are built from the core's declarations: a command's argument is its one
+option, a streaming command is answered publicly, an owner command is shown to server admins.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from typing import Any, Protocol
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import aiohttp
 import discord
 import yarl
 from discord import app_commands
 
-from adapters.discord_bot.replies import InteractionReply, MessageReply, short
+from adapters.discord_bot.replies import InteractionReply, MessageReply
+from adapters.handoff import ChatCore, Handoff, KnownCommands, short
 from bot.config import ConfigError, Settings
-from bot.incoming import CommandInfo, Incoming, ModelChoice, Reply
+from bot.incoming import CommandInfo, Incoming
 
 log = logging.getLogger("adapters.discord_bot")  # one logger for the whole adapter
+answer = Handoff("discord", discord.HTTPException, log).answer
 
 MAX_CHOICES = 25  # Discord's cap on autocomplete choices
 CHOICE_CHARS = 100  # Discord's cap on a choice's name and value
-TROUBLE = "Sorry, something went wrong while answering. Please try again."
+DESCRIPTION_CHARS = 100  # Discord's cap on a command's description
 CHAT_MESSAGES = (discord.MessageType.default, discord.MessageType.reply)  # not joins, pins, ...
-# Commands with their own slash definition; every other core command gets a free-text "arguments" option.
 VALID_NAME = re.compile(r"^[-_a-z0-9]{1,32}$")
-OWN_COMMANDS = frozenset({"ask", "model", "spend", "new", "help", "start"})
-
-
-class ChatCore(Protocol):
-    """What the adapter needs from `bot.core.Core`."""
-
-    async def handle(self, incoming: Incoming, reply: Reply) -> None: ...
-
-    def model_choices(self, query: str) -> list[ModelChoice]: ...
-
-    def command_list(self, *, owner: bool = False) -> list[CommandInfo]: ...
 
 
 def identity(user: discord.abc.User) -> str:
@@ -68,12 +60,12 @@ def addressed_text(message: discord.Message, me: discord.ClientUser) -> str | No
 USER_MENTION = re.compile(r"<@!?(\d+)>")
 
 
-def people_named(command: str) -> str:
+def people_named(command: str, commands: KnownCommands) -> str:
     """A command with Discord's user mentions (`<@123>`, what picking @bob inserts) as `discord:123`.
 
     Owner commands name people as `platform:id`; a question keeps its text as written.
     """
-    if not command.startswith("/") or command[1:].split(maxsplit=1)[:1] == ["ask"]:
+    if commands.streams(command, direct=True):
         return command
     return USER_MENTION.sub(r"discord:\1", command)
 
@@ -106,6 +98,7 @@ class CapbotClient(discord.Client):
         # Model output must never ping @everyone, roles or users.
         super().__init__(intents=intents, allowed_mentions=discord.AllowedMentions.none())
         self.core = core
+        self.commands = KnownCommands(core.command_list(owner=True))
         self.guild_ids = _guild_ids(settings)
         self.edit_interval = edit_interval
         self.tree = app_commands.CommandTree(self)
@@ -139,13 +132,18 @@ class CapbotClient(discord.Client):
         incoming = Incoming(
             user=identity(message.author),
             thread=thread_key(message.channel.id, message.author.id),
-            text=people_named(text),
+            text=people_named(text, self.commands),
             direct=True,
             username=f"@{message.author.name}",
             display_name=message.author.display_name,
             reply_to_user=f"discord:{reference_author}" if reference_author else None,
         )
         await answer(self.core, incoming, MessageReply(message, edit_interval=self.edit_interval))
+
+    async def answer_slash(self, interaction: discord.Interaction, command: CommandInfo, value: str) -> None:
+        """A slash command as the core reads it, "/name value"; public when it streams an answer."""
+        text = people_named(f"/{command.name} {value}".strip(), self.commands)
+        await self.answer_interaction(interaction, text, public=command.streams)
 
     async def answer_interaction(self, interaction: discord.Interaction, text: str, *, public: bool) -> None:
         """Defer at once, then let the core answer into the deferred response."""
@@ -175,37 +173,48 @@ class CapbotClient(discord.Client):
         log.warning("discord: slash command failed: %s", short(error.__cause__ or error))
 
 
-async def answer(core: ChatCore, incoming: Incoming, reply: InteractionReply | MessageReply) -> None:
-    """Run the core; a failure talking to Discord is one log line, never a traceback."""
-    try:
-        await core.handle(incoming, reply)
-    except discord.HTTPException as exc:
-        log.warning("discord: answering %s failed: %s", incoming.user, short(exc))
-    except Exception as exc:
-        log.error("discord: unexpected error answering %s: %s", incoming.user, short(exc))
-        try:
-            await reply.text(TROUBLE, private=True)
-        except Exception as again:
-            log.warning("discord: could not report the error to %s: %s", incoming.user, short(again))
-
-
 def _add_commands(client: CapbotClient) -> None:
-    tree, core = client.tree, client.core
+    """One slash command per core command; a greeting (/start) is for clients that send one themselves."""
+    for command in client.core.command_list(owner=True):
+        if not command.greeting and VALID_NAME.match(command.name):
+            client.tree.add_command(_slash_command(client, command))
 
-    @tree.command(name="ask", description="Ask the model a question")
-    @app_commands.describe(prompt="Your question")
-    async def ask(interaction: discord.Interaction, prompt: str) -> None:
-        await client.answer_interaction(interaction, f"/ask {prompt}", public=True)
 
-    @tree.command(name="model", description="Show or choose the model (prices per million tokens)")
-    @app_commands.describe(model="provider/model; start typing to search")
-    async def model(interaction: discord.Interaction, model: str | None = None) -> None:
-        await client.answer_interaction(interaction, f"/model {model or ''}".strip(), public=False)
+def _slash_command(client: CapbotClient, command: CommandInfo) -> app_commands.Command[Any, Any, None]:
+    """The command's declared argument becomes its one option (named as declared; `value` in Python)."""
 
-    @model.autocomplete("model")
-    async def model_autocomplete(
-        interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
+    async def bare(interaction: discord.Interaction) -> None:
+        await client.answer_slash(interaction, command, "")
+
+    async def required(interaction: discord.Interaction, value: str) -> None:
+        await client.answer_slash(interaction, command, value)
+
+    async def optional(interaction: discord.Interaction, value: str | None = None) -> None:
+        await client.answer_slash(interaction, command, value or "")
+
+    argument = command.argument
+    callback: Callable[..., Coroutine[Any, Any, None]] = bare
+    if argument is not None:
+        callback = required if argument.required else optional
+        callback = app_commands.describe(value=argument.description)(callback)
+        callback = app_commands.rename(value=argument.name)(callback)
+    if command.owner_only:  # hidden from members who are not server admins; the core checks OWNER_IDS anyway
+        callback = app_commands.default_permissions(administrator=True)(callback)
+    description = (command.summary or command.name)[:DESCRIPTION_CHARS]
+    slash: app_commands.Command[Any, Any, None] = app_commands.Command(
+        name=command.name, description=description, callback=callback
+    )
+    if argument is not None and argument.offers_models:
+        slash.autocomplete("value")(_model_choices(client.core))
+    return slash
+
+
+def _model_choices(
+    core: ChatCore,
+) -> Callable[[discord.Interaction, str], Coroutine[Any, Any, list[app_commands.Choice[str]]]]:
+    """Autocomplete from the core's priced models, within Discord's caps."""
+
+    async def autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         try:
             found = core.model_choices(current)
         except Exception as exc:
@@ -217,34 +226,7 @@ def _add_commands(client: CapbotClient) -> None:
             if len(model_id) <= CHOICE_CHARS
         ][:MAX_CHOICES]
 
-    def simple(name: str, description: str) -> None:
-        async def callback(interaction: discord.Interaction) -> None:
-            await client.answer_interaction(interaction, f"/{name}", public=False)
-
-        tree.add_command(app_commands.Command(name=name, description=description, callback=callback))
-
-    simple("spend", "What you have spent and what is left")
-    simple("new", "Start a fresh conversation")
-    simple("help", "What this bot can do")
-
-    everyone = {name for name, _ in core.command_list(owner=False)}
-    for name, summary in core.command_list(owner=True):
-        if name in OWN_COMMANDS or not VALID_NAME.match(name):
-            continue
-        tree.add_command(_free_text_command(client, name, summary, owner_only=name not in everyone))
-
-
-def _free_text_command(
-    client: CapbotClient, name: str, summary: str, *, owner_only: bool
-) -> app_commands.Command[Any, Any, None]:
-    @app_commands.describe(arguments="What follows the command, as /help shows it")
-    async def callback(interaction: discord.Interaction, arguments: str | None = None) -> None:
-        command = people_named(f"/{name} {arguments or ''}".strip())
-        await client.answer_interaction(interaction, command, public=False)
-
-    if owner_only:  # hidden from members who are not server admins; the core checks OWNER_IDS anyway
-        callback = app_commands.default_permissions(administrator=True)(callback)
-    return app_commands.Command(name=name, description=(summary or name)[:100], callback=callback)
+    return autocomplete
 
 
 def _guild_ids(settings: Settings) -> list[int]:

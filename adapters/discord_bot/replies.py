@@ -27,12 +27,6 @@ def discord_length(text: str) -> int:
     return len(text)
 
 
-def short(exc: BaseException) -> str:
-    """One line about a failure; discord.py's messages carry status and code, never the token."""
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}"[:200]
-
-
 def token_expired(exc: discord.HTTPException) -> bool:
     return exc.code == INVALID_WEBHOOK_TOKEN
 

@@ -39,7 +39,8 @@ from telegram.ext import (
     filters,
 )
 
-from adapters.telegram_bot.app import TROUBLE, ChatCore, Handlers, PerPersonOrder, short
+from adapters.handoff import ChatCore, short
+from adapters.telegram_bot.app import Handlers, PerPersonOrder
 from adapters.telegram_bot.reply import LIMIT, Bot, utf16_units
 from bot.config import ConfigError, Settings
 from bot.incoming import CommandInfo
@@ -50,7 +51,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LIMIT",
-    "TROUBLE",
     "ChatCore",
     "Running",
     "build_application",
@@ -153,12 +153,12 @@ def webhook_route(application: TelegramApp, secret: str, path: str) -> web.Route
     return web.post(path, on_update)
 
 
-def bot_commands(pairs: list[CommandInfo]) -> list[BotCommand]:
+def bot_commands(commands: list[CommandInfo]) -> list[BotCommand]:
     """The core's commands in the form Telegram accepts (1-32 of a-z, 0-9, _; a 1-256 character summary)."""
     return [
-        BotCommand(name, (summary or name)[:256])
-        for name, summary in pairs
-        if 0 < len(name) <= 32 and set(name) <= COMMAND_NAME
+        BotCommand(c.name, (c.summary or c.name)[:256])
+        for c in commands
+        if 0 < len(c.name) <= 32 and set(c.name) <= COMMAND_NAME
     ]
 
 

@@ -17,39 +17,26 @@ import contextlib
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from telegram import Message, Update, User
 from telegram.constants import ChatType, MessageEntityType
 from telegram.error import TelegramError
 from telegram.ext import BaseUpdateProcessor, CallbackContext
 
+from adapters.handoff import ChatCore, Handoff, KnownCommands, short
 from adapters.streaming import StreamingAnswer
 from adapters.telegram_bot.menu import Browse, MenuBoard
 from adapters.telegram_bot.reply import Bot, ChatMessenger, TelegramReply, TypingIndicator
-from bot.incoming import CommandInfo, Incoming, Menu, Reply
+from bot.incoming import Incoming, Menu
 
 log = logging.getLogger(__name__)
+answer = Handoff("telegram", TelegramError, log).answer
 
-TROUBLE = "Sorry, something went wrong while answering. Please try again."
 EXPIRED = "This menu has expired; send /model again."
 NOT_YOURS = "This menu belongs to someone else; send /model for your own."
 TOAST = 200  # Telegram's limit for a callback answer's text
 Context = CallbackContext[Bot, Any, Any, Any]
-
-
-class ChatCore(Protocol):
-    """What the adapter needs from `bot.core.Core`."""
-
-    async def handle(self, incoming: Incoming, reply: Reply) -> None: ...
-
-    def command_list(self, *, owner: bool = False) -> list[CommandInfo]: ...
-
-
-def short(exc: BaseException) -> str:
-    """One line about a failure for the log (the redaction filter still guards the token)."""
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}"[:200]
 
 
 # ---------------------------------------------------------------- ordering
@@ -162,14 +149,6 @@ def _replies_to(message: Message, me: User) -> bool:
     return author is not None and author.id == me.id
 
 
-def wants_typing(text: str, direct: bool) -> bool:
-    """Questions take a while before the first word arrives; commands like /spend answer at once."""
-    if not text.startswith("/"):
-        return direct
-    words = text[1:].split(maxsplit=1)
-    return bool(words) and words[0].partition("@")[0].lower() == "ask"
-
-
 # ---------------------------------------------------------------- handlers
 
 
@@ -212,14 +191,14 @@ class Handlers:
         self.core = core
         self.edit_interval = edit_interval
         self.board = MenuBoard()
-        self.commands = frozenset(name for name, _ in core.command_list(owner=True))
+        self.commands = KnownCommands(core.command_list(owner=True))
 
     async def on_message(self, update: Update, context: Context) -> None:
         message, sender = update.message, update.effective_user
         if message is None or sender is None or sender.is_bot or message.text is None:
             return
         me = context.bot.bot
-        found = addressed(message, me, self.commands)
+        found = addressed(message, me, self.commands.names)
         if found is None:
             return
         text, direct = found
@@ -236,7 +215,9 @@ class Handlers:
             display_name=sender.full_name,
             reply_to_user=identity(replied) if replied is not None else None,
         )
-        indicator = TypingIndicator(context.bot, chat_id, topic) if wants_typing(text, direct) else None
+        # A streamed answer takes a while before its first word; commands like /spend answer at once.
+        streams = self.commands.streams(text, direct=direct)
+        indicator = TypingIndicator(context.bot, chat_id, topic) if streams else None
         reply_to = message.message_id if group else None
         messenger = ChatMessenger(context.bot, chat_id, reply_to=reply_to, topic=topic, typing=indicator)
         reply = TelegramReply(messenger, self.board, asker=sender.id, edit_interval=self.edit_interval)
@@ -296,18 +277,3 @@ async def _toast(call: Awaitable[bool]) -> None:
         await call
     except TelegramError as exc:
         log.info("telegram: could not answer a button tap: %s", short(exc))
-
-
-async def answer(core: ChatCore, incoming: Incoming, reply: Reply) -> None:
-    """Run the core; a failure talking to Telegram is one log line, never a traceback for the person."""
-    try:
-        await core.handle(incoming, reply)
-    except TelegramError as exc:
-        log.warning("telegram: answering %s failed: %s", incoming.user, short(exc))
-    except Exception as exc:
-        log.error("telegram: unexpected error answering %s: %s", incoming.user, short(exc))
-        log.debug("telegram: error detail", exc_info=True)
-        try:
-            await reply.text(TROUBLE, private=True)
-        except Exception as again:
-            log.warning("telegram: could not report the error to %s: %s", incoming.user, short(again))

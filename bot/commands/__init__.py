@@ -14,8 +14,3 @@ ALL: tuple[Command, ...] = (
     *admin.COMMANDS,
 )
 BY_NAME: dict[str, Command] = {name: c for c in ALL for name in (c.name, *c.aliases)}
-
-
-def visible_commands(*, owner: bool) -> list[Command]:
-    """Commands to list for this person (owner commands only for owners)."""
-    return [c for c in ALL if owner or not c.owner_only]

@@ -8,7 +8,7 @@ CLI and the API.
 
 from __future__ import annotations
 
-from bot.commands.base import Command, Context
+from bot.commands.base import Command, Context, owner_command
 from bot.money import format_usd
 from bot.owner import looks_like_user, parse_cap, usage_text
 from bot.refusals import BadArguments, UnknownUser
@@ -93,17 +93,14 @@ async def usage(ctx: Context) -> None:
     await ctx.reply.text(usage_text(await ctx.services.owner_actions.usage(who)))
 
 
-CAP = Command(
+CAP = owner_command(
     "cap",
     "Set someone's cap and period",
     cap,
     usage="/cap <user> <amount|unlimited|default> [daily|weekly|monthly|total]",
-    owner_only=True,
 )
-BLOCK = Command("block", "Block someone", block, usage="/block <user>", owner_only=True)
-UNBLOCK = Command("unblock", "Unblock someone", unblock, usage="/unblock <user>", owner_only=True)
-USERS = Command("users", "Top spenders this period", users, usage="/users", owner_only=True)
-USAGE = Command(
-    "usage", "Usage per model (everyone or one person)", usage, usage="/usage [user]", owner_only=True
-)
+BLOCK = owner_command("block", "Block someone", block, usage="/block <user>")
+UNBLOCK = owner_command("unblock", "Unblock someone", unblock, usage="/unblock <user>")
+USERS = owner_command("users", "Top spenders this period", users, usage="/users")
+USAGE = owner_command("usage", "Usage per model (everyone or one person)", usage, usage="/usage [user]")
 COMMANDS = [CAP, BLOCK, UNBLOCK, USERS, USAGE]

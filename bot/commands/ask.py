@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from bot.commands.base import Command, Context
 from bot.commands.model import PricedModel, current_model, priced_model
 from bot.conversation import build_prompt, estimate_tokens, input_token_bound
+from bot.incoming import Argument
 from bot.ledger import ChargeDetail, Hold
 from bot.money import format_usd
 from bot.providers.base import ChatMessage, ChatRequest, Provider, ProviderError, TextDelta, TokenUsage
@@ -194,5 +195,12 @@ async def _settle(ctx: Context, model: PricedModel, hold: Hold, usage: TokenUsag
 
 
 COMMANDS = [
-    Command("ask", "Ask the model a question", ask, usage="/ask <question>"),
+    Command(
+        name="ask",
+        summary="Ask the model a question",
+        usage="/ask <question>",
+        argument=Argument("prompt", "Your question", required=True),
+        streams=True,
+        run=ask,
+    ),
 ]

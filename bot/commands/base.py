@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 import aiohttp
 
 from bot.config import Settings
 from bot.conversation import Conversations
-from bot.incoming import Incoming, Reply
+from bot.incoming import Argument, CommandInfo, Incoming, Reply
 from bot.ledger import Ledger
 from bot.owner import OwnerActions, is_owner
 from bot.pricing import Pricer
@@ -28,6 +28,7 @@ class Services:
     conversations: Conversations
     session: aiohttp.ClientSession
     clock: Callable[[], datetime]
+    commands: tuple[Command, ...]  # every chat command, in /help's order (`bot.commands.ALL`)
 
     def is_owner(self, user: str) -> bool:
         """Bound to these settings, for callers that take a `Callable[[str], bool]`."""
@@ -37,6 +38,10 @@ class Services:
     def owner_actions(self) -> OwnerActions:
         """The owner's actions over this ledger: the same rules as the CLI and the API."""
         return OwnerActions(self.ledger, self.is_owner)
+
+    def commands_for(self, *, owner: bool) -> list[Command]:
+        """The commands to list for someone: owner commands only for owners."""
+        return [c for c in self.commands if owner or not c.owner_only]
 
 
 @dataclass
@@ -55,13 +60,24 @@ class Context:
         return self.incoming.user
 
 
-@dataclass(frozen=True)
-class Command:
-    """A chat command as data, so /help, the platforms' menus and the access stage read one list."""
+@dataclass(frozen=True, kw_only=True)
+class Command(CommandInfo):
+    """A chat command declared once: its traits, which /help, the access stage and every platform's
+    menus read, and the code that runs it."""
 
-    name: str
-    summary: str  # one line for /help and the platforms' command menus
     run: Callable[[Context], Awaitable[None]]
-    usage: str = ""
-    owner_only: bool = False
-    aliases: tuple[str, ...] = ()
+
+    def info(self) -> CommandInfo:
+        """The traits without the code: what crosses the boundary to the adapters."""
+        return CommandInfo(**{f.name: getattr(self, f.name) for f in fields(CommandInfo)})
+
+
+# What owner commands and /link take: the words after the command, as their usage line shows them.
+FREE_TEXT = Argument("arguments", "What follows the command, as /help shows it")
+
+
+def owner_command(
+    name: str, summary: str, run: Callable[[Context], Awaitable[None]], *, usage: str
+) -> Command:
+    """An owner command: it takes free text (a person, an amount, ...) and only owners may run it."""
+    return Command(name=name, summary=summary, usage=usage, argument=FREE_TEXT, owner_only=True, run=run)

@@ -14,11 +14,9 @@ async def new(ctx: Context) -> None:
 
 async def help_(ctx: Context) -> None:
     """/help: the commands this person may run (owners also see theirs)."""
-    from bot.commands import visible_commands  # here: bot.commands imports this module
-
     owner = ctx.services.is_owner(ctx.user)
     lines = ["capbot answers with the owner's LLM keys; each person has a spending allowance.", ""]
-    for command in visible_commands(owner=owner):
+    for command in ctx.services.commands_for(owner=owner):
         lines.append(f"{command.usage or '/' + command.name} — {command.summary}")
     if ctx.incoming.direct:
         lines += ["", "In a private chat, plain text is a question too."]
@@ -31,7 +29,7 @@ async def start(ctx: Context) -> None:
 
 
 COMMANDS = [
-    Command("start", "Introduction", start, usage="/start"),
-    Command("help", "This list", help_, usage="/help"),
-    Command("new", "Start a fresh conversation", new, usage="/new"),
+    Command(name="start", summary="Introduction", usage="/start", greeting=True, run=start),
+    Command(name="help", summary="This list", usage="/help", run=help_),
+    Command(name="new", summary="Start a fresh conversation", usage="/new", run=new),
 ]

@@ -7,7 +7,7 @@ join an account they don't hold. Owners may also link two identities directly (`
 from __future__ import annotations
 
 from bot.commands.admin import target
-from bot.commands.base import Command, Context
+from bot.commands.base import FREE_TEXT, Command, Context
 from bot.ledger import looks_like_code
 from bot.owner import looks_like_user
 from bot.refusals import BadArguments, NotOwner
@@ -43,9 +43,10 @@ async def link(ctx: Context) -> None:
 
 
 LINK = Command(
-    "link",
-    "Share one allowance across your accounts",
-    link,
+    name="link",
+    summary="Share one allowance across your accounts",
     usage="/link, then /link CODE from your other account",
+    argument=FREE_TEXT,
+    run=link,
 )
 COMMANDS = [LINK]

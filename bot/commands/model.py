@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.commands.base import Command, Context, Services
-from bot.incoming import Menu, MenuGroup, MenuItem, ModelChoice
+from bot.incoming import Argument, Menu, MenuGroup, MenuItem, ModelChoice
 from bot.pricing import Rates, UnpricedModel, describe
 from bot.providers.registry import ProviderNotConfigured, ResolvedModel, UnknownModel
 from bot.refusals import UnknownModelChoice
@@ -81,5 +81,11 @@ async def model(ctx: Context) -> None:
 
 
 COMMANDS = [
-    Command("model", "Show or choose the model", model, usage="/model [provider/model]"),
+    Command(
+        name="model",
+        summary="Show or choose the model",
+        usage="/model [provider/model]",
+        argument=Argument("model", "provider/model; start typing to search", offers_models=True),
+        run=model,
+    ),
 ]

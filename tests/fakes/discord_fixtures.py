@@ -15,6 +15,7 @@ import discord
 import pytest
 
 from adapters.discord_bot import CapbotClient, ChatCore, build_client
+from bot.commands import BY_NAME
 from bot.config import Settings
 from bot.incoming import CommandInfo, Incoming, ModelChoice, Reply
 from tests.fakes.discord_api import GUILD_ID, FakeDiscord
@@ -42,15 +43,12 @@ class ScriptedCore:
         return found  # deliberately uncapped: the adapter must cap at 25
 
     def command_list(self, *, owner: bool = False) -> list[CommandInfo]:
-        listed = [
-            CommandInfo("ask", "Ask"),
-            CommandInfo("model", "Model"),
-            CommandInfo("spend", "Spend"),
-            CommandInfo("start", "Intro"),
-            CommandInfo("help", "Help"),
-        ]
-        listed.append(CommandInfo("new", "New conversation"))
-        return listed + ([CommandInfo("cap", "Set a person's cap")] if owner else [])
+        """Some of capbot's commands, as the core declares them."""
+        names = [*LISTED, *(["cap"] if owner else [])]
+        return [BY_NAME[name].info() for name in names]
+
+
+LISTED = ("ask", "model", "spend", "start", "help", "new")
 
 
 @pytest.fixture

@@ -14,22 +14,17 @@ import pytest
 from telegram.ext import AIORateLimiter
 
 from adapters.telegram_bot import ChatCore, Running, build_application, running
+from bot.commands import BY_NAME
 from bot.config import Settings
-from bot.incoming import CommandInfo, Incoming, Reply
+from bot.incoming import CommandInfo, Incoming, ModelChoice, Reply
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.support import TrackingCore as TrackingCore  # re-exported: the tests import it from here
 
 Script = Callable[[Incoming, Reply], Awaitable[None]]
 
 
-COMMANDS = [
-    CommandInfo("start", "Introduction"),
-    CommandInfo("help", "This list"),
-    CommandInfo("ask", "Ask the model a question"),
-    CommandInfo("model", "Show or choose the model"),
-    CommandInfo("spend", "What you have spent and what is left"),
-    CommandInfo("new", "Start a fresh conversation"),
-]
+# capbot's commands as the core declares them, in a menu order of the test's choosing
+COMMANDS = [BY_NAME[name].info() for name in ("start", "help", "ask", "model", "spend", "new")]
 
 
 class ScriptedCore:
@@ -43,10 +38,13 @@ class ScriptedCore:
 
     def command_list(self, *, owner: bool = False) -> list[CommandInfo]:
         return COMMANDS + (
-            [CommandInfo("cap", "Set a person's cap"), CommandInfo("Bad-Name", "not a Telegram name")]
+            [BY_NAME["cap"].info(), CommandInfo("Bad-Name", "not a Telegram name", owner_only=True)]
             if owner
             else []
         )
+
+    def model_choices(self, query: str) -> list[ModelChoice]:
+        return []
 
 
 def no_throttling() -> AIORateLimiter:
