@@ -76,5 +76,7 @@ async def bench_core(
 
 async def ask(core: Core, user: str, text: str) -> QuietReply:
     reply = QuietReply()
-    await core.handle(Incoming(user=user, thread=f"bench:{user}", text=f"/ask {text}", direct=True), reply)
+    await core.handle(
+        Incoming(user=user, conversation=f"bench:{user}", text=f"/ask {text}", direct=True), reply
+    )
     return reply

@@ -52,7 +52,7 @@ class Incoming:
     """
 
     user: str  # identity, "platform:id", e.g. "telegram:12345"
-    thread: str  # conversation key; the adapter decides what one conversation is
+    conversation: str  # whose history this continues; the adapter decides what one conversation is
     text: str
     direct: bool = True
     username: str | None = None  # "@handle" where the platform has one, for owner commands

@@ -69,8 +69,8 @@ class Clock:
         self.now += timedelta(**delta)
 
 
-def message(text: str, user: str = "telegram:1", thread: str | None = None, **kw: object) -> Incoming:
-    return Incoming(user=user, thread=thread or f"t:{user}", text=text, **kw)  # type: ignore[arg-type]
+def message(text: str, user: str = "telegram:1", conversation: str | None = None, **kw: object) -> Incoming:
+    return Incoming(user=user, conversation=conversation or f"t:{user}", text=text, **kw)  # type: ignore[arg-type]
 
 
 async def eventually(condition: Callable[[], bool], what: str = "condition", seconds: float = 10.0) -> None:

@@ -94,7 +94,7 @@ async def test_ask_is_deferred_publicly_and_streamed_into_the_response(
     token = event["token"]
     assert incoming == Incoming(
         user="discord:11",
-        thread=f"discord:{CHANNEL_ID}:11",
+        conversation=f"discord:{CHANNEL_ID}:11",
         text="/ask capital of France?",
         direct=False,
         username="@alice",
@@ -235,7 +235,7 @@ async def test_a_mention_in_a_channel_is_answered_in_the_channel(
         (incoming,) = await core.wait_handled(1)
     assert incoming.text == "what is 2+2?"
     assert incoming.direct and incoming.user == "discord:16"
-    assert incoming.thread == f"discord:{CHANNEL_ID}:16"
+    assert incoming.conversation == f"discord:{CHANNEL_ID}:16"
     (post,) = fake_discord.channel_posts()
     assert str(post.body["message_reference"]["message_id"]) == question["id"]  # a reply to the question
     assert post.body["allowed_mentions"] == {"parse": []}  # the answer pings nobody
@@ -270,7 +270,7 @@ async def test_a_direct_message_is_answered_in_the_dm(
         (incoming,) = await core.wait_handled(1)
     assert incoming == Incoming(
         user="discord:18",
-        thread=f"discord:{DM_CHANNEL}:18",
+        conversation=f"discord:{DM_CHANNEL}:18",
         text="hi there",
         direct=True,
         username="@ivy",
@@ -305,7 +305,7 @@ async def test_two_people_asking_at_once_each_get_their_own_answer(
         await fake_discord.dispatch("INTERACTION_CREATE", jo)
         await fake_discord.dispatch("INTERACTION_CREATE", kim)
         handled = await core.wait_handled(2)
-    assert {i.thread for i in handled} == {f"discord:{CHANNEL_ID}:19", f"discord:{CHANNEL_ID}:20"}
+    assert {i.conversation for i in handled} == {f"discord:{CHANNEL_ID}:19", f"discord:{CHANNEL_ID}:20"}
     assert fake_discord.shown(jo["token"]) == ["Answer for Jo"]
     assert fake_discord.shown(kim["token"]) == ["Answer for Kim"]
 

@@ -57,7 +57,7 @@ async def test_private_text_is_a_question_streamed_with_typing(
         (seen,) = await core.wait_handled(1)
     assert seen == Incoming(
         user="telegram:21",
-        thread="telegram:21:21",
+        conversation="telegram:21:21",
         text="hi there",
         direct=True,
         username="@alice",
@@ -151,7 +151,10 @@ async def test_group_answers_commands_mentions_and_replies_and_ignores_chatter(
         ("telegram:22", "and why?", True),
         ("telegram:22", "/help", True),
     ]
-    assert handled[3].reply_to_user == f"telegram:{BOT_ID}" and handled[3].thread == f"telegram:{GROUP_ID}:22"
+    assert (
+        handled[3].reply_to_user == f"telegram:{BOT_ID}"
+        and handled[3].conversation == f"telegram:{GROUP_ID}:22"
+    )
     replies = [m["capbot_reply_to"] for m in fake_telegram.chat_messages(GROUP_ID)]
     assert len(replies) == 5 and all(
         isinstance(r, int) for r in replies

@@ -96,7 +96,7 @@ async def test_group_mention_and_reply_continue_one_conversation_paid_by_the_ask
     assert new["text"].startswith("Started a new conversation")  # Carol's chatter never reached the core
     assert [m.text for m in core.handled] == ["what is a cap?", "and a period?", "/new"]
     history = await services(core).conversations.history(f"telegram:{GROUP_ID}:32")
-    assert len(history) == 4  # two questions and two answers in Bob's one thread
+    assert len(history) == 4  # two questions and two answers in Bob's one conversation
     assert (await ledger(core).summary("telegram:32")).spent > 0
     assert (await ledger(core).summary("telegram:33")).spent == 0
 

@@ -4,7 +4,7 @@ One flow, top to bottom: a slash command is deferred at once (Discord allows thr
 `Incoming` ("/ask <prompt>", "/model <id>", ...) and the core answers through an `InteractionReply`,
 which streams into the deferred response and continues in follow-ups past 2,000 characters. A message in
 a DM, or one that mentions or replies to the bot in a guild channel, goes the same way with a
-`MessageReply`. Each person's conversation in each channel is their own thread, paid by their identity
+`MessageReply`. Each person's conversation in each channel is their own, paid by their identity
 `discord:<user id>`.
 
 Ephemerality is fixed when an interaction is deferred: a command declared as streaming an answer (/ask)
@@ -22,11 +22,11 @@ from adapters.discord_bot.client import (
     addressed_text,
     answer,
     build_client,
+    conversation_key,
     identity,
     people_named,
     point_at,
     run,
-    thread_key,
 )
 from adapters.discord_bot.replies import (
     LIMIT,
@@ -50,12 +50,12 @@ __all__ = [
     "addressed_text",
     "answer",
     "build_client",
+    "conversation_key",
     "discord_length",
     "identity",
     "people_named",
     "point_at",
     "run",
     "short",
-    "thread_key",
     "token_expired",
 ]

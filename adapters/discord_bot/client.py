@@ -38,7 +38,7 @@ def identity(user: discord.abc.User) -> str:
     return f"discord:{user.id}"
 
 
-def thread_key(channel_id: int | None, user_id: int) -> str:
+def conversation_key(channel_id: int | None, user_id: int) -> str:
     """One conversation per person per channel."""
     return f"discord:{channel_id}:{user_id}"
 
@@ -131,7 +131,7 @@ class CapbotClient(discord.Client):
         reference_author = _referenced_author(message)
         incoming = Incoming(
             user=identity(message.author),
-            thread=thread_key(message.channel.id, message.author.id),
+            conversation=conversation_key(message.channel.id, message.author.id),
             text=people_named(text, self.commands),
             direct=True,
             username=f"@{message.author.name}",
@@ -155,7 +155,7 @@ class CapbotClient(discord.Client):
         user = interaction.user
         incoming = Incoming(
             user=identity(user),
-            thread=thread_key(interaction.channel_id, user.id),
+            conversation=conversation_key(interaction.channel_id, user.id),
             text=text,
             direct=interaction.guild_id is None,
             username=f"@{user.name}",

@@ -88,7 +88,7 @@ def identity(user: User) -> str:
     return f"telegram:{user.id}"
 
 
-def thread_key(chat_id: int, user_id: int) -> str:
+def conversation_key(chat_id: int, user_id: int) -> str:
     """One conversation per person per chat."""
     return f"telegram:{chat_id}:{user_id}"
 
@@ -208,7 +208,7 @@ class Handlers:
         replied = _replied_author(message)
         incoming = Incoming(
             user=identity(sender),
-            thread=thread_key(chat_id, sender.id),
+            conversation=conversation_key(chat_id, sender.id),
             text=text,
             direct=direct,
             username=f"@{sender.username}" if sender.username else None,
@@ -252,7 +252,7 @@ class Handlers:
         )
         incoming = Incoming(
             user=identity(user),
-            thread=thread_key(chat_id, user.id),
+            conversation=conversation_key(chat_id, user.id),
             text=action.command,
             direct=query.message.chat.type == ChatType.PRIVATE,
             username=f"@{user.username}" if user.username else None,

@@ -55,7 +55,7 @@ async def ask(ctx: Context) -> None:
     services = ctx.services
     chosen = await current_model(services, ctx.user)
     candidates = [chosen, *(m for m in services.settings.fallback_models if m != chosen)]
-    history = await services.conversations.history(ctx.incoming.thread)
+    history = await services.conversations.history(ctx.incoming.conversation)
     question = ChatMessage("user", prompt)
     for attempt, model_id in enumerate(candidates):
         last = attempt == len(candidates) - 1
@@ -87,7 +87,7 @@ async def ask(ctx: Context) -> None:
         if attempt:
             log.info("answered by fallback model %s", model_id)
         await services.conversations.append(
-            ctx.incoming.thread, [question, ChatMessage("assistant", outcome.text)]
+            ctx.incoming.conversation, [question, ChatMessage("assistant", outcome.text)]
         )
         if outcome.clamped and outcome.usage and outcome.usage.output_tokens >= MIN_OUTPUT_TOKENS:
             summary = await services.ledger.summary(ctx.user)

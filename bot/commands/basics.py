@@ -6,8 +6,8 @@ from bot.commands.base import Command, Context
 
 
 async def new(ctx: Context) -> None:
-    """/new: forget the thread, so the next question is not paid for with old history."""
-    dropped = await ctx.services.conversations.clear(ctx.incoming.thread)
+    """/new: forget the conversation, so the next question is not paid for with old history."""
+    dropped = await ctx.services.conversations.clear(ctx.incoming.conversation)
     note = f" ({dropped} earlier messages forgotten)" if dropped else ""
     await ctx.reply.text(f"Started a new conversation{note}.")
 
