@@ -14,6 +14,7 @@ from bot.config import Settings, load_settings
 from bot.core import Core, open_core
 from bot.ledger import GLOBAL, ChargeDetail, Ledger, Quote, all_keys
 from bot.storage import Database
+from bot.tokens import TokenCounts
 from tests.support import Clock, RecordingReply, message
 
 CENT = 10_000_000  # nano-dollars
@@ -75,13 +76,13 @@ async def charge(
 ) -> int:
     """Spend through the real reserve → settle path, as /ask does."""
     hold = await ledger.reserve(user, Quote(cost, Decimal(0), 100, 16))
-    detail = ChargeDetail(
-        model=model,
+    tokens = TokenCounts(
         input_tokens=input_tokens,
         cache_read_tokens=cache_read_tokens,
         output_tokens=output_tokens,
         reasoning_tokens=reasoning_tokens,
     )
+    detail = ChargeDetail(model=model, tokens=tokens)
     return await ledger.settle(hold, cost, detail)
 
 

@@ -14,10 +14,11 @@ import pytest
 
 from bot.ledger import Blocked, CapReached, ChargeDetail, Ledger, Quote, period_key
 from bot.storage import Database, open_database
+from bot.tokens import TokenCounts
 from tests.support import Clock
 
 CENT = 10_000_000  # nano-dollars
-DETAIL = ChargeDetail(model="test/model", input_tokens=10, output_tokens=20)
+DETAIL = ChargeDetail(model="test/model", tokens=TokenCounts(input_tokens=10, output_tokens=20))
 
 Opener = Callable[[], Awaitable[Database]]
 

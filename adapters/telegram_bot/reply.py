@@ -18,6 +18,7 @@ import contextlib
 import logging
 import warnings
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -90,35 +91,27 @@ class MenuRenderer(Protocol):
     def keyboard(self, menu: Menu, owner: int, group: int | None = None) -> InlineKeyboardMarkup: ...
 
 
+@dataclass
 class ChatMessenger:
     """Sends and edits the bot's messages in one chat; the first one replies to the question (in groups).
 
     The first message also ends the `typing` indicator, if the answer has one.
     """
 
-    def __init__(
-        self,
-        bot: Bot,
-        chat_id: int,
-        *,
-        reply_to: int | None,
-        topic: int | None,
-        typing: TypingIndicator | None = None,
-    ) -> None:
-        self.bot = bot
-        self.chat_id = chat_id
-        self._reply_to = reply_to
-        self._topic = topic
-        self._typing = typing
+    bot: Bot
+    chat_id: int
+    reply_to: int | None = None  # the question's message id; cleared once the first message replied
+    topic: int | None = None  # the forum topic (message_thread_id) to answer in
+    typing: TypingIndicator | None = None
 
     async def _before_sending(self) -> None:
-        if self._typing is not None:
-            await self._typing.stop()
+        if self.typing is not None:
+            await self.typing.stop()
 
     def _reply_parameters(self) -> ReplyParameters | None:
-        if self._reply_to is None:
+        if self.reply_to is None:
             return None
-        reply_to, self._reply_to = self._reply_to, None  # only the first message is a reply
+        reply_to, self.reply_to = self.reply_to, None  # only the first message is a reply
         return ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
 
     async def send(self, text: str) -> int:
@@ -129,7 +122,7 @@ class ChatMessenger:
 
         def attempt(body: str, entities: Sequence[MessageEntity]) -> Coroutine[Any, Any, Message]:
             return self.bot.send_message(
-                self.chat_id, body, entities=entities, reply_parameters=reply, message_thread_id=self._topic
+                self.chat_id, body, entities=entities, reply_parameters=reply, message_thread_id=self.topic
             )
 
         sent = await _formatted(attempt, body, entities, text)
@@ -155,7 +148,7 @@ class ChatMessenger:
             text,
             reply_markup=markup,
             reply_parameters=self._reply_parameters(),
-            message_thread_id=self._topic,
+            message_thread_id=self.topic,
             rate_limit_args=PLAIN_RETRIES,
         )
 
@@ -219,7 +212,7 @@ class TypingIndicator:
     def __init__(self, bot: Bot, chat_id: int, topic: int | None) -> None:
         self._bot = bot
         self._chat_id = chat_id
-        self._topic = topic
+        self.topic = topic
         self._stopped = asyncio.Event()
         self._refresher: asyncio.Task[None] | None = None
 
@@ -245,6 +238,6 @@ class TypingIndicator:
 
     async def _action(self) -> None:
         try:
-            await self._bot.send_chat_action(self._chat_id, ChatAction.TYPING, message_thread_id=self._topic)
+            await self._bot.send_chat_action(self._chat_id, ChatAction.TYPING, message_thread_id=self.topic)
         except Exception as exc:  # cosmetic: never worth failing an answer for
             log.debug("telegram: typing action failed: %s", exc)

@@ -11,6 +11,7 @@ import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from decimal import Decimal
 from typing import TYPE_CHECKING, TypeVar
 
@@ -224,18 +225,7 @@ async def usage(request: web.Request) -> web.Response:
     # "?user=" names nobody: 404, not everyone
     who = await actions.resolve(name) if name is not None else None
     found = await actions.usage(who)
-    models = [
-        ModelUsageOut(
-            model=r.model,
-            requests=r.requests,
-            input_tokens=r.input_tokens,
-            cached_tokens=r.cached_tokens,
-            output_tokens=r.output_tokens,
-            reasoning_tokens=r.reasoning_tokens,
-            cost=usd(r.cost) or "0",
-        )
-        for r in found.rows
-    ]
+    models = [ModelUsageOut(**(asdict(r) | {"cost": usd(r.cost) or "0"})) for r in found.rows]
     total = usd(sum(r.cost for r in found.rows)) or "0"
     report = UsageReport(user=found.user, period=found.period, since=found.since, models=models, total=total)
     return _json(report)

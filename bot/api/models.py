@@ -9,7 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, dataclasses
+
+from bot.ledger import ModelTokens
 
 Usd = Annotated[str, Field(pattern=r"^-?[0-9]+(\.[0-9]+)?$", examples=["0.25"])]
 PeriodName = Literal["daily", "weekly", "monthly", "total"]
@@ -55,13 +57,10 @@ class UserList(BaseModel):
     users: list[UserOut]
 
 
-class ModelUsageOut(BaseModel):
-    model: str
-    requests: int
-    input_tokens: int
-    cached_tokens: int
-    output_tokens: int
-    reasoning_tokens: int
+@dataclasses.dataclass(frozen=True)
+class ModelUsageOut(ModelTokens):
+    """The ledger's `ModelUsage` with its cost as exact decimal dollars."""
+
     cost: Usd
 
 

@@ -182,25 +182,12 @@ async def _settle(ctx: Context, model: PricedModel, hold: Hold, usage: TokenUsag
         except Exception:  # a hold left open would block the allowance until the next restart
             log.exception("%s: cannot price the reported usage; charging the hold (estimated)", resolved.id)
             cost, estimated = hold.amount, True
-    detail = ChargeDetail(
-        model=resolved.id,
-        input_tokens=usage.input_tokens,
-        cache_read_tokens=usage.cache_read_tokens,
-        cache_write_tokens=usage.cache_write_tokens,
-        output_tokens=usage.output_tokens,
-        reasoning_tokens=usage.reasoning_tokens,
-        estimated=estimated,
-    )
+    detail = ChargeDetail(model=resolved.id, tokens=usage, estimated=estimated)
     return await asyncio.shield(services.ledger.settle(hold, cost, detail))
 
 
-COMMANDS = [
-    Command(
-        name="ask",
-        summary="Ask the model a question",
-        usage="/ask <question>",
-        argument=Argument("prompt", "Your question", required=True),
-        streams=True,
-        run=ask,
-    ),
-]
+PROMPT = Argument("prompt", "Your question", required=True)
+ASK = Command(
+    "ask", "Ask the model a question", usage="/ask <question>", argument=PROMPT, streams=True, run=ask
+)
+COMMANDS = [ASK]

@@ -80,4 +80,4 @@ def owner_command(
     name: str, summary: str, run: Callable[[Context], Awaitable[None]], *, usage: str
 ) -> Command:
     """An owner command: it takes free text (a person, an amount, ...) and only owners may run it."""
-    return Command(name=name, summary=summary, usage=usage, argument=FREE_TEXT, owner_only=True, run=run)
+    return Command(name, summary, usage=usage, argument=FREE_TEXT, owner_only=True, run=run)

@@ -29,7 +29,7 @@ async def start(ctx: Context) -> None:
 
 
 COMMANDS = [
-    Command(name="start", summary="Introduction", usage="/start", greeting=True, run=start),
-    Command(name="help", summary="This list", usage="/help", run=help_),
-    Command(name="new", summary="Start a fresh conversation", usage="/new", run=new),
+    Command("start", "Introduction", usage="/start", greeting=True, run=start),
+    Command("help", "This list", usage="/help", run=help_),
+    Command("new", "Start a fresh conversation", usage="/new", run=new),
 ]

@@ -42,11 +42,6 @@ async def link(ctx: Context) -> None:
     await ctx.reply.text(f"Linked {', '.join(linked.identities)}: one allowance. " + actions.describe(report))
 
 
-LINK = Command(
-    name="link",
-    summary="Share one allowance across your accounts",
-    usage="/link, then /link CODE from your other account",
-    argument=FREE_TEXT,
-    run=link,
-)
+USAGE = "/link, then /link CODE from your other account"
+LINK = Command("link", "Share one allowance across your accounts", usage=USAGE, argument=FREE_TEXT, run=link)
 COMMANDS = [LINK]

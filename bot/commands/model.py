@@ -80,12 +80,8 @@ async def model(ctx: Context) -> None:
     await ctx.reply.text(f"Model set to {chosen.resolved.id} ({describe(chosen.rates)}).")
 
 
-COMMANDS = [
-    Command(
-        name="model",
-        summary="Show or choose the model",
-        usage="/model [provider/model]",
-        argument=Argument("model", "provider/model; start typing to search", offers_models=True),
-        run=model,
-    ),
-]
+MODEL_ID = Argument("model", "provider/model; start typing to search", offers_models=True)
+MODEL = Command(
+    "model", "Show or choose the model", usage="/model [provider/model]", argument=MODEL_ID, run=model
+)
+COMMANDS = [MODEL]

@@ -46,4 +46,4 @@ async def spend(ctx: Context) -> None:
     await ctx.reply.text("\n".join(lines))
 
 
-COMMANDS = [Command(name="spend", summary="What you have spent and what remains", usage="/spend", run=spend)]
+COMMANDS = [Command("spend", "What you have spent and what remains", usage="/spend", run=spend)]

@@ -18,7 +18,7 @@ from bot.ledger.records import (
     SpendSummary,
     UserProfile,
 )
-from bot.ledger.reports import AccountReport, ModelUsage
+from bot.ledger.reports import AccountReport, ModelTokens, ModelUsage
 
 __all__ = [
     "CODE_TTL",
@@ -35,6 +35,7 @@ __all__ = [
     "LinkReason",
     "LinkRefused",
     "Linked",
+    "ModelTokens",
     "ModelUsage",
     "OwnerProtected",
     "Period",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
 from bot.ledger.periods import Period
 from bot.refusals import Refusal
+from bot.tokens import TokenCounts
 
 
 @dataclass(frozen=True)
@@ -36,12 +37,8 @@ class ChargeDetail:
     """What a charge was for (model and token counts), kept with it for usage reports."""
 
     model: str
-    input_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    output_tokens: int = 0
-    reasoning_tokens: int = 0
-    estimated: bool = False
+    tokens: TokenCounts = field(default_factory=TokenCounts)
+    estimated: bool = False  # no usage was reported: the amount is the bound of what could have been used
 
 
 @dataclass(frozen=True)

@@ -37,8 +37,8 @@ class AccountReport:
 
 
 @dataclass(frozen=True)
-class ModelUsage:
-    """One model's share of the spend, for the owner's `/usage` and the API's usage report."""
+class ModelTokens:
+    """One model's requests and tokens in a period: what every usage report shows besides the money."""
 
     model: str
     requests: int
@@ -46,7 +46,13 @@ class ModelUsage:
     cached_tokens: int
     output_tokens: int
     reasoning_tokens: int
-    cost: int
+
+
+@dataclass(frozen=True)
+class ModelUsage(ModelTokens):
+    """One model's share of the spend, for the owner's `/usage`, `/spend`'s top models and the API."""
+
+    cost: int  # nano-dollars
 
 
 class Reports(Accounts):

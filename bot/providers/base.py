@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal, Protocol
 
+from bot.tokens import TokenCounts
+
 Role = Literal["system", "user", "assistant"]
 
 
@@ -32,18 +34,12 @@ class ChatRequest:
 
 
 @dataclass(frozen=True)
-class TokenUsage:
-    """Tokens as the provider reported them.
+class TokenUsage(TokenCounts):
+    """Tokens as the provider reported them (see `TokenCounts` for what includes what).
 
-    `input_tokens` includes the cached ones (the genai-prices convention); `output_tokens` includes
-    reasoning tokens. `reported_cost_usd` is a cost the provider itself reported (OpenRouter), used as is.
+    `reported_cost_usd` is a cost the provider itself reported (OpenRouter), used as is.
     """
 
-    input_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    output_tokens: int = 0
-    reasoning_tokens: int = 0
     reported_cost_usd: Decimal | None = None
 
 

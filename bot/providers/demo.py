@@ -90,8 +90,6 @@ def demo_spec(base_url: str) -> ProviderSpec:
         title="Demo (a local stand-in, no LLM)",
         wire="openai",
         base_url=base_url,
-        key_env=None,
         base_url_env="",
-        price_provider=None,
-        models=("capbot-demo",),
+        models=("capbot-demo",),  # no key, and priced by the "demo/*" row of bot/prices.toml
     )
