@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.incoming import CommandInfo, Incoming, ModelChoice, Reply
+from bot.incoming import CommandInfo, Incoming, ModelChoice, Reply, split_command
 from bot.wording import UNEXPECTED
 
 
@@ -34,15 +34,6 @@ def short(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:200]
 
 
-def command_name(text: str) -> str | None:
-    """The command a message starts with, as the core reads it ("/Name@bot words" → "name"); None for
-    plain text."""
-    if not text.startswith("/"):
-        return None
-    words = text[1:].split(maxsplit=1)
-    return words[0].partition("@")[0].lower() if words else ""
-
-
 class KnownCommands:
     """The core's commands by name and alias, for what an adapter decides about one message."""
 
@@ -53,10 +44,10 @@ class KnownCommands:
     def streams(self, text: str, *, direct: bool) -> bool:
         """Whether the message asks for a streamed answer: a streaming command, or plain text where plain
         text is a question."""
-        name = command_name(text)
-        if name is None:
+        command = split_command(text)
+        if command is None:
             return direct
-        found = self.by_name.get(name)
+        found = self.by_name.get(command[0])
         return found is not None and found.streams
 
 

@@ -18,7 +18,7 @@ from bot.commands.base import Context, Services
 from bot.commands.model import model_choices
 from bot.config import Settings
 from bot.conversation import Conversations
-from bot.incoming import CommandInfo, Incoming, ModelChoice, Reply
+from bot.incoming import CommandInfo, Incoming, ModelChoice, Reply, split_command
 from bot.ledger import Ledger
 from bot.pricing import Pricer
 from bot.providers.catalog import ProviderSpec
@@ -37,12 +37,9 @@ def parse(text: str, direct: bool) -> tuple[str, str] | None:
     "/ask@capbot hi" → ("ask", "hi"); plain text counts as /ask only where it is addressed to the bot.
     """
     text = text.strip()
-    if text.startswith("/"):
-        head, _, rest = text.partition(" ")
-        if "\n" in head:
-            head, _, more = head.partition("\n")
-            rest = more + (" " + rest if rest else "")
-        return head[1:].split("@", 1)[0].lower(), rest.strip()
+    command = split_command(text)
+    if command is not None:
+        return command
     if direct and text:
         return "ask", text
     return None

@@ -11,6 +11,22 @@ from types import TracebackType
 from typing import NamedTuple, Protocol, Self
 
 
+def split_command(text: str) -> tuple[str, str] | None:
+    """(name, arguments) of a message that starts with a command; None for plain text.
+
+    "/Ask@capbot hi" → ("ask", "hi"): the name as the declarations spell it, however a platform typed it
+    (Telegram appends the bot's @handle in groups). The core and the adapters read commands alike.
+    """
+    text = text.strip()
+    if not text.startswith("/"):
+        return None
+    head, _, rest = text.partition(" ")
+    if "\n" in head:
+        head, _, more = head.partition("\n")
+        rest = more + (" " + rest if rest else "")
+    return head[1:].split("@", 1)[0].lower(), rest.strip()
+
+
 @dataclass(frozen=True)
 class Argument:
     """What a command takes after its name, for platforms that ask for it in a form (Discord's options)."""
