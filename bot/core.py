@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from bot.access import Gate
-from bot.commands import ALL, BY_NAME
+from bot.commands import ALL
 from bot.commands.base import Context, Services
 from bot.commands.model import model_choices
 from bot.config import Settings
@@ -51,6 +51,7 @@ class Core:
     def __init__(self, services: Services) -> None:
         self.services = services
         self._gate = Gate(services)
+        self._commands = {name: c for c in services.commands for name in (c.name, *c.aliases)}
 
     async def handle(self, incoming: Incoming, reply: Reply) -> None:
         """Answer one message. Never raises for anything a person or a provider did."""
@@ -58,9 +59,9 @@ class Core:
         if parsed is None:
             return
         name, args = parsed
-        command = BY_NAME.get(name)
+        command = self._commands.get(name)
         if command is None:
-            command, args = BY_NAME["help"], ""
+            command, args = self._commands["help"], ""
             await reply.text(f"Unknown command /{name}.", private=True)
         try:
             await self._gate.check(incoming, command)
