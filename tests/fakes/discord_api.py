@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from tests.support import wait_until
+from tests.doubles import wait_until
 
 API = "/api/v10"
 APP_ID = 900_000_000_000_000_001  # a bot user's id equals its application's id

@@ -18,8 +18,8 @@ from adapters.discord_bot import CapbotClient, ChatCore, build_client
 from bot.commands import BY_NAME
 from bot.config import Settings
 from bot.incoming import CommandInfo, Incoming, ModelChoice, Reply
+from tests.doubles import TrackingCore as TrackingCore  # re-exported: the tests import it from here
 from tests.fakes.discord_api import GUILD_ID, FakeDiscord
-from tests.support import TrackingCore as TrackingCore  # re-exported: the tests import it from here
 
 Script = Callable[[Incoming, Reply], Awaitable[None]]
 

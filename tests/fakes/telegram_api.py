@@ -11,8 +11,8 @@ Messages the bot sends are kept, with their edits, so a test can read what a cha
 injected per method (`fail`), and `reject_entities` answers any formatted text with the 400 Telegram
 gives for bad formatting.
 
-Updates are built by the factory functions at the bottom (tested in test_telegram_fake.py): PTB retries a
-malformed update forever, so tests never write update dictionaries by hand.
+Updates are built by the factory functions at the bottom (tested in tests/telegram/test_fake.py): PTB
+retries a malformed update forever, so tests never write update dictionaries by hand.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.support import wait_until
+from tests.doubles import wait_until
 
 TOKEN = "123456789:FAKE-telegram-token_for-tests"
 BOT_ID = 123456789  # a bot's id is the number before the colon of its token

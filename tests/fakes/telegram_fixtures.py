@@ -17,8 +17,8 @@ from adapters.telegram_bot import ChatCore, Running, build_application, running
 from bot.commands import BY_NAME
 from bot.config import Settings
 from bot.incoming import CommandInfo, Incoming, ModelChoice, Reply
+from tests.doubles import TrackingCore as TrackingCore  # re-exported: the tests import it from here
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
-from tests.support import TrackingCore as TrackingCore  # re-exported: the tests import it from here
 
 Script = Callable[[Incoming, Reply], Awaitable[None]]
 
