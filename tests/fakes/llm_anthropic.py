@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import web
 
-from tests.fakes.llm_openai import Recorded, running
+from tests.fakes.llm_openai import Recorded
+from tests.fakes.server import FakeServer
 
 DeltaUsage = Literal["output", "full"]
 
@@ -83,13 +83,22 @@ def _frame(event: str, payload: dict[str, Any]) -> bytes:
     return f"event: {event}\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
 
 
-class FakeAnthropic:
+class FakeAnthropic(FakeServer):
+    """`async with FakeAnthropic() as fake:` serves it at `fake.url`; when it stops, stalled answers end."""
+
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
         self.scripts: list[Script] = []  # consumed in order; when empty, `default` answers
         self.default = Script()
-        self.url = ""  # the base URL (no /v1: the client appends /v1/messages), set when started
         self.release = asyncio.Event()  # set when the fake stops: stalled answers end then
+
+    @property
+    def url(self) -> str:
+        """The base URL (no /v1: the client appends /v1/messages)."""
+        return self.root
+
+    async def stopping(self) -> None:
+        self.release.set()
 
     def then(self, *scripts: Script) -> FakeAnthropic:
         self.scripts.extend(scripts)
@@ -198,7 +207,3 @@ class FakeAnthropic:
             await send("message_stop", {"type": "message_stop"})
         await response.write_eof()
         return response
-
-
-def running_fake_anthropic() -> AbstractAsyncContextManager[FakeAnthropic]:
-    return running(FakeAnthropic())

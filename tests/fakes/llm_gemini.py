@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import web
 
-from tests.fakes.llm_openai import Recorded, running
+from tests.fakes.llm_openai import Recorded
+from tests.fakes.server import FakeServer
 
 UsageMode = Literal["every", "last", "none"]
 
@@ -89,13 +89,22 @@ def _frame(payload: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\r\n\r\n"
 
 
-class FakeGemini:
+class FakeGemini(FakeServer):
+    """`async with FakeGemini() as fake:` serves it at `fake.url`; when it stops, stalled answers end."""
+
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
         self.scripts: list[Script] = []  # consumed in order; when empty, `default` answers
         self.default = Script()
-        self.url = ""  # the base URL (the client appends /v1beta/models/...), set when started
         self.release = asyncio.Event()  # set when the fake stops: stalled answers end then
+
+    @property
+    def url(self) -> str:
+        """The base URL (the client appends /v1beta/models/...)."""
+        return self.root
+
+    async def stopping(self) -> None:
+        self.release.set()
 
     def then(self, *scripts: Script) -> FakeGemini:
         self.scripts.extend(scripts)
@@ -187,7 +196,3 @@ class FakeGemini:
             meta["cachedContentTokenCount"] = script.cached_tokens
             meta["cacheTokensDetails"] = [{"modality": "TEXT", "tokenCount": script.cached_tokens}]
         return meta
-
-
-def running_fake_gemini() -> AbstractAsyncContextManager[FakeGemini]:
-    return running(FakeGemini())

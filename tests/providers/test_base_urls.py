@@ -18,6 +18,7 @@ from bot.providers.base import ChatMessage, ChatRequest, ProviderError
 from bot.providers.catalog import BY_NAME, CATALOG, ProviderSpec
 from bot.providers.http import create_session
 from bot.providers.registry import Providers
+from bot.web import listening
 
 # path prefix the owner puts in the base URL → path the request must arrive at (model "m")
 EXPECTED_WIRE_PATH = {
@@ -56,15 +57,8 @@ async def recorder() -> AsyncIterator[tuple[str, list[str]]]:
 
     app = web.Application()
     app.router.add_route("POST", "/{tail:.*}", any_post)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"http://127.0.0.1:{port}", paths
-    finally:
-        await runner.cleanup()
+    async with listening(app) as root:
+        yield root, paths
 
 
 def _prefix(spec: ProviderSpec) -> str:

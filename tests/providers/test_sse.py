@@ -16,10 +16,10 @@ from aiohttp import web
 from bot.providers import http
 from bot.providers.base import ProviderError
 from bot.providers.http import Endpoint, SSEEvent, stream_events
-from tests.fakes.llm_openai import serve
+from tests.fakes.server import FakeServer
 
 
-class RawServer:
+class RawServer(FakeServer):
     """Answers each POST with the next scripted list of byte pieces (written one by one)."""
 
     def __init__(self) -> None:
@@ -45,9 +45,8 @@ class RawServer:
 
 @pytest.fixture
 async def raw() -> AsyncIterator[tuple[RawServer, str, aiohttp.ClientSession]]:
-    server = RawServer()
-    async with serve(server.app()) as root, aiohttp.ClientSession() as session:
-        yield server, root + "/sse", session
+    async with RawServer() as server, aiohttp.ClientSession() as session:
+        yield server, server.root + "/sse", session
 
 
 async def read(raw: tuple[RawServer, str, aiohttp.ClientSession], *pieces: bytes) -> list[SSEEvent]:
