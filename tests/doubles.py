@@ -125,10 +125,6 @@ class TrackingCore:
         result: list[ModelChoice] = self.inner.model_choices(query)
         return result
 
-    async def wait_started(self, count: int, limit: float = 15) -> list[Incoming]:
-        await self._wait(lambda: len(self.started) >= count, f"{count} started messages", limit)
-        return self.started
-
     async def wait_handled(self, count: int, limit: float = 15) -> list[Incoming]:
         await self._wait(lambda: len(self.handled) >= count, f"{count} handled messages", limit)
         return self.handled

@@ -19,6 +19,7 @@ from bot.commands import BY_NAME
 from bot.config import ConfigError, Settings
 from bot.incoming import Incoming, Menu, MenuGroup, MenuItem, Reply
 from bot.wording import UNEXPECTED
+from tests.doubles import TrackingCore
 from tests.fakes.discord_api import (
     APP_ID,
     BOT_ROLE_ID,
@@ -28,7 +29,7 @@ from tests.fakes.discord_api import (
     MESSAGE_CONTENT_INTENT,
     FakeDiscord,
 )
-from tests.fakes.discord_fixtures import ScriptedCore, TrackingCore, running_bot
+from tests.fakes.discord_fixtures import ScriptedCore, running_bot
 
 DM_CHANNEL = 940_000_000_000_000_001
 

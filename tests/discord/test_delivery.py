@@ -10,8 +10,9 @@ from adapters.discord_bot import LIMIT, discord_length
 from adapters.streaming import CURSOR, split_text
 from bot.config import Settings
 from bot.incoming import Incoming, Reply
+from tests.doubles import TrackingCore
 from tests.fakes.discord_api import CHANNEL_ID, DM_BASE, EPHEMERAL, FakeDiscord
-from tests.fakes.discord_fixtures import ScriptedCore, TrackingCore, running_bot
+from tests.fakes.discord_fixtures import ScriptedCore, running_bot
 
 Step = Callable[[], None]
 

@@ -14,8 +14,9 @@ from adapters.streaming import CURSOR
 from bot import core as core_module
 from bot.config import Settings
 from bot.providers import demo
+from tests.doubles import TrackingCore
 from tests.fakes.discord_api import APP_ID, CHANNEL_ID, EPHEMERAL, FakeDiscord
-from tests.fakes.discord_fixtures import TrackingCore, running_bot
+from tests.fakes.discord_fixtures import running_bot
 from tests.fakes.llm_openai import FakeOpenAI, Script, openai_error
 
 MODEL = "openai/gpt-4o-mini"

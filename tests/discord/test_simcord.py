@@ -10,7 +10,8 @@ import simcord
 from adapters.discord_bot import LIMIT, build_client
 from bot.config import Settings
 from bot.incoming import Incoming, Reply
-from tests.fakes.discord_fixtures import ScriptedCore, TrackingCore
+from tests.doubles import TrackingCore
+from tests.fakes.discord_fixtures import ScriptedCore
 
 
 @pytest.fixture

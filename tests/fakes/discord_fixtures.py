@@ -1,4 +1,4 @@
-"""Fixtures for Discord tests: the fake Discord, settings aimed at it, a running bot, a core that reports.
+"""Fixtures for Discord tests: the fake Discord, settings aimed at it, a running bot, a scripted core.
 
 Registered for every test module in tests/conftest.py's `pytest_plugins`.
 """
@@ -18,7 +18,6 @@ from adapters.discord_bot import CapbotClient, ChatCore, build_client
 from bot.commands import BY_NAME
 from bot.config import Settings
 from bot.incoming import CommandInfo, Incoming, ModelChoice, Reply
-from tests.doubles import TrackingCore as TrackingCore  # re-exported: the tests import it from here
 from tests.fakes.discord_api import GUILD_ID, FakeDiscord
 
 Script = Callable[[Incoming, Reply], Awaitable[None]]

@@ -18,22 +18,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from tests.fakes.server import FakeServer
-
-
-@dataclass
-class Recorded:
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: dict[str, Any]
-
-    @property
-    def output_limit(self) -> int | None:
-        for key in ("max_completion_tokens", "max_tokens"):
-            if key in self.body:
-                return int(self.body[key])
-        return None
+from tests.fakes.llm_server import FakeModelServer
 
 
 @dataclass
@@ -79,23 +64,17 @@ CONTEXT_TOO_LONG = openai_error(
 GROQ_TIMINGS = {"queue_time": 0.0171, "prompt_time": 0.0032, "completion_time": 0.2, "total_time": 0.2032}
 
 
-class FakeOpenAI(FakeServer):
+class FakeOpenAI(FakeModelServer[Script]):
     """`async with FakeOpenAI() as fake:` serves it; OPENAI_BASE_URL (or any compatible provider's) is
     `fake.url`."""
 
     def __init__(self) -> None:
-        self.requests: list[Recorded] = []
-        self.scripts: list[Script] = []  # consumed in order; when empty, `default` answers
-        self.default = Script()
+        super().__init__(Script())
 
     @property
     def url(self) -> str:
         """The base URL, with /v1 as OpenAI's own."""
         return f"{self.root}/v1"
-
-    def then(self, *scripts: Script) -> FakeOpenAI:
-        self.scripts.extend(scripts)
-        return self
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -103,13 +82,8 @@ class FakeOpenAI(FakeServer):
         return app
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        self.requests.append(
-            Recorded(
-                request.path, dict(request.query), {k.lower(): v for k, v in request.headers.items()}, body
-            )
-        )
-        script = self.scripts.pop(0) if self.scripts else self.default
+        body = await self.record(request)
+        script = self.next_script()
         if script.hold is not None:
             await script.hold.wait()
         if script.status != 200:

@@ -1,4 +1,4 @@
-"""Fixtures for Telegram tests: the fake Bot API, settings aimed at it, a running bot, cores that report.
+"""Fixtures for Telegram tests: the fake Bot API, settings aimed at it, a running bot, a scripted core.
 
 Registered for every test module in tests/conftest.py's `pytest_plugins`.
 """
@@ -17,7 +17,6 @@ from adapters.telegram_bot import ChatCore, Running, build_application, running
 from bot.commands import BY_NAME
 from bot.config import Settings
 from bot.incoming import CommandInfo, Incoming, ModelChoice, Reply
-from tests.doubles import TrackingCore as TrackingCore  # re-exported: the tests import it from here
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 
 Script = Callable[[Incoming, Reply], Awaitable[None]]

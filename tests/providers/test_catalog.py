@@ -25,7 +25,8 @@ from bot.providers.openai_compat import usage_from
 from tests.fakes import llm_anthropic, llm_gemini, llm_openai
 from tests.fakes.llm_anthropic import FakeAnthropic
 from tests.fakes.llm_gemini import FakeGemini
-from tests.fakes.llm_openai import FakeOpenAI, Recorded
+from tests.fakes.llm_openai import FakeOpenAI
+from tests.fakes.llm_server import Recorded
 from tests.harness import Harness, check_invariants, harness, snapshot
 
 BOB = "telegram:2"

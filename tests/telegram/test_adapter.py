@@ -19,9 +19,10 @@ from adapters.telegram_bot import run, utf16_units, webhook_secret
 from bot.config import ConfigError, Settings
 from bot.incoming import Incoming, Menu, MenuGroup, MenuItem, Reply
 from bot.wording import UNEXPECTED
+from tests.doubles import TrackingCore
 from tests.fakes import telegram_api as tg
 from tests.fakes.telegram_api import BOT_ID, BOT_USERNAME, GROUP_ID, LIMIT, TOKEN, FakeTelegram
-from tests.fakes.telegram_fixtures import ScriptedCore, TrackingCore, running_bot
+from tests.fakes.telegram_fixtures import ScriptedCore, running_bot
 
 ALICE = tg.user(21, "Alice", "alice")
 BOB = tg.user(22, "Bob", "bob")

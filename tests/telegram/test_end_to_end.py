@@ -15,10 +15,11 @@ from adapters.telegram_bot import utf16_units
 from bot import core as core_module
 from bot.config import Settings
 from bot.providers import demo
+from tests.doubles import TrackingCore
 from tests.fakes import telegram_api as tg
 from tests.fakes.llm_openai import FakeOpenAI, Script, openai_error
 from tests.fakes.telegram_api import BOT_USERNAME, GROUP_ID, LIMIT, FakeTelegram
-from tests.fakes.telegram_fixtures import TrackingCore, running_bot
+from tests.fakes.telegram_fixtures import running_bot
 
 MODEL = "openai/gpt-4o-mini"
 ALICE = tg.user(31, "Alice", "alice")
