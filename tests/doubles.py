@@ -1,15 +1,19 @@
 """Test doubles for the core's side of the contract: a Reply that records, a settable clock, a core that
-reports what it handled; and the waits tests use for state another task changes."""
+reports what it handled, the script a stand-in core streams; and the waits tests use for state another
+task changes."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from adapters.streaming import StreamingAnswer
 from bot.incoming import ClosingStream, CommandInfo, Incoming, Menu, ModelChoice, Reply
+
+CoreScript = Callable[[Incoming, Reply], Awaitable[None]]  # what a scripted stand-in core does with a message
 
 
 class RecordingStream(ClosingStream):
@@ -134,3 +138,17 @@ class TrackingCore:
             return f"waiting for {what}: started {len(self.started)}, handled {len(self.handled)}"
 
         await wait_until(self._changed, predicate, failure, limit)
+
+
+def streaming_script(*deltas: str) -> CoreScript:
+    """A stand-in core's script for the platform adapters: stream `deltas`, each shown before the next is
+    written, as a model slower than the fakes would."""
+
+    async def script(incoming: Incoming, reply: Reply) -> None:
+        async with reply.stream() as out:
+            assert isinstance(out, StreamingAnswer)  # the adapters' shared loop, which can drain
+            for delta in deltas:
+                await out.write(delta)
+                await out.drain()
+
+    return script

@@ -19,7 +19,7 @@ from bot.commands import BY_NAME
 from bot.config import ConfigError, Settings
 from bot.incoming import Incoming, Menu, MenuGroup, MenuItem, Reply
 from bot.wording import UNEXPECTED
-from tests.doubles import TrackingCore
+from tests.doubles import TrackingCore, streaming_script
 from tests.fakes.discord_api import (
     APP_ID,
     BOT_ROLE_ID,
@@ -35,13 +35,7 @@ DM_CHANNEL = 940_000_000_000_000_001
 
 
 def streaming(*deltas: str) -> ScriptedCore:
-    async def script(incoming: Incoming, reply: Reply) -> None:
-        async with reply.stream() as out:
-            for delta in deltas:
-                await out.write(delta)
-                await out.drain()  # show each delta before the next, as a model slower than the fake would
-
-    return ScriptedCore(script)
+    return ScriptedCore(streaming_script(*deltas))
 
 
 def saying(line: str, *, private: bool = False) -> ScriptedCore:

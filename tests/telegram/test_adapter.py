@@ -19,7 +19,7 @@ from adapters.telegram_bot import run, utf16_units, webhook_secret
 from bot.config import ConfigError, Settings
 from bot.incoming import Incoming, Menu, MenuGroup, MenuItem, Reply
 from bot.wording import UNEXPECTED
-from tests.doubles import TrackingCore
+from tests.doubles import TrackingCore, streaming_script
 from tests.fakes import telegram_api as tg
 from tests.fakes.telegram_api import BOT_ID, BOT_USERNAME, GROUP_ID, LIMIT, TOKEN, FakeTelegram
 from tests.fakes.telegram_fixtures import ScriptedCore, running_bot
@@ -29,13 +29,7 @@ BOB = tg.user(22, "Bob", "bob")
 
 
 def streaming(*deltas: str) -> TrackingCore:
-    async def script(incoming: Incoming, reply: Reply) -> None:
-        async with reply.stream() as out:
-            for delta in deltas:
-                await out.write(delta)
-                await out.drain()  # show each delta before the next, as a model slower than the fake would
-
-    return TrackingCore(ScriptedCore(script))
+    return TrackingCore(ScriptedCore(streaming_script(*deltas)))
 
 
 def saying(line: str) -> TrackingCore:
