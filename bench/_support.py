@@ -14,7 +14,7 @@ from bot.config import load_settings
 from bot.core import Core, open_core
 from bot.incoming import ClosingStream, Incoming, Menu
 from bot.providers.demo import DEMO_MODEL, demo_server, demo_spec
-from tests.support import scratch_schema
+from tests.postgres import scratch_schema
 
 
 class _Stream(ClosingStream):

@@ -38,8 +38,9 @@ from adapters.streaming import CURSOR
 from adapters.telegram_bot.reply import render
 from bench._support import bench_core
 from bot.core import Core
+from tests.doubles import TrackingCore
 from tests.fakes import telegram_api as tg
-from tests.fakes.telegram_fixtures import TrackingCore, no_throttling, running_bot
+from tests.fakes.telegram_fixtures import no_throttling, running_bot
 
 FIRST_ID = 700_000  # Telegram user ids of the benchmark's people (a private chat's id is the user's)
 LIMIT = 600.0  # seconds; a run that takes longer has stalled

@@ -21,7 +21,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from tests.support import wait_until
+from tests.doubles import wait_until
+from tests.fakes.server import FakeServer
 
 API = "/api/v10"
 APP_ID = 900_000_000_000_000_001  # a bot user's id equals its application's id
@@ -69,7 +70,7 @@ class Call:
 
 
 @dataclass
-class FakeDiscord:
+class FakeDiscord(FakeServer):
     """One fake Discord. `async with FakeDiscord() as fake:` serves it; `fake.api_base` and
     `fake.gateway_url` are what DISCORD_API_BASE_URL and DISCORD_GATEWAY_URL point at."""
 
@@ -91,36 +92,27 @@ class FakeDiscord:
         self._sequence = itertools.count(1)
         self._changed = asyncio.Condition()
         self._socket: web.WebSocketResponse | None = None
-        self._runner: web.AppRunner | None = None
-        self.port = 0
         self.bot = self.user(APP_ID, "capbot", bot=True)
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def __aenter__(self) -> FakeDiscord:
+    def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/gateway", self._gateway)
         app.router.add_route("*", API + "/{tail:.*}", self._api)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-        return self
+        return app
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def stopping(self) -> None:
         if self._socket is not None and not self._socket.closed:
             await self._socket.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     @property
     def api_base(self) -> str:
-        return f"http://127.0.0.1:{self.port}{API}"
+        return f"{self.root}{API}"
 
     @property
     def gateway_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/gateway"
+        return f"{self.root.replace('http://', 'ws://', 1)}/gateway"
 
     # ------------------------------------------------------------------ waiting without timings
 

@@ -1,4 +1,4 @@
-"""Fixtures for Discord tests: the fake Discord, settings aimed at it, a running bot, a core that reports.
+"""Fixtures for Discord tests: the fake Discord, settings aimed at it, a running bot, a scripted core.
 
 Registered for every test module in tests/conftest.py's `pytest_plugins`.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +18,8 @@ from adapters.discord_bot import CapbotClient, ChatCore, build_client
 from bot.commands import BY_NAME
 from bot.config import Settings
 from bot.incoming import CommandInfo, Incoming, ModelChoice, Reply
+from tests.doubles import CoreScript
 from tests.fakes.discord_api import GUILD_ID, FakeDiscord
-from tests.support import TrackingCore as TrackingCore  # re-exported: the tests import it from here
-
-Script = Callable[[Incoming, Reply], Awaitable[None]]
-
 
 PRICED_MODELS = [
     (f"prov{i // 10}/model-{i:02d}", f"${i / 10:.2f}/${i / 5:.2f} per 1M tokens") for i in range(40)
@@ -32,7 +29,7 @@ PRICED_MODELS = [
 class ScriptedCore:
     """A stand-in for `bot.core.Core`: answers with a test's script, offers 40 priced models."""
 
-    def __init__(self, script: Script) -> None:
+    def __init__(self, script: CoreScript) -> None:
         self.script = script
 
     async def handle(self, incoming: Incoming, reply: Reply) -> None:

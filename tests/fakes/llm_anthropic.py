@@ -11,15 +11,13 @@ too long"), and an `event: error` can arrive inside a 200 stream. Requests are r
 
 from __future__ import annotations
 
-import asyncio
 import json
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import web
 
-from tests.fakes.llm_openai import Recorded, running
+from tests.fakes.llm_server import FakeModelServer
 
 DeltaUsage = Literal["output", "full"]
 
@@ -83,17 +81,16 @@ def _frame(event: str, payload: dict[str, Any]) -> bytes:
     return f"event: {event}\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
 
 
-class FakeAnthropic:
-    def __init__(self) -> None:
-        self.requests: list[Recorded] = []
-        self.scripts: list[Script] = []  # consumed in order; when empty, `default` answers
-        self.default = Script()
-        self.url = ""  # the base URL (no /v1: the client appends /v1/messages), set when started
-        self.release = asyncio.Event()  # set when the fake stops: stalled answers end then
+class FakeAnthropic(FakeModelServer[Script]):
+    """`async with FakeAnthropic() as fake:` serves it at `fake.url`; when it stops, stalled answers end."""
 
-    def then(self, *scripts: Script) -> FakeAnthropic:
-        self.scripts.extend(scripts)
-        return self
+    def __init__(self) -> None:
+        super().__init__(Script())
+
+    @property
+    def url(self) -> str:
+        """The base URL (no /v1: the client appends /v1/messages)."""
+        return self.root
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -101,10 +98,8 @@ class FakeAnthropic:
         return app
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        self.requests.append(Recorded(request.path, dict(request.query), headers, body))
-        script = self.scripts.pop(0) if self.scripts else self.default
+        body = await self.record(request)
+        script = self.next_script()
         if script.stall_before_headers:
             await self.release.wait()
         if script.status != 200:
@@ -198,7 +193,3 @@ class FakeAnthropic:
             await send("message_stop", {"type": "message_stop"})
         await response.write_eof()
         return response
-
-
-def running_fake_anthropic() -> AbstractAsyncContextManager[FakeAnthropic]:
-    return running(FakeAnthropic())

@@ -13,26 +13,26 @@ import pytest
 
 from bot.providers import registry
 from bot.providers.retry import RetryingProvider
-from tests.fakes.llm_anthropic import FakeAnthropic, running_fake_anthropic
-from tests.fakes.llm_gemini import FakeGemini, running_fake_gemini
-from tests.fakes.llm_openai import FakeOpenAI, running_fake_openai
+from tests.fakes.llm_anthropic import FakeAnthropic
+from tests.fakes.llm_gemini import FakeGemini
+from tests.fakes.llm_openai import FakeOpenAI
 
 
 @pytest.fixture
 async def fake_openai() -> AsyncIterator[FakeOpenAI]:
-    async with running_fake_openai() as fake:
+    async with FakeOpenAI() as fake:
         yield fake
 
 
 @pytest.fixture
 async def fake_anthropic() -> AsyncIterator[FakeAnthropic]:
-    async with running_fake_anthropic() as fake:
+    async with FakeAnthropic() as fake:
         yield fake
 
 
 @pytest.fixture
 async def fake_gemini() -> AsyncIterator[FakeGemini]:
-    async with running_fake_gemini() as fake:
+    async with FakeGemini() as fake:
         yield fake
 
 
@@ -43,9 +43,9 @@ Fakes = tuple[FakeOpenAI, FakeAnthropic, FakeGemini]
 async def fakes() -> AsyncIterator[Fakes]:
     """One fake server per wire format: (OpenAI-compatible, Anthropic, Gemini)."""
     async with (
-        running_fake_openai() as openai,
-        running_fake_anthropic() as anthropic,
-        running_fake_gemini() as gemini,
+        FakeOpenAI() as openai,
+        FakeAnthropic() as anthropic,
+        FakeGemini() as gemini,
     ):
         yield openai, anthropic, gemini
 

@@ -10,15 +10,13 @@ matching HTTP status; a bad key is Google's real 400 `API_KEY_INVALID`. Requests
 
 from __future__ import annotations
 
-import asyncio
 import json
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import web
 
-from tests.fakes.llm_openai import Recorded, running
+from tests.fakes.llm_server import FakeModelServer
 
 UsageMode = Literal["every", "last", "none"]
 
@@ -89,36 +87,29 @@ def _frame(payload: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\r\n\r\n"
 
 
-class FakeGemini:
-    def __init__(self) -> None:
-        self.requests: list[Recorded] = []
-        self.scripts: list[Script] = []  # consumed in order; when empty, `default` answers
-        self.default = Script()
-        self.url = ""  # the base URL (the client appends /v1beta/models/...), set when started
-        self.release = asyncio.Event()  # set when the fake stops: stalled answers end then
+class FakeGemini(FakeModelServer[Script]):
+    """`async with FakeGemini() as fake:` serves it at `fake.url`; when it stops, stalled answers end."""
 
-    def then(self, *scripts: Script) -> FakeGemini:
-        self.scripts.extend(scripts)
-        return self
+    def __init__(self) -> None:
+        super().__init__(Script())
+
+    @property
+    def url(self) -> str:
+        """The base URL (the client appends /v1beta/models/...)."""
+        return self.root
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1beta/models/{call}", self._generate)
         return app
 
-    @staticmethod
-    def model_of(recorded: Recorded) -> str:
-        return recorded.path.removeprefix("/v1beta/models/").partition(":")[0]
-
     async def _generate(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        self.requests.append(Recorded(request.path, dict(request.query), headers, body))
+        body = await self.record(request)
         model, _, method = request.match_info["call"].partition(":")
         if method != "streamGenerateContent" or request.query.get("alt") != "sse":
             message = f"Unexpected call {method!r} (alt={request.query.get('alt')!r}) for {model}"
             return web.json_response(gemini_error(400, "INVALID_ARGUMENT", message), status=400)
-        script = self.scripts.pop(0) if self.scripts else self.default
+        script = self.next_script()
         if script.stall_before_headers:
             await self.release.wait()
         if script.status != 200:
@@ -187,7 +178,3 @@ class FakeGemini:
             meta["cachedContentTokenCount"] = script.cached_tokens
             meta["cacheTokensDetails"] = [{"modality": "TEXT", "tokenCount": script.cached_tokens}]
         return meta
-
-
-def running_fake_gemini() -> AbstractAsyncContextManager[FakeGemini]:
-    return running(FakeGemini())

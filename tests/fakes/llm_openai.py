@@ -13,27 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal
 
 from aiohttp import web
 
-
-@dataclass
-class Recorded:
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: dict[str, Any]
-
-    @property
-    def output_limit(self) -> int | None:
-        for key in ("max_completion_tokens", "max_tokens"):
-            if key in self.body:
-                return int(self.body[key])
-        return None
+from tests.fakes.llm_server import FakeModelServer
 
 
 @dataclass
@@ -79,17 +64,17 @@ CONTEXT_TOO_LONG = openai_error(
 GROQ_TIMINGS = {"queue_time": 0.0171, "prompt_time": 0.0032, "completion_time": 0.2, "total_time": 0.2032}
 
 
-class FakeOpenAI:
-    def __init__(self) -> None:
-        self.requests: list[Recorded] = []
-        self.scripts: list[Script] = []  # consumed in order; when empty, `default` answers
-        self.default = Script()
-        self.url = ""  # base URL with /v1, set when started
-        self.started = asyncio.Event()
+class FakeOpenAI(FakeModelServer[Script]):
+    """`async with FakeOpenAI() as fake:` serves it; OPENAI_BASE_URL (or any compatible provider's) is
+    `fake.url`."""
 
-    def then(self, *scripts: Script) -> FakeOpenAI:
-        self.scripts.extend(scripts)
-        return self
+    def __init__(self) -> None:
+        super().__init__(Script())
+
+    @property
+    def url(self) -> str:
+        """The base URL, with /v1 as OpenAI's own."""
+        return f"{self.root}/v1"
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -97,13 +82,8 @@ class FakeOpenAI:
         return app
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        self.requests.append(
-            Recorded(
-                request.path, dict(request.query), {k.lower(): v for k, v in request.headers.items()}, body
-            )
-        )
-        script = self.scripts.pop(0) if self.scripts else self.default
+        body = await self.record(request)
+        script = self.next_script()
         if script.hold is not None:
             await script.hold.wait()
         if script.status != 200:
@@ -175,49 +155,3 @@ class FakeOpenAI:
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
-
-
-@asynccontextmanager
-async def serve(app: web.Application) -> AsyncIterator[str]:
-    """Serve `app` on a free port of 127.0.0.1; yields http://127.0.0.1:PORT."""
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = next(a[1] for a in runner.addresses if isinstance(a, tuple))
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
-
-
-class Stallable(Protocol):
-    """A fake whose answers may stall until `release` is set (FakeAnthropic, FakeGemini)."""
-
-    url: str
-    release: asyncio.Event
-
-    def app(self) -> web.Application: ...
-
-
-S = TypeVar("S", bound=Stallable)
-
-
-@asynccontextmanager
-async def running(fake: S) -> AsyncIterator[S]:
-    """Serve `fake` with `fake.url` its root URL; when it stops, stalled answers are released to end."""
-    async with serve(fake.app()) as root:
-        fake.url = root
-        try:
-            yield fake
-        finally:
-            fake.release.set()
-
-
-@asynccontextmanager
-async def running_fake_openai() -> AsyncIterator[FakeOpenAI]:
-    fake = FakeOpenAI()
-    async with serve(fake.app()) as root:
-        fake.url = root + "/v1"
-        fake.started.set()
-        yield fake

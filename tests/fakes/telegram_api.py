@@ -11,8 +11,8 @@ Messages the bot sends are kept, with their edits, so a test can read what a cha
 injected per method (`fail`), and `reject_entities` answers any formatted text with the 400 Telegram
 gives for bad formatting.
 
-Updates are built by the factory functions at the bottom (tested in test_telegram_fake.py): PTB retries a
-malformed update forever, so tests never write update dictionaries by hand.
+Updates are built by the factory functions at the bottom (tested in tests/telegram/test_fake.py): PTB
+retries a malformed update forever, so tests never write update dictionaries by hand.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.support import wait_until
+from tests.doubles import wait_until
+from tests.fakes.server import FakeServer
 
 TOKEN = "123456789:FAKE-telegram-token_for-tests"
 BOT_ID = 123456789  # a bot's id is the number before the colon of its token
@@ -105,7 +106,7 @@ class ApiError(Exception):
 
 
 @dataclass
-class FakeTelegram:
+class FakeTelegram(FakeServer):
     """One fake Bot API. `async with FakeTelegram() as fake:`; TELEGRAM_BASE_URL is `fake.base_url`."""
 
     token: str = TOKEN
@@ -121,31 +122,22 @@ class FakeTelegram:
         self._changed = asyncio.Condition()
         self._message_ids = itertools.count(5000)
         self._closing = False
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def __aenter__(self) -> FakeTelegram:
+    def app(self) -> web.Application:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._endpoint)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-        return self
+        return app
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def stopping(self) -> None:
         self._closing = True
         await self._notify()  # wake pending getUpdates so the server can stop at once
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     @property
     def base_url(self) -> str:
         """python-telegram-bot's `base_url`: the token and method are appended."""
-        return f"http://127.0.0.1:{self.port}/bot"
+        return f"{self.root}/bot"
 
     # ------------------------------------------------------------------ what a test does
 

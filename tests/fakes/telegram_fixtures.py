@@ -1,4 +1,4 @@
-"""Fixtures for Telegram tests: the fake Bot API, settings aimed at it, a running bot, cores that report.
+"""Fixtures for Telegram tests: the fake Bot API, settings aimed at it, a running bot, a scripted core.
 
 Registered for every test module in tests/conftest.py's `pytest_plugins`.
 """
@@ -6,7 +6,7 @@ Registered for every test module in tests/conftest.py's `pytest_plugins`.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +17,8 @@ from adapters.telegram_bot import ChatCore, Running, build_application, running
 from bot.commands import BY_NAME
 from bot.config import Settings
 from bot.incoming import CommandInfo, Incoming, ModelChoice, Reply
+from tests.doubles import CoreScript
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
-from tests.support import TrackingCore as TrackingCore  # re-exported: the tests import it from here
-
-Script = Callable[[Incoming, Reply], Awaitable[None]]
-
 
 # capbot's commands as the core declares them, in a menu order of the test's choosing
 COMMANDS = [BY_NAME[name].info() for name in ("start", "help", "ask", "model", "spend", "new")]
@@ -30,7 +27,7 @@ COMMANDS = [BY_NAME[name].info() for name in ("start", "help", "ask", "model", "
 class ScriptedCore:
     """A stand-in for `bot.core.Core`: answers with a test's script and lists capbot's commands."""
 
-    def __init__(self, script: Script) -> None:
+    def __init__(self, script: CoreScript) -> None:
         self.script = script
 
     async def handle(self, incoming: Incoming, reply: Reply) -> None:
