@@ -46,7 +46,7 @@ class KnownCommands:
         text is a question."""
         command = split_command(text)
         if command is None:
-            return direct
+            return direct and bool(text.strip())
         found = self.by_name.get(command[0])
         return found is not None and found.streams
 

@@ -40,8 +40,8 @@ def parse(text: str, direct: bool) -> tuple[str, str] | None:
     command = split_command(text)
     if command is not None:
         return command
-    if direct and text:
-        return "ask", text
+    if direct:  # plain text addressed to the bot is a question; a bare mention asks what it can do
+        return ("ask", text) if text else ("help", "")
     return None
 
 

@@ -44,16 +44,17 @@ def conversation_key(channel_id: int | None, user_id: int) -> str:
 
 
 def addressed_text(message: discord.Message, me: discord.ClientUser) -> str | None:
-    """The text of a message meant for the bot (mention removed), or None when it is not for the bot."""
+    """The text of a message meant for the bot (mention removed), or None when it is not for the bot
+    (or is a DM with no text, such as an attachment alone)."""
     if message.guild is None:
-        return message.content.strip()
+        return message.content.strip() or None
     # People often pick the bot's own role from the mention list instead of the bot; that counts too.
     own_roles = [r for r in message.role_mentions if r.tags is not None and r.tags.bot_id == me.id]
     if me in message.mentions or own_roles or _replies_to(message, me):
         text = message.content
         for mention in (f"<@{me.id}>", f"<@!{me.id}>", *(f"<@&{r.id}>" for r in own_roles)):
             text = text.replace(mention, "")
-        return text.strip() or "/help"  # a bare mention asks what the bot can do
+        return text.strip()  # empty for a bare mention: the core then says what it can do
     return None
 
 
@@ -126,7 +127,7 @@ class CapbotClient(discord.Client):
         if message.author.bot or self.user is None or message.type not in CHAT_MESSAGES:
             return
         text = addressed_text(message, self.user)
-        if not text:
+        if text is None:
             return
         reference_author = _referenced_author(message)
         incoming = Incoming(

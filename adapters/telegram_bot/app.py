@@ -109,7 +109,7 @@ def addressed(message: Message, me: User, commands: frozenset[str]) -> tuple[str
         return (text, False) if name.lower() in commands else None
     mentions = _own_mentions(message, me)
     if mentions:
-        return _without(text, mentions).strip() or "/help", True  # a bare mention asks what it can do
+        return _without(text, mentions).strip(), True  # empty for a bare mention: the core answers with help
     if _replies_to(message, me):
         return text, True
     return None

@@ -117,6 +117,15 @@ async def test_an_unknown_command_answers_with_help_and_calls_no_model(
     assert fake_openai.requests == []
 
 
+async def test_a_bare_mention_is_answered_with_help_and_group_chatter_with_nothing(tmp_path: Path) -> None:
+    async with harness(tmp_path) as h:
+        bare = await h.say("", user=BOB)  # what an adapter hands over for "@capbot" alone
+        helped = await h.say("/help", user=BOB)
+        chatter = await h.say("", user=BOB, direct=False)
+    assert bare.lines == helped.lines and any("/ask" in line for line in bare.lines)
+    assert chatter.lines == []
+
+
 async def test_near_the_cap_the_output_limit_is_clamped_and_the_charge_fits(
     fake_openai: FakeOpenAI, tmp_path: Path
 ) -> None:

@@ -20,7 +20,7 @@ import pytest
 
 from bot.providers.anthropic import API_VERSION
 from bot.providers.base import TokenUsage
-from bot.providers.catalog import BY_NAME, CATALOG, ProviderSpec
+from bot.providers.catalog import BY_NAME, CATALOG, CatalogError, ProviderSpec, load_catalog
 from bot.providers.openai_compat import usage_from
 from tests.fakes import llm_anthropic, llm_gemini, llm_openai
 from tests.fakes.llm_anthropic import FakeAnthropic
@@ -340,3 +340,23 @@ async def test_model_lists_configured_providers_grouped_with_prices_and_remember
         assert (await restarted.say("/ask again", user=BOB)).answers
         assert [r.body["model"] for r in fake_anthropic.requests] == ["claude-haiku-4-5"] * 2
         assert fake_gemini.requests == []
+
+
+def test_the_catalog_file_is_checked_when_it_loads() -> None:
+    """A typo in catalog.toml must stop start-up, not quietly leave a provider unpriced or misrouted."""
+    good = (
+        '[acme]\ntitle = "Acme"\nwire = "openai"\n'
+        'base_url = "https://acme.test/v1"\nbase_url_env = "ACME_BASE_URL"\n'
+    )
+    (acme,) = load_catalog(good + 'key_env = "ACME_API_KEY"\nmodels = ["a-1"]\nextra_body = { x = 1 }\n')
+    assert (acme.name, acme.key_env, acme.price_provider, acme.models) == (
+        "acme",
+        "ACME_API_KEY",
+        None,
+        ("a-1",),
+    )
+    assert acme.extra_body == (("x", 1),)
+    with pytest.raises(CatalogError, match=r"\[acme\]: unknown setting 'price_provier'"):
+        load_catalog(good + 'price_provier = "acme"\n')
+    with pytest.raises(CatalogError, match=r"\[acme\]: wire must be one of openai, anthropic, gemini, azure"):
+        load_catalog(good.replace('"openai"', '"grpc"'))
