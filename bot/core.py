@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 
 from bot.access import Gate
 from bot.commands import ALL
@@ -19,7 +19,7 @@ from bot.commands.model import model_choices
 from bot.config import Settings
 from bot.conversation import Conversations
 from bot.incoming import CommandInfo, Incoming, ModelChoice, Reply, split_command
-from bot.ledger import Ledger
+from bot.ledger import Ledger, utc_now
 from bot.pricing import Pricer
 from bot.providers.catalog import ProviderSpec
 from bot.providers.http import create_session
@@ -83,11 +83,6 @@ class Core:
         return model_choices(self.services, query)
 
 
-def utc_now() -> datetime:
-    """The default clock; tests pass their own to `open_core` to cross period boundaries at will."""
-    return datetime.now(UTC)
-
-
 @asynccontextmanager
 async def open_core(
     settings: Settings,
@@ -96,7 +91,7 @@ async def open_core(
     extra_specs: Iterable[ProviderSpec] = (),
 ) -> AsyncIterator[Core]:
     """Open the database, settle holds a crashed process left behind (and keep doing so while running),
-    and share one HTTP session."""
+    and share one HTTP session. `clock` is the ledger's: tests pass their own to cross period boundaries."""
     pricer = Pricer.from_file(settings.prices_file, clock)
     db = await open_database(settings.database_url)
     try:

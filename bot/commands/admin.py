@@ -8,28 +8,13 @@ CLI and the API.
 
 from __future__ import annotations
 
-from bot.commands.base import Command, Context, owner_command
+from bot.commands.base import Command, Context, owner_command, target
 from bot.money import format_usd
-from bot.owner import looks_like_user, parse_cap, usage_text
-from bot.refusals import BadArguments, UnknownUser
+from bot.owner import parse_cap, usage_text
+from bot.refusals import BadArguments
 from bot.wording import PER_PERIOD, when
 
 TOP = 20  # accounts /users lists: more would not fit one chat message
-
-
-async def target(ctx: Context, words: list[str], usage: str) -> tuple[str, list[str]]:
-    """The person a command is about (first word, or the replied-to message) and the remaining words.
-
-    A handle known on two platforms most likely means the one on the asker's platform.
-    """
-    actions = ctx.services.owner_actions
-    if words and looks_like_user(words[0]):
-        return await actions.resolve(words[0], platform=ctx.user.split(":", 1)[0]), words[1:]
-    if ctx.incoming.reply_to_user:
-        return await actions.resolve(ctx.incoming.reply_to_user), words
-    if words:
-        raise UnknownUser(words[0])
-    raise BadArguments("Say who: platform:id, @username, or reply to their message", usage)
 
 
 async def cap(ctx: Context) -> None:

@@ -12,9 +12,10 @@ from bot.config import Settings
 from bot.conversation import Conversations
 from bot.incoming import Argument, CommandInfo, Incoming, Reply
 from bot.ledger import Ledger
-from bot.owner import OwnerActions, is_owner
+from bot.owner import OwnerActions, is_owner, looks_like_user
 from bot.pricing import Pricer
 from bot.providers.registry import Providers
+from bot.refusals import BadArguments, UnknownUser
 
 
 @dataclass
@@ -70,6 +71,21 @@ class Command(CommandInfo):
     def info(self) -> CommandInfo:
         """The traits without the code: what crosses the boundary to the adapters."""
         return CommandInfo(**{f.name: getattr(self, f.name) for f in fields(CommandInfo)})
+
+
+async def target(ctx: Context, words: list[str], usage: str) -> tuple[str, list[str]]:
+    """The person a chat command is about (its first word, or the replied-to message) and the other words.
+
+    A handle known on two platforms most likely means the one on the asker's platform.
+    """
+    actions = ctx.services.owner_actions
+    if words and looks_like_user(words[0]):
+        return await actions.resolve(words[0], platform=ctx.user.split(":", 1)[0]), words[1:]
+    if ctx.incoming.reply_to_user:
+        return await actions.resolve(ctx.incoming.reply_to_user), words
+    if words:
+        raise UnknownUser(words[0])
+    raise BadArguments("Say who: platform:id, @username, or reply to their message", usage)
 
 
 # What owner commands and /link take: the words after the command, as their usage line shows them.

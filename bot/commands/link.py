@@ -6,8 +6,7 @@ join an account they don't hold. Owners may also link two identities directly (`
 
 from __future__ import annotations
 
-from bot.commands.admin import target
-from bot.commands.base import FREE_TEXT, Command, Context
+from bot.commands.base import FREE_TEXT, Command, Context, target
 from bot.ledger import looks_like_code
 from bot.owner import looks_like_user
 from bot.refusals import BadArguments, NotOwner
