@@ -50,7 +50,7 @@ def add_parser(sub: argparse._SubParsersAction[OneLineParser]) -> None:
     act.add_parser("usage", help="usage per model this period").add_argument("user", nargs="?")
 
 
-async def run(settings: Settings, args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+async def run(settings: Settings, args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Carry out one `users` action; 0 on success, 1 (one line on stderr) when refused."""
     try:
         db = await open_database(settings.database_url)
@@ -59,7 +59,7 @@ async def run(settings: Settings, args: argparse.Namespace, out: TextIO = sys.st
         return 2
     try:
         ledger = Ledger.from_settings(db, settings)
-        await _act(settings, ledger, args, out)
+        await _act(settings, ledger, args, out or sys.stdout)  # read at call time: it may be replaced
         return 0
     except Refusal as exc:
         print(f"capbot: {refusal(exc, ledger.now())}", file=sys.stderr)

@@ -16,6 +16,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.incoming import is_identity
+
 Period = Literal["daily", "weekly", "monthly", "total"]
 IdList = Annotated[tuple[str, ...], NoDecode]
 
@@ -27,7 +29,6 @@ def _split_ids(value: object) -> object:
     return value
 
 
-_IDENTITY = re.compile(r"(telegram|discord):-?\d+|console:\S+")
 _MODEL_ID = re.compile(r"[A-Za-z0-9_.-]+/\S+")
 
 
@@ -167,7 +168,7 @@ class Settings(BaseSettings):
     def _identities(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         """Matched exactly against `platform:id`, so a typo would silently lock the owner out."""
         for item in value:
-            if not _IDENTITY.fullmatch(item):
+            if not is_identity(item):
                 raise ValueError(f"{item!r} is not platform:id (e.g. telegram:123456789, discord:678)")
         return value
 

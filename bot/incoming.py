@@ -6,9 +6,18 @@ Both are deliberately small (what every platform can express), so the core never
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import NamedTuple, Protocol, Self
+
+# A person as every part of the bot names them: the platform, then its own id for them.
+_IDENTITY = re.compile(r"(telegram|discord):-?\d+|console:\S+")
+
+
+def is_identity(text: str) -> bool:
+    """Whether `text` is a well-formed identity (`telegram:12345`, `discord:678`, `console:alice`)."""
+    return _IDENTITY.fullmatch(text) is not None
 
 
 def split_command(text: str) -> tuple[str, str] | None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from bot.incoming import is_identity
 from bot.ledger import PERIODS, AccountReport, Ledger, ModelUsage, Period, period_start
 from bot.money import BadAmount, format_usd, parse_usd
 from bot.refusals import AmbiguousUser, BadArguments, UnknownUser
@@ -94,8 +95,14 @@ class OwnerActions:
     async def resolve(self, name: str, *, platform: str | None = None) -> str:
         """The identity an owner means by `platform:id` or `@username`, or `UnknownUser`/`AmbiguousUser`.
 
-        The same handle may be known on two platforms; `platform` (the asker's) breaks that tie.
+        Any well-formed `platform:id` names someone, known or not: like a provisioning API, an owner may
+        cap or block a person before they ever write (the account is made with the setting). An
+        `@username` names only someone the bot has seen; the same handle may be known on two platforms,
+        and `platform` (the asker's) breaks that tie.
         """
+        name = name.strip()
+        if is_identity(name):
+            return name
         found = await self.ledger.find_identities(name)
         if len(found) > 1 and platform is not None:
             same = [f for f in found if f.startswith(platform + ":")]

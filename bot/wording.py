@@ -104,6 +104,11 @@ def refusal(exc: Refusal, now: datetime) -> str:
             return f"{model_id} {_PROVIDER_FAILURES.get(kind, 'failed')}. You were not charged."
         case BadAmount():
             return f"{exc}."
+        case UnknownUser(name=name) if name.startswith("@"):
+            return (
+                f"I don't know {name}: nobody with that username has written to the bot yet. "
+                "Name them by platform:id (e.g. telegram:12345), or in a chat reply to their message."
+            )
         case UnknownUser(name=name):
             return (
                 f"I don't know {name or 'an empty name'}: use platform:id (e.g. telegram:12345), "
