@@ -53,6 +53,21 @@ def parse_usd(text: str) -> int:
     return int(value * _NANOS)
 
 
+def _places(nanos: int) -> int:
+    """Decimals that show an amount: cents from ten cents up (and for nothing), else two significant
+    digits (as `format_usd` shows it)."""
+    usd = nanos_to_usd(abs(nanos))
+    if usd == 0 or usd >= Decimal("0.1"):
+        return 2
+    return max(-usd.adjusted() + 1, 2)
+
+
+def _usd_at(nanos: int, places: int, rounding: str) -> str:
+    sign = "-" if nanos < 0 else ""
+    shown = nanos_to_usd(abs(nanos)).quantize(Decimal(1).scaleb(-places), rounding=rounding)
+    return f"{sign}${shown:,}" if places == 2 else f"{sign}${shown:f}"
+
+
 def format_usd(nanos: int) -> str:
     """Dollars for people: cents from ten cents up, else two significant digits ($0.013, $0.00045)."""
     sign = "-" if nanos < 0 else ""
@@ -67,3 +82,14 @@ def format_usd(nanos: int) -> str:
     if shown.as_tuple().exponent > -2:  # type: ignore[operator]  # "$0.10", not "$0.1"
         shown = shown.quantize(Decimal("0.01"))
     return f"{sign}${shown:f}"
+
+
+def spent_and_left(spent: int, left: int) -> tuple[str, str]:
+    """What was spent rounded up and what is left rounded down, both to the finer precision either needs:
+    shown side by side they never add up to more than the cap, and always to it within one shown unit."""
+    places = max(_places(spent), _places(left))
+    shown = _usd_at(spent, places, ROUND_CEILING), _usd_at(max(left, 0), places, ROUND_FLOOR)
+    while places > 2 and all(amount.endswith("0") for amount in shown):  # $0.000006, not $0.0000060
+        places -= 1
+        shown = shown[0][:-1], shown[1][:-1]
+    return shown

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from bot.incoming import is_identity
 from bot.ledger import PERIODS, AccountReport, Ledger, ModelUsage, Period, period_start
-from bot.money import BadAmount, format_usd, parse_usd
+from bot.money import BadAmount, format_usd, parse_usd, spent_and_left
 from bot.refusals import AmbiguousUser, BadArguments, UnknownUser
 from bot.wording import PER_PERIOD, THIS_PERIOD
 
@@ -165,11 +165,11 @@ class OwnerActions:
 def describe(report: AccountReport, *, owner: bool = False) -> str:
     """One line about one account: spent, cap, what is left, held, linked identities, owner, blocked."""
     name = report.user + (f" (@{report.username})" if report.username else "")
-    spent = f"{format_usd(report.spent)} {THIS_PERIOD[report.period]}"
+    spent, left = spent_and_left(report.spent, report.remaining or 0)
+    spent = f"{spent} {THIS_PERIOD[report.period]}"
     if report.cap is None:
         line = f"{name}: {spent}, unlimited"
     else:
-        left = format_usd(max(report.remaining or 0, 0))
         line = f"{name}: {spent} of {format_usd(report.cap)} {PER_PERIOD[report.period]}, {left} left"
     if report.held:
         line += f", {format_usd(report.held)} held"

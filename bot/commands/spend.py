@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.commands.base import Command, Context
 from bot.ledger import period_start
-from bot.money import format_usd
+from bot.money import format_usd, spent_and_left
 from bot.wording import THIS_PERIOD, when
 
 BARS = "▁▂▃▄▅▆▇█"
@@ -23,11 +23,11 @@ async def spend(ctx: Context) -> None:
     """/spend: what a person needs to pace themselves: this period, the last week, where it went."""
     ledger, now = ctx.services.ledger, ctx.services.clock()
     summary = await ledger.summary(ctx.user)
-    spent = f"Spent {format_usd(summary.spent)} {THIS_PERIOD[summary.period]}"
+    spent, left = spent_and_left(summary.spent, summary.remaining or 0)
+    spent = f"Spent {spent} {THIS_PERIOD[summary.period]}"
     if summary.cap is None:
         lines = [f"{spent} of an unlimited allowance."]
     else:
-        left = format_usd(max(summary.remaining or 0, 0))
         lines = [f"{spent} of your {format_usd(summary.cap)} cap; {left} left."]
     if summary.held:
         lines.append(f"Held by answers in progress: {format_usd(summary.held)}.")

@@ -15,7 +15,7 @@ import genai_prices
 import pytest
 
 from bot.ledger import STALE_AFTER
-from bot.money import format_usd, usd_to_nanos
+from bot.money import usd_to_nanos
 from tests.doubles import Clock, eventually
 from tests.fakes.llm_openai import CONTEXT_TOO_LONG, FakeOpenAI, Script
 from tests.harness import Harness, check_invariants, harness, snapshot
@@ -301,7 +301,8 @@ async def test_spend_shows_the_charge_the_cap_and_what_remains(
         spent = (await h.ledger.summary(BOB)).spent
         assert spent == expected_cost(20, 1000) == 603_000
         line = (await h.say("/spend", user=BOB)).lines[0]
-        assert line.startswith(f"Spent {format_usd(603_000)} this month of your $1.00 cap; $0.99")
+        # spent rounded up and what is left rounded down, to one precision: together never above the cap
+        assert line.startswith("Spent $0.00061 this month of your $1.00 cap; $0.99939 left.")
 
 
 async def test_a_locked_database_gets_one_line_and_charges_nothing(

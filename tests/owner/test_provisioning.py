@@ -52,7 +52,7 @@ def test_the_cli_caps_a_newcomer(
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/capbot.db")
     assert main(["users", "cap", NEWCOMER, "0.000001"]) == 0
-    assert capsys.readouterr().out.startswith(f"{NEWCOMER}: $0.00 this month of $0.000001 per month")
+    assert capsys.readouterr().out.startswith(f"{NEWCOMER}: $0.000000 this month of $0.000001 per month")
     assert main(["users", "show", "discord:5"]) == 0  # shown with the defaults, nothing written
     assert capsys.readouterr().out.startswith("discord:5: $0.00 this month of $1.00 per month, $1.00 left")
 
