@@ -23,6 +23,7 @@ from bot.ledger import Ledger, utc_now
 from bot.pricing import Pricer
 from bot.providers.catalog import ProviderSpec
 from bot.providers.http import create_session
+from bot.providers.openrouter_models import openrouter_list
 from bot.providers.registry import Providers
 from bot.refusals import Refusal
 from bot.storage import DatabaseBusy, open_database
@@ -91,14 +92,20 @@ async def open_core(
     extra_specs: Iterable[ProviderSpec] = (),
 ) -> AsyncIterator[Core]:
     """Open the database, settle holds a crashed process left behind (and keep doing so while running),
-    and share one HTTP session. `clock` is the ledger's: tests pass their own to cross period boundaries."""
+    share one HTTP session, and read OpenRouter's model list when OpenRouter is configured (kept fresh
+    while open). `clock` is the ledger's: tests pass their own to cross period boundaries."""
     pricer = Pricer.from_file(settings.prices_file, clock)
     db = await open_database(settings.database_url)
     try:
         ledger = Ledger.from_settings(db, settings, clock=clock)
-        async with ledger.running() as reconciled, create_session(settings) as session:
+        async with (
+            ledger.running() as reconciled,
+            create_session(settings) as session,
+            openrouter_list(settings, session) as openrouter,  # fetched now, refreshed while open
+        ):
             if reconciled:
                 log.warning("settled %d holds left by an earlier crash at their full amount", reconciled)
+            pricer.openrouter = openrouter  # OpenRouter's own prices for its models
             services = Services(
                 settings=settings,
                 ledger=ledger,

@@ -1,4 +1,5 @@
-"""What a model costs: genai-prices' bundled data, plus the owner's overrides for models it lacks.
+"""What a model costs: genai-prices' bundled data, plus the owner's overrides for models it lacks, and
+OpenRouter's own list for OpenRouter's models once it has been fetched (`bot.providers.openrouter_models`).
 
 Only bundled data is used (the package's network updater is never started). A model with no known price
 is refused (`UnpricedModel`): charging an unknown model as free would let anyone drain the owner's keys.
@@ -22,6 +23,7 @@ from genai_prices import data_snapshot
 from bot.ledger import Quote
 from bot.money import NANOS_PER_USD, usd_to_nanos
 from bot.providers.base import TokenUsage
+from bot.providers.openrouter_models import ListedModel, OpenRouterList
 
 log = logging.getLogger(__name__)
 MTOK = Decimal(1_000_000)
@@ -50,8 +52,9 @@ class Rates:
     output: Decimal
     cached_input: Decimal
     context_window: int | None
-    source: str  # "genai-prices" or "overrides"
+    source: str  # "genai-prices", "overrides" or "openrouter"
     tiered: bool = False
+    max_output: int | None = None  # the model's own output limit, where known (OpenRouter lists it)
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,9 @@ class Pricer:
     ) -> None:
         self._overrides = dict(overrides)
         self._clock = clock
+        # OpenRouter's list, set by `bot.core.open_core` when OpenRouter is configured: once loaded it
+        # prices OpenRouter's models instead of genai-prices (an owner's override still wins)
+        self.openrouter: OpenRouterList | None = None
 
     @classmethod
     def from_file(cls, path: Path | None, clock: Callable[[], datetime] | None = None) -> Pricer:
@@ -133,6 +139,16 @@ class Pricer:
         model_id = model_id.lower()
         provider = model_id.split("/", 1)[0]
         return self._overrides.get(model_id) or self._overrides.get(f"{provider}/*")
+
+    def _listed(self, model_id: str, price_provider: str | None) -> ListedModel | None:
+        """OpenRouter's own prices for one of its models, once its list is loaded; None for other models
+        (or before it loads). A model the loaded list lacks is not served by OpenRouter: `UnpricedModel`."""
+        if self.openrouter is None or not self.openrouter.prices(price_provider):
+            return None
+        listed = self.openrouter.get(model_id.split("/", 1)[1])
+        if listed is None:
+            raise UnpricedModel(model_id)
+        return listed
 
     def _model_info(self, model_id: str, price_provider: str | None) -> Any:
         if price_provider is None:
@@ -162,6 +178,16 @@ class Pricer:
         if override := self._override(model_id):
             return Rates(
                 override.input, override.output, override.cached_input, override.context_window, "overrides"
+            )
+        if listed := self._listed(model_id, price_provider):  # OpenRouter's list: per token → per 1M
+            cached = listed.input_cache_read if listed.input_cache_read is not None else listed.prompt
+            return Rates(
+                _per_mtok(listed.prompt),
+                _per_mtok(listed.completion),
+                _per_mtok(cached),
+                listed.context_length,
+                "openrouter",
+                max_output=listed.max_completion_tokens,
             )
         model = self._model_info(model_id, price_provider)
         price = model.get_prices(self._clock())
@@ -197,6 +223,10 @@ class Pricer:
             input_usd = Decimal(input_tokens) * max(override.input, override.cached_input) / MTOK
             per_token_usd = override.output / MTOK
             fixed_usd = Decimal(0)
+        elif listed := self._listed(model_id, price_provider):  # OpenRouter's list: prices per token
+            input_usd = input_tokens * listed.dearest_input
+            per_token_usd = listed.dearest_output
+            fixed_usd = listed.request
         else:
 
             def calc(tokens: int, **usage: int) -> Any:
@@ -237,6 +267,8 @@ class Pricer:
                 + usage.output_tokens * override.output
             ) / MTOK
             return usd_to_nanos(usd)
+        if listed := self._listed(model_id, price_provider):  # no reported cost: the list's prices
+            return usd_to_nanos(listed.cost_usd(usage))
         priced = self._calc(model_id, price_provider, genai_usage(usage))
         return usd_to_nanos(Decimal(priced.total_price))
 
@@ -251,6 +283,12 @@ def genai_usage(usage: TokenUsage) -> genai_prices.Usage:
         output_tokens=usage.output_tokens,
         output_reasoning_tokens=min(usage.reasoning_tokens, usage.output_tokens) or None,
     )
+
+
+def _per_mtok(per_token: Decimal) -> Decimal:
+    """A per-token price per million tokens, written plainly ("0.15", not "1.5E-1" nor "0.15000000")."""
+    value = (per_token * MTOK).normalize()
+    return value.quantize(Decimal(1)) if value == value.to_integral_value() else value
 
 
 def describe(rates: Rates) -> str:

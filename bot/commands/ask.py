@@ -115,6 +115,8 @@ async def _answer(
     max_output = (
         settings.max_output_tokens if not window else min(settings.max_output_tokens, window - tokens)
     )
+    if rates.max_output:  # the model's own output limit (OpenRouter lists it): asking more is refused
+        max_output = min(max_output, rates.max_output)
     quote = services.pricer.quote(
         resolved.id,
         resolved.spec.price_provider,

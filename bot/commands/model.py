@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from bot.commands.base import Command, Context, Services
 from bot.incoming import Argument, Menu, MenuGroup, MenuItem, ModelChoice
 from bot.pricing import Rates, UnpricedModel, describe
+from bot.providers.catalog import ProviderSpec
 from bot.providers.registry import ProviderNotConfigured, ResolvedModel, UnknownModel
 from bot.refusals import UnknownModelChoice
 
@@ -33,34 +35,55 @@ def priced_model(services: Services, model_id: str) -> PricedModel:
     return PricedModel(resolved, rates)
 
 
+# Buttons per provider in the menu (OpenRouter lists hundreds; Telegram takes 100 buttons per keyboard).
+# Autocomplete and /model <id> reach every priced model, not only these.
+MENU_MODELS_PER_PROVIDER = 20
+
+
+def _offered(services: Services, spec: ProviderSpec, current: str) -> Iterator[MenuItem]:
+    """The provider's models that have a price: its curated ones, then every other model OpenRouter lists
+    (once its list is loaded), each labelled with its prices."""
+    names = list(spec.models)
+    listed = services.pricer.openrouter
+    if listed is not None and listed.prices(spec.price_provider):  # OpenRouter: its whole list
+        names += [m.id for m in listed.models() if m.id not in spec.models]
+    for name in names:
+        model_id = f"{spec.name}/{name}"
+        try:
+            rates = services.pricer.rates(model_id, spec.price_provider)
+        except UnpricedModel:
+            continue
+        mark = " ✓" if model_id == current else ""
+        yield MenuItem(f"{model_id} — {describe(rates)}{mark}", f"/model {model_id}")
+
+
 def catalog_menu(services: Services, current: str) -> Menu:
-    """Configured providers, each with its curated models that have a price."""
+    """Configured providers, each with its priced models (at most `MENU_MODELS_PER_PROVIDER`)."""
     groups = []
     for spec in services.providers.configured():
-        items = []
-        for name in spec.models:
-            model_id = f"{spec.name}/{name}"
-            try:
-                rates = services.pricer.rates(model_id, spec.price_provider)
-            except UnpricedModel:
-                continue
-            mark = " ✓" if model_id == current else ""
-            items.append(MenuItem(f"{model_id} — {describe(rates)}{mark}", f"/model {model_id}"))
+        items = list(_offered(services, spec, current))
+        title = spec.title
+        if len(items) > MENU_MODELS_PER_PROVIDER:
+            title = f"{spec.title} ({MENU_MODELS_PER_PROVIDER} of {len(items)}; send /model id for others)"
+            items = items[:MENU_MODELS_PER_PROVIDER]
         if items:
-            groups.append(MenuGroup(spec.title, tuple(items)))
+            groups.append(MenuGroup(title, tuple(items)))
     return Menu(f"Current model: {current}. Pick one, or send /model provider/model:", tuple(groups))
 
 
 def model_choices(services: Services, query: str, limit: int = 25) -> list[ModelChoice]:
-    """The models whose id contains what was typed, for autocomplete widgets."""
+    """The priced models whose id contains what was typed, for autocomplete widgets (all of them, not
+    only the menu's first few per provider)."""
     needle = query.strip().lower()
     found = []
-    for group in catalog_menu(services, "").groups:
-        for item in group.items:
+    for spec in services.providers.configured():
+        for item in _offered(services, spec, ""):
             model_id = item.command.removeprefix("/model ")
             if needle in model_id.lower():
                 found.append(ModelChoice(item.label, model_id))
-    return found[:limit]
+                if len(found) == limit:
+                    return found
+    return found
 
 
 async def current_model(services: Services, user: str) -> str:

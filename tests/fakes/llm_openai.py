@@ -7,11 +7,16 @@ recorded (path, query, headers, JSON body). Tests script what comes next with `S
 answer text, the usage reported, an error status with a real error body, a stream cut short, an error
 chunk inside a 200 stream, SSE comment lines, answers that use the whole output limit, and usage where
 Groq has sent it (`x_groq.usage` in the last chunk, with its timings, instead of a usage chunk).
+
+`GET .../models` answers like OpenRouter's model list once `model_list` is set (`listed_model` builds
+entries of its real shape, prices as strings of dollars per token); until then it is a 404, as servers
+without such a list answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -64,12 +69,51 @@ CONTEXT_TOO_LONG = openai_error(
 GROQ_TIMINGS = {"queue_time": 0.0171, "prompt_time": 0.0032, "completion_time": 0.2, "total_time": 0.2032}
 
 
+def listed_model(
+    model_id: str,
+    prompt: str,
+    completion: str,
+    *,
+    context_length: int = 128_000,
+    max_completion_tokens: int | None = 16_384,
+    **pricing: str,
+) -> dict[str, Any]:
+    """One entry of OpenRouter's `GET /models` `data`, as it sends them (prices: dollars per token)."""
+    return {
+        "id": model_id,
+        "canonical_slug": model_id,
+        "name": model_id.split("/")[-1].replace("-", " ").title(),
+        "created": 1_760_000_000,
+        "description": "A model served by the fake.",
+        "context_length": context_length,
+        "architecture": {
+            "modality": "text->text",
+            "input_modalities": ["text"],
+            "output_modalities": ["text"],
+            "tokenizer": "Other",
+            "instruct_type": None,
+        },
+        "pricing": {"prompt": prompt, "completion": completion, "request": "0", "image": "0", **pricing},
+        "top_provider": {
+            "context_length": context_length,
+            "max_completion_tokens": max_completion_tokens,
+            "is_moderated": False,
+        },
+        "per_request_limits": None,
+        "supported_parameters": ["max_tokens", "temperature", "stop"],
+    }
+
+
 class FakeOpenAI(FakeModelServer[Script]):
     """`async with FakeOpenAI() as fake:` serves it; OPENAI_BASE_URL (or any compatible provider's) is
     `fake.url`."""
 
     def __init__(self) -> None:
         super().__init__(Script())
+        self.model_list: list[dict[str, Any]] | None = None  # None: GET /models is a 404
+        self.model_list_status = 200  # not 200: an OpenAI-style error body echoing the key it was sent
+        self.model_list_delay = 0.0  # seconds before answering GET /models
+        self.list_requests: list[dict[str, str]] = []  # the headers of each GET /models
 
     @property
     def url(self) -> str:
@@ -79,7 +123,23 @@ class FakeOpenAI(FakeModelServer[Script]):
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/{tail:.*}chat/completions", self._completions)
+        app.router.add_get("/{tail:.*}models", self._models)
         return app
+
+    async def _models(self, request: web.Request) -> web.Response:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        self.list_requests.append(headers)
+        if self.model_list_delay:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.release.wait(), self.model_list_delay)
+        if self.model_list is None:
+            return web.json_response(openai_error(404, "Not found", "invalid_request_error"), status=404)
+        if self.model_list_status != 200:
+            echoed = f"Bad credentials: {headers.get('authorization', '')}"
+            return web.json_response(
+                openai_error(self.model_list_status, echoed, "server_error"), status=self.model_list_status
+            )
+        return web.json_response({"data": self.model_list})
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         body = await self.record(request)
