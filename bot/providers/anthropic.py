@@ -82,7 +82,8 @@ def _merge(counts: dict[str, int], usage: Any) -> None:
 
 
 def _usage(counts: dict[str, int]) -> TokenUsage:
-    """Anthropic counts cache reads and writes apart from `input_tokens`; our input includes them."""
+    """The "anthropic" reading: cache reads and writes are counted apart from `input_tokens` (our input
+    includes them); thinking is inside `output_tokens`, which `max_tokens` bounds."""
     written = counts.get("cache_creation_input_tokens", 0)
     read = counts.get("cache_read_input_tokens", 0)
     return TokenUsage(

@@ -15,6 +15,17 @@ from importlib import resources
 from typing import Any, Literal, get_args
 
 Wire = Literal["openai", "anthropic", "gemini", "azure"]
+# How a provider's usage report is read: which of its fields are inside which (cached inside the prompt,
+# reasoning inside the completion or on top of it, a reported dollar cost). Each reading is written out in
+# its wire module: `openai_compat.usage_from` for the OpenAI-compatible ones, anthropic.py and gemini.py
+# for the two others (one reading each).
+UsageReading = Literal["openai", "deepseek", "moonshot", "xai", "openrouter", "anthropic", "gemini"]
+READINGS: dict[str, tuple[UsageReading, ...]] = {  # per wire format; the first is its default
+    "openai": ("openai", "deepseek", "moonshot", "xai", "openrouter"),
+    "azure": ("openai",),
+    "anthropic": ("anthropic",),
+    "gemini": ("gemini",),
+}
 
 
 @dataclass(frozen=True)
@@ -33,7 +44,7 @@ class ProviderSpec:
     output_limit_field: str = "max_tokens"  # OpenAI itself wants "max_completion_tokens"
     stream_usage_option: bool = True  # send stream_options.include_usage (some servers reject it)
     extra_body: tuple[tuple[str, object], ...] = ()  # fixed extra request fields
-    reports_cost: bool = False  # the usage carries the dollar cost the provider charged (OpenRouter)
+    usage: UsageReading = "openai"  # how its usage reports read; one of READINGS[wire]
     configured_without_key: bool = False  # local servers: usable once their base URL is set
     version_path: str = ""  # appended to a base URL that lacks it (Ollama documents its URL without /v1)
 
@@ -54,8 +65,13 @@ def _spec(name: str, row: dict[str, Any]) -> ProviderSpec:
         raise CatalogError(f"[{name}]: unknown setting {unknown[0]!r}")
     if row.get("wire") not in get_args(Wire):
         raise CatalogError(f"[{name}]: wire must be one of {', '.join(get_args(Wire))}")
+    readings = READINGS[row["wire"]]
+    usage = row.get("usage", readings[0])
+    if usage not in readings:
+        raise CatalogError(f"[{name}]: usage must be one of {', '.join(readings)} for wire {row['wire']!r}")
     values = {
         **row,
+        "usage": usage,
         "models": tuple(row.get("models", ())),
         "extra_body": tuple(row.get("extra_body", {}).items()),
     }

@@ -72,6 +72,8 @@ class GeminiChat:
 
 
 def _usage(meta: dict[str, Any]) -> TokenUsage:
+    """The "gemini" reading: cachedContentTokenCount is inside promptTokenCount, thoughtsTokenCount is
+    apart from candidatesTokenCount (both billed as output, and both bounded by maxOutputTokens)."""
     thoughts = int(meta.get("thoughtsTokenCount") or 0)
     return TokenUsage(
         input_tokens=int(meta.get("promptTokenCount") or 0),

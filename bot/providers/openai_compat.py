@@ -1,9 +1,10 @@
 """OpenAI-compatible chat completions, streamed: OpenAI and the many servers that copy its format.
 
 Request: `POST {base}/chat/completions` with `stream: true` and `stream_options.include_usage`, so the
-last chunk carries the usage. Servers differ in where they put cached tokens (`prompt_tokens_details`,
-DeepSeek's `prompt_cache_hit_tokens`, Moonshot's `cached_tokens`), Groq reports usage under `x_groq`,
-OpenRouter adds the dollar `cost`, and an error can arrive as a chunk inside a 200 stream.
+last chunk carries the usage. Servers differ in what their usage fields mean, so each catalog row names
+its reading (`usage_from` below): where cached tokens are counted, whether reasoning tokens are inside
+`completion_tokens` (OpenAI and most) or on top of them (xAI), whether a dollar cost is reported
+(OpenRouter). Groq may report usage under `x_groq`, and an error can arrive as a chunk inside a 200 stream.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from bot.providers.base import ChatRequest, ProviderError, StreamEvent, TextDelta, TokenUsage, UsageUpdate
-from bot.providers.catalog import ProviderSpec
+from bot.providers.catalog import ProviderSpec, UsageReading
 from bot.providers.http import Endpoint, parse_json, stream_error, stream_events
 
 
@@ -59,33 +60,60 @@ class OpenAIChat:
                     finished = True
             raw_usage = chunk.get("usage") or (chunk.get("x_groq") or {}).get("usage")
             if isinstance(raw_usage, dict):
-                yield UsageUpdate(usage_from(raw_usage, reports_cost=self._spec.reports_cost))
+                yield UsageUpdate(usage_from(raw_usage, self._spec.usage))
         if not finished:
             raise ProviderError("malformed", "the stream ended before the answer did", provider=self.name)
 
 
-def usage_from(raw: dict[str, Any], *, reports_cost: bool = False) -> TokenUsage:
-    """OpenAI-style usage → TokenUsage (prompt tokens include the cached ones, as in OpenAI's own)."""
+def usage_from(raw: dict[str, Any], reading: UsageReading = "openai") -> TokenUsage:
+    """An OpenAI-style usage object → TokenUsage (input includes cached, output includes reasoning), read
+    the way the provider documents it. Every reading starts from OpenAI's own:
+
+    - "openai": `prompt_tokens` include `prompt_tokens_details.cached_tokens`; `completion_tokens` include
+      `completion_tokens_details.reasoning_tokens` (also Azure, Mistral, Zhipu, DashScope, Qianfan, Groq,
+      Ollama: the fields they leave out read as zero).
+    - "deepseek": cache hits are `prompt_cache_hit_tokens` (hit + miss = `prompt_tokens`).
+    - "moonshot": cache hits are a top-level `cached_tokens` (or OpenAI's field, where Kimi sends that).
+    - "xai": reasoning tokens are billed ON TOP of `completion_tokens`, so they are added to the output.
+    - "openrouter": also `prompt_tokens_details.cache_write_tokens`, and the dollar `cost` it charged.
+    """
     prompt_details = raw.get("prompt_tokens_details") or {}
     output_details = raw.get("completion_tokens_details") or {}
-    cached = (
-        prompt_details.get("cached_tokens")
-        or raw.get("prompt_cache_hit_tokens")
-        or raw.get("cached_tokens")
-        or 0
-    )
+    cached = _count(prompt_details.get("cached_tokens"))
+    written = 0
+    output = _count(raw.get("completion_tokens"))
+    reasoning = _count(output_details.get("reasoning_tokens"))
     cost: Decimal | None = None
-    if reports_cost and raw.get("cost") is not None:
-        try:
-            cost = Decimal(str(raw["cost"]))
-        except InvalidOperation:
-            cost = None
-        if cost is not None and (not cost.is_finite() or cost < 0):
-            cost = None
+    if reading == "deepseek":
+        cached = _count(raw.get("prompt_cache_hit_tokens"))
+    elif reading == "moonshot":
+        cached = _count(raw.get("cached_tokens")) or cached
+    elif reading == "xai":
+        output += reasoning
+    elif reading == "openrouter":
+        written = _count(prompt_details.get("cache_write_tokens"))
+        cost = _cost(raw.get("cost"))
     return TokenUsage(
-        input_tokens=int(raw.get("prompt_tokens") or 0),
-        cache_read_tokens=int(cached),
-        output_tokens=int(raw.get("completion_tokens") or 0),
-        reasoning_tokens=int(output_details.get("reasoning_tokens") or 0),
+        input_tokens=_count(raw.get("prompt_tokens")),
+        cache_read_tokens=cached,
+        cache_write_tokens=written,
+        output_tokens=output,
+        reasoning_tokens=reasoning,
         reported_cost_usd=cost,
     )
+
+
+def _count(value: Any) -> int:
+    """A token count, or 0 for a field the server left out (or sent as null)."""
+    return int(value or 0)
+
+
+def _cost(value: Any) -> Decimal | None:
+    """A reported dollar cost; None (price it ourselves) when it is missing or not a sane amount."""
+    if value is None:
+        return None
+    try:
+        cost = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return cost if cost.is_finite() and cost >= 0 else None

@@ -5,8 +5,9 @@ Azure's deployment URLs, Ollama...) with `data: {...}` chunks, a usage chunk whe
 one (`stream_options.include_usage`) and `data: [DONE]`, framed exactly as OpenAI does. Every request is
 recorded (path, query, headers, JSON body). Tests script what comes next with `Script` objects: the
 answer text, the usage reported, an error status with a real error body, a stream cut short, an error
-chunk inside a 200 stream, SSE comment lines, answers that use the whole output limit, and usage where
-Groq has sent it (`x_groq.usage` in the last chunk, with its timings, instead of a usage chunk).
+chunk inside a 200 stream, SSE comment lines, answers that use the whole output limit, usage where
+Groq has sent it (`x_groq.usage` in the last chunk, with its timings, instead of a usage chunk), and any
+provider's own usage object verbatim (`usage_body`: DeepSeek's cache fields, xAI's reasoning on top...).
 
 `GET .../models` answers like OpenRouter's model list once `model_list` is set (`listed_model` builds
 entries of its real shape, prices as strings of dollars per token); until then it is a 404, as servers
@@ -36,6 +37,7 @@ class Script:
     cached_tokens: int = 0
     reasoning_tokens: int = 0
     cost: str | None = None  # OpenRouter's reported cost in dollars
+    usage_body: dict[str, Any] | None = None  # the usage object exactly as given, instead of the fields above
     fill_to_limit: bool = False  # answer with exactly the request's output limit in tokens
     status: int = 200  # not 200: send `error_body` with this status and no stream
     error_body: dict[str, Any] | None = None
@@ -206,6 +208,8 @@ class FakeOpenAI(FakeModelServer[Script]):
         }
         if script.cost is not None:
             usage["cost"] = float(script.cost) if "." in script.cost else int(script.cost)
+        if script.usage_body is not None:
+            usage = script.usage_body
         if groq and script.usage:  # Groq sends it whether or not it was asked for
             finish["x_groq"] = {"id": "req_01fakegroq", "usage": {**GROQ_TIMINGS, **usage}}
         await send(finish)

@@ -2,8 +2,11 @@
 
 Each case configures one provider's key and base URL the way an owner would, asks through `/ask`, and
 checks what went over the wire (URL, query, auth header, model, output limit) and what came back: the
-streamed answer and a charge equal to the price of the usage the fake reported, computed here without
-`bot.pricing` (genai-prices directly, or the numbers in bot/prices.toml). Then `/model`.
+streamed answer and a charge equal, to the nano-dollar, to the price of the usage the fake reported in
+that provider's documented shape (tests/providers/documented_usage.py), computed here without
+`bot.pricing` (genai-prices directly, OpenRouter's reported cost, or the numbers in bot/prices.toml).
+Then the same with the most reasoning the output limit allows, which must settle within the hold; then
+`/model`.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import pytest
 
 from bot.providers.anthropic import API_VERSION
 from bot.providers.base import TokenUsage
-from bot.providers.catalog import BY_NAME, CATALOG, CatalogError, ProviderSpec, load_catalog
+from bot.providers.catalog import BY_NAME, CATALOG, CatalogError, ProviderSpec, UsageReading, load_catalog
 from bot.providers.openai_compat import usage_from
 from tests.fakes import llm_anthropic, llm_gemini, llm_openai
 from tests.fakes.llm_anthropic import FakeAnthropic
@@ -28,6 +31,8 @@ from tests.fakes.llm_gemini import FakeGemini
 from tests.fakes.llm_openai import FakeOpenAI
 from tests.fakes.llm_server import Recorded
 from tests.harness import Harness, check_invariants, harness, snapshot
+from tests.providers.documented_usage import DOCUMENTED, Documented, at_the_limit
+from tests.providers.wiring import spy_holds
 
 BOB = "telegram:2"
 ALICE = "telegram:3"
@@ -62,11 +67,11 @@ def nanos(usd: Decimal) -> int:
     return int((usd * 1_000_000_000).to_integral_value(rounding=ROUND_CEILING))
 
 
-def expected_nanos(spec: ProviderSpec, model: str, usage: dict[str, int], h: Harness) -> int:
+def expected_nanos(spec: ProviderSpec, model: str, usage: genai_prices.Usage, h: Harness) -> int:
     """The price of `usage`, from genai-prices for the provider's price id, else from bot/prices.toml."""
     if spec.price_provider is not None:
         price = genai_prices.calc_price(
-            genai_prices.Usage(**usage),
+            usage,
             model,
             provider_id=spec.price_provider,
             genai_request_timestamp=h.clock(),
@@ -75,11 +80,11 @@ def expected_nanos(spec: ProviderSpec, model: str, usage: dict[str, int], h: Har
     row = PRICES.get(f"{spec.name}/{model}") or PRICES[f"{spec.name}/*"]
     rate = {k: Decimal(str(v)) for k, v in row.items() if k in ("input", "output", "cached_input")}
     cached_rate = rate.get("cached_input", rate["input"])
-    cached = usage.get("cache_read_tokens", 0)
+    cached = usage.cache_read_tokens or 0
     usd = (
-        (usage["input_tokens"] - cached) * rate["input"]
+        ((usage.input_tokens or 0) - cached) * rate["input"]
         + cached * cached_rate
-        + usage["output_tokens"] * rate["output"]
+        + (usage.output_tokens or 0) * rate["output"]
     ) / 1_000_000
     return nanos(usd)
 
@@ -91,63 +96,57 @@ class Wiring:
     path: str
     query: dict[str, str]
     auth: dict[str, str]  # headers the request must carry
-    usage: dict[str, int]  # the usage the fake reports, in genai-prices' terms
+    usage: genai_prices.Usage  # the usage the fake reports, in genai-prices' terms
     text: str  # the streamed answer
 
 
-def wire(case: Case, model: str, openai: FakeOpenAI, anthropic: FakeAnthropic, gemini: FakeGemini) -> Wiring:
-    """Point the provider at its fake and script an answer with cache and reasoning tokens in its usage."""
+def wire(
+    case: Case, doc: Documented, openai: FakeOpenAI, anthropic: FakeAnthropic, gemini: FakeGemini
+) -> Wiring:
+    """Point the provider at its fake and script an answer whose usage is `doc`'s, in the provider's shape."""
     spec = BY_NAME[case.provider]
+    model, raw, usage = doc.model, doc.usage, doc.priced
     key = key_for(spec.name)
     settings: dict[str, Any] = {"default_model": f"{spec.name}/{model}", "retry_base_delay": 0}
     if spec.key_env:
         settings[spec.key_env.lower()] = key
     text = f"Hello from the fake {spec.title}."
     root = openai.url.removesuffix("/v1")
-    if spec.wire == "anthropic":
+    if spec.wire == "anthropic":  # the fake reports these the way the Messages stream does
         full = case.variant == "full-usage"
         anthropic.then(
             llm_anthropic.Script(
                 text=text,
                 thinking="Let me think about this." if full else None,
-                input_tokens=20,
-                cache_creation_input_tokens=16,
-                cache_read_input_tokens=24,
-                output_tokens=340,
+                input_tokens=raw["input_tokens"],
+                cache_creation_input_tokens=raw.get("cache_creation_input_tokens", 0),
+                cache_read_input_tokens=raw.get("cache_read_input_tokens", 0),
+                output_tokens=raw["output_tokens"],
                 delta_usage="full" if full else "output",
             )
         )
         settings[spec.base_url_env.lower()] = anthropic.url
-        usage = {"input_tokens": 60, "cache_write_tokens": 16, "cache_read_tokens": 24, "output_tokens": 340}
         auth = {"x-api-key": key, "anthropic-version": API_VERSION}
         return Wiring(settings, anthropic, "/v1/messages", {}, auth, usage, text)
-    if spec.wire == "gemini":
+    if spec.wire == "gemini":  # the fake reports these as usageMetadata, cumulative on every chunk
         gemini.then(
             llm_gemini.Script(
                 text=text,
                 thought="Thinking about a greeting.",
-                prompt_tokens=60,
-                cached_tokens=24,
-                candidates_tokens=300,
-                thoughts_tokens=40,
+                prompt_tokens=raw["promptTokenCount"],
+                cached_tokens=raw.get("cachedContentTokenCount", 0),
+                candidates_tokens=raw["candidatesTokenCount"],
+                thoughts_tokens=raw.get("thoughtsTokenCount", 0),
             )
         )
         settings[spec.base_url_env.lower()] = gemini.url
-        usage = {"input_tokens": 60, "cache_read_tokens": 24, "output_tokens": 340}
         path = f"/v1beta/models/{model}:streamGenerateContent"
         return Wiring(settings, gemini, path, {"alt": "sse"}, {"x-goog-api-key": key}, usage, text)
     openai.then(
         llm_openai.Script(
-            text=text,
-            prompt_tokens=60,
-            completion_tokens=340,
-            cached_tokens=24,
-            reasoning_tokens=40,
-            cost="0.000187" if spec.reports_cost else None,
-            usage_in="x_groq" if case.variant == "x-groq" else "chunk",
+            text=text, usage_body=raw, usage_in="x_groq" if case.variant == "x-groq" else "chunk"
         )
     )
-    usage = {"input_tokens": 60, "cache_read_tokens": 24, "output_tokens": 340}
     if spec.wire == "azure":
         auth = {"api-key": key}
         if case.variant == "v1":
@@ -174,7 +173,7 @@ def output_limit(spec: ProviderSpec, sent: Recorded) -> int:
     if spec.wire == "gemini":
         assert not fields
         return int(sent.body["generationConfig"]["maxOutputTokens"])
-    field = "max_completion_tokens" if spec.name in ("openai", "azure") else "max_tokens"
+    field = "max_completion_tokens" if spec.name in ("openai", "azure", "xai") else "max_tokens"
     assert fields == {field}, fields
     assert field == spec.output_limit_field or spec.wire == "anthropic"
     return int(sent.body[field])
@@ -189,52 +188,110 @@ def test_every_provider_has_a_case_and_every_curated_model_a_price() -> None:
                 assert f"{spec.name}/{model}" in PRICES or f"{spec.name}/*" in PRICES, model
 
 
+def genai_terms(usage: TokenUsage | genai_prices.Usage) -> tuple[int, int, int, int, int]:
+    """Input, cache read, cache write, output and reasoning tokens, absent ones as zero."""
+    if isinstance(usage, TokenUsage):
+        reasoning = usage.reasoning_tokens
+    else:
+        reasoning = usage.output_reasoning_tokens or 0
+    return (
+        usage.input_tokens or 0,
+        usage.cache_read_tokens or 0,
+        usage.cache_write_tokens or 0,
+        usage.output_tokens or 0,
+        reasoning,
+    )
+
+
+@pytest.mark.parametrize("provider", sorted(name for name, doc in DOCUMENTED.items() if doc.flavor))
+def test_each_documented_usage_means_what_genai_prices_reads_in_it(provider: str) -> None:
+    """The table's own reading of each payload agrees with genai-prices' extractor for that API, where
+    it has one (so the expected charges below rest on two independent readings of the docs). It has none
+    for Moonshot's top-level cached_tokens, nor for the providers priced by bot/prices.toml."""
+    doc, spec = DOCUMENTED[provider], BY_NAME[provider]
+    assert doc.flavor is not None
+    response = {"model": doc.model, "modelVersion": doc.model, "usage": doc.usage, "usageMetadata": doc.usage}
+    assert spec.price_provider is not None
+    extracted = genai_prices.extract_usage(response, provider_id=spec.price_provider, api_flavor=doc.flavor)
+    assert genai_terms(extracted.usage) == genai_terms(doc.priced)
+
+
 @pytest.mark.parametrize(
-    ("raw", "reports_cost", "expected"),
+    "provider", sorted(name for name, doc in DOCUMENTED.items() if BY_NAME[name].wire in ("openai", "azure"))
+)
+def test_openai_compatible_usage_is_read_by_the_catalog_rows_reading(provider: str) -> None:
+    doc, spec = DOCUMENTED[provider], BY_NAME[provider]
+    read = usage_from(doc.usage, spec.usage)
+    assert genai_terms(read) == genai_terms(doc.priced)
+    if spec.usage == "openrouter":
+        assert read.reported_cost_usd == Decimal("0.000187")
+    else:
+        assert read.reported_cost_usd is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "reading", "expected"),
     [
-        (  # OpenAI: cached tokens in prompt_tokens_details, reasoning in completion_tokens_details
-            {
-                "prompt_tokens": 60,
-                "completion_tokens": 340,
-                "prompt_tokens_details": {"cached_tokens": 24},
-                "completion_tokens_details": {"reasoning_tokens": 40},
-            },
-            False,
-            TokenUsage(input_tokens=60, cache_read_tokens=24, output_tokens=340, reasoning_tokens=40),
+        (  # a cost from anyone but OpenRouter is not what they charge: priced by us
+            {"prompt_tokens": 60, "completion_tokens": 5, "cost": 0.5},
+            "openai",
+            TokenUsage(60, 0, 0, 5),
         ),
-        (  # DeepSeek: prompt_cache_hit_tokens / prompt_cache_miss_tokens
+        ({"prompt_tokens": 60, "completion_tokens": 5, "cost": -1}, "openrouter", TokenUsage(60, 0, 0, 5)),
+        ({"prompt_tokens": 60, "completion_tokens": 5, "cost": "NaN"}, "openrouter", TokenUsage(60, 0, 0, 5)),
+        (  # OpenAI's cached field read as DeepSeek's would count nothing: DeepSeek's own field counts
+            {"prompt_tokens": 60, "completion_tokens": 5, "prompt_tokens_details": {"cached_tokens": 24}},
+            "deepseek",
+            TokenUsage(60, 0, 0, 5),
+        ),
+        (  # Kimi answers that carry OpenAI's field are read too
+            {"prompt_tokens": 60, "completion_tokens": 5, "prompt_tokens_details": {"cached_tokens": 24}},
+            "moonshot",
+            TokenUsage(60, 24, 0, 5),
+        ),
+        (  # xAI with no reasoning, and servers sending nulls
+            {"prompt_tokens": 60, "completion_tokens": 5, "completion_tokens_details": None},
+            "xai",
+            TokenUsage(60, 0, 0, 5),
+        ),
+        (  # the same numbers read as OpenAI's (reasoning inside) and as xAI's (reasoning on top)
             {
                 "prompt_tokens": 60,
                 "completion_tokens": 5,
-                "prompt_cache_hit_tokens": 24,
-                "prompt_cache_miss_tokens": 36,
+                "completion_tokens_details": {"reasoning_tokens": 4},
             },
-            False,
-            TokenUsage(input_tokens=60, cache_read_tokens=24, output_tokens=5),
+            "openai",
+            TokenUsage(60, 0, 0, 5, 4),
         ),
-        (  # Moonshot: cached_tokens at the top level
-            {"prompt_tokens": 60, "completion_tokens": 5, "total_tokens": 65, "cached_tokens": 24},
-            False,
-            TokenUsage(input_tokens=60, cache_read_tokens=24, output_tokens=5),
+        (
+            {
+                "prompt_tokens": 60,
+                "completion_tokens": 5,
+                "completion_tokens_details": {"reasoning_tokens": 4},
+            },
+            "xai",
+            TokenUsage(60, 0, 0, 9, 4),
         ),
-        (  # OpenRouter: the dollar cost it charged, used only where the catalog says so
-            {"prompt_tokens": 60, "completion_tokens": 5, "cost": 0.000187},
-            True,
-            TokenUsage(input_tokens=60, output_tokens=5, reported_cost_usd=Decimal("0.000187")),
-        ),
-        ({"prompt_tokens": 60, "completion_tokens": 5, "cost": 0.5}, False, TokenUsage(60, 0, 0, 5)),
-        ({"prompt_tokens": 60, "completion_tokens": 5, "cost": -1}, True, TokenUsage(60, 0, 0, 5)),
     ],
-    ids=["openai", "deepseek", "moonshot", "openrouter", "cost-ignored", "negative-cost"],
+    ids=[
+        "cost-ignored",
+        "negative-cost",
+        "nan-cost",
+        "deepseek",
+        "moonshot-openai-field",
+        "xai-none",
+        "openai",
+        "xai",
+    ],
 )
-def test_openai_compatible_usage_shapes(
-    raw: dict[str, Any], reports_cost: bool, expected: TokenUsage
+def test_openai_compatible_readings_differ_only_where_documented(
+    raw: dict[str, Any], reading: UsageReading, expected: TokenUsage
 ) -> None:
-    assert usage_from(raw, reports_cost=reports_cost) == expected
+    assert usage_from(raw, reading) == expected
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-async def test_each_provider_answers_through_the_core_and_charges_the_reported_usage(
+async def test_each_provider_answers_through_the_core_and_charges_its_documented_usage(
     case: Case,
     fake_openai: FakeOpenAI,
     fake_anthropic: FakeAnthropic,
@@ -242,8 +299,9 @@ async def test_each_provider_answers_through_the_core_and_charges_the_reported_u
     tmp_path: Path,
 ) -> None:
     spec = BY_NAME[case.provider]
-    model = spec.models[0]
-    w = wire(case, model, fake_openai, fake_anthropic, fake_gemini)
+    doc = DOCUMENTED[case.provider]
+    model = doc.model
+    w = wire(case, doc, fake_openai, fake_anthropic, fake_gemini)
     async with harness(tmp_path, **w.settings) as h:
         reply = await h.say("/ask say hello", user=BOB)
         assert reply.answers == [w.text + " "], reply.lines
@@ -273,16 +331,53 @@ async def test_each_provider_answers_through_the_core_and_charges_the_reported_u
         row = await h.db.fetchone("SELECT * FROM charges WHERE user_id = ?", BOB)
         assert row is not None
         assert (row["model"], row["estimated"]) == (f"{spec.name}/{model}", 0)
-        assert row["input_tokens"] == w.usage["input_tokens"]
-        assert row["cache_read_tokens"] == w.usage["cache_read_tokens"]
-        assert row["cache_write_tokens"] == w.usage.get("cache_write_tokens", 0)
-        assert row["output_tokens"] == w.usage["output_tokens"]
+        recorded = (
+            row["input_tokens"],
+            row["cache_read_tokens"],
+            row["cache_write_tokens"],
+            row["output_tokens"],
+            row["reasoning_tokens"],
+        )
+        assert recorded == genai_terms(w.usage)
         # OpenRouter: its own reported figure, as is
-        expected = 187_000 if spec.reports_cost else expected_nanos(spec, model, w.usage, h)
+        expected = 187_000 if spec.usage == "openrouter" else expected_nanos(spec, model, w.usage, h)
         assert int(row["cost"]) == expected
         assert (await h.ledger.summary(BOB)).spent == expected
         if spec.name != "ollama" and spec.name != "qianfan":
             assert expected > 0
+        await check_invariants(h.ledger)
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if BY_NAME[c.provider].usage != "openrouter"], ids=lambda c: c.id
+)
+async def test_the_most_reasoning_the_output_limit_allows_settles_within_the_hold(
+    case: Case,
+    fake_openai: FakeOpenAI,
+    fake_anthropic: FakeAnthropic,
+    fake_gemini: FakeGemini,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every output token the limit sent allows, all but one of them reasoning, reported the provider's
+    way (xAI's reasoning on top of completion_tokens, Gemini's thoughts apart from candidates), is
+    charged in full and still fits the hold. (OpenRouter charges its reported cost: not ours to bound.)"""
+    spec = BY_NAME[case.provider]
+    limit = 1024
+    doc = at_the_limit(case.provider, limit)
+    w = wire(case, doc, fake_openai, fake_anthropic, fake_gemini)
+    async with harness(tmp_path, **w.settings, max_output_tokens=limit) as h:
+        holds = spy_holds(h, monkeypatch)
+        assert (await h.say("/ask think hard", user=BOB)).answers
+        assert output_limit(spec, w.fake.requests[0]) == limit
+        row = await h.db.fetchone("SELECT * FROM charges WHERE user_id = ?", BOB)
+        assert row is not None and row["estimated"] == 0
+        assert (row["output_tokens"], row["reasoning_tokens"]) == (
+            limit,
+            doc.priced.output_reasoning_tokens or 0,
+        )
+        assert int(row["cost"]) == expected_nanos(spec, doc.model, doc.priced, h)
+        assert len(holds) == 1 and int(row["cost"]) <= holds[0].amount
         await check_invariants(h.ledger)
 
 
@@ -360,3 +455,12 @@ def test_the_catalog_file_is_checked_when_it_loads() -> None:
         load_catalog(good + 'price_provier = "acme"\n')
     with pytest.raises(CatalogError, match=r"\[acme\]: wire must be one of openai, anthropic, gemini, azure"):
         load_catalog(good.replace('"openai"', '"grpc"'))
+    assert acme.usage == "openai"  # each wire format's own reading unless the row names another
+    (xai_like,) = load_catalog(good + 'usage = "xai"\n')
+    assert xai_like.usage == "xai"
+    (claude_like,) = load_catalog(good.replace('"openai"', '"anthropic"'))
+    assert claude_like.usage == "anthropic"
+    with pytest.raises(CatalogError, match=r"\[acme\]: usage must be one of openai, deepseek, moonshot, xai"):
+        load_catalog(good + 'usage = "grok"\n')
+    with pytest.raises(CatalogError, match=r"\[acme\]: usage must be one of anthropic for wire 'anthropic'"):
+        load_catalog(good.replace('"openai"', '"anthropic"') + 'usage = "openai"\n')
