@@ -28,13 +28,14 @@ def priced_model(services: Services, model_id: str) -> PricedModel:
         raise UnknownModelChoice(model_id, str(exc)) from None
     try:
         rates = services.pricer.rates(resolved.id, resolved.spec.price_provider)
-    except UnpricedModel:
-        raise UnknownModelChoice(model_id, "it has no known price, so it can't be charged fairly") from None
+    except UnpricedModel as unpriced:
+        raise UnknownModelChoice(model_id, unpriced.reason) from None
     return PricedModel(resolved, rates)
 
 
 def catalog_menu(services: Services, current: str) -> Menu:
-    """Configured providers, each with its curated models that have a price."""
+    """Configured providers, each with its curated models that are usable: priced in full (a positive
+    token price, or the owner's price file) or free by design (local servers); see `bot.pricing`."""
     groups = []
     for spec in services.providers.configured():
         items = []
