@@ -397,6 +397,24 @@ class Pricer:
         return usd_to_nanos(Decimal(priced.total_price))
 
 
+class PriceFetchFailed(Exception):
+    """A fetch of newer price data failed; genai-prices logs this one line and keeps the data in use."""
+
+
+class _Updates(genai_prices.UpdatePrices):
+    """genai-prices' updater, with its failures in one line (an HTTP error's text runs over two)."""
+
+    def fetch(self) -> data_snapshot.DataSnapshot | None:
+        try:
+            return super().fetch()
+        except Exception as exc:
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            why = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+            raise PriceFetchFailed(
+                f"PRICES_UPDATE: could not fetch {self.url} ({why}); the prices in use stay"
+            ) from None
+
+
 @contextlib.contextmanager
 def price_updates(enabled: bool, url: str, *, wait: float = 0) -> Iterator[None]:
     """While open and `enabled`, genai-prices fetches newer price data from `url` every hour, in its own
@@ -406,7 +424,7 @@ def price_updates(enabled: bool, url: str, *, wait: float = 0) -> Iterator[None]
     if not enabled:
         yield
         return
-    updater = genai_prices.UpdatePrices(url=url)
+    updater = _Updates(url=url)
     log.info("PRICES_UPDATE: fetching genai-prices data from %s every hour", url)
     updater.start()
     try:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import http.server
+import json
+import logging
 import math
 import os
 import subprocess
 import sys
+import threading
+import time
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,13 +24,15 @@ from typing import Any
 
 import genai_prices
 import pytest
-from genai_prices import data_snapshot
+from genai_prices import data_snapshot, update_prices
 from genai_prices.data_snapshot import DataSnapshot
 from genai_prices.types import _providers_from_raw
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.__main__ import main
 from bot.commands.model import catalog_menu
+from bot.config import ConfigError, load_settings
 from bot.ledger import Quote
 from bot.money import usd_to_nanos
 from bot.pricing import (
@@ -38,6 +45,7 @@ from bot.pricing import (
     UnpricedModel,
     _Override,
     describe,
+    price_updates,
 )
 from bot.providers.base import TokenUsage
 from bot.providers.catalog import BY_NAME, CATALOG
@@ -504,3 +512,121 @@ async def test_every_model_the_menu_lists_has_a_token_price_or_is_local(
             f"Can't use openai/gpt-4o-search-preview: {PER_SEARCH}. "
             "Send /model to see the models you can pick."
         ]
+
+
+class PriceData(http.server.BaseHTTPRequestHandler):
+    """A stand-in for genai-prices' data URL on 127.0.0.1: /data.json answers, anything else is a 500."""
+
+    def do_GET(self) -> None:
+        if self.path != "/data.json":
+            self.send_error(500)
+            return
+        model = {**THINKER, "id": "gpt-4o-mini", "match": {"equals": "gpt-4o-mini"}}
+        raw = [{"id": "openai", "name": "OpenAI", "api_pattern": "x", "models": [model]}]
+        body = json.dumps(raw).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def price_data() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), PriceData)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        data_snapshot.set_custom_snapshot(None)
+        # genai-prices' one background thread exits once no updater holds it; the next test starts afresh
+        deadline = time.monotonic() + 10
+        while update_prices._shared_updater.thread is not None and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+def test_fetched_price_data_is_used_when_prices_update_is_on(price_data: str) -> None:
+    with price_updates(True, f"{price_data}/data.json", wait=10):
+        assert data_snapshot.get_snapshot().from_auto_update
+        rates = Pricer.from_file(None).rates("openai/gpt-4o-mini", "openai")
+        assert (rates.input, rates.output) == (Decimal(2), Decimal(8))
+        assert str(rates.source).startswith("genai-prices data fetched ")
+
+
+def test_a_failed_fetch_keeps_the_bundled_data_and_logs_one_line(
+    price_data: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR), price_updates(True, f"{price_data}/missing.json", wait=10):
+        assert not data_snapshot.get_snapshot().from_auto_update
+        rates = Pricer.from_file(None).rates("openai/gpt-4o-mini", "openai")
+        assert (rates.input, str(rates.source)) == (
+            Decimal("0.15"),
+            f"genai-prices {genai_prices.__version__} (bundled data)",
+        )
+        # genai-prices logs the failure just after it wakes the waiters
+        deadline = time.monotonic() + 10
+        while not (failures := [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]):
+            assert time.monotonic() < deadline, "no failure logged"
+            time.sleep(0.01)
+    assert len(failures) == 1 and "\n" not in failures[0]
+
+
+async def test_price_updates_are_off_unless_asked_for(tmp_path: Path) -> None:
+    async with harness(tmp_path) as h:
+        assert h.settings.prices_update is False
+        assert update_prices._shared_updater.thread is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("PRICES_UPDATE", "sometimes"), ("PRICES_UPDATE_URL", "raw.githubusercontent.com/x")]
+)
+def test_a_bad_price_update_setting_is_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as bad:
+        load_settings(_env_file=None)
+    assert str(bad.value).startswith(f"{name}: ") and "\n" not in str(bad.value)
+
+
+def test_the_prices_cli_shows_rates_sources_and_refusals(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    own = tmp_path / "mine.toml"
+    own.write_text(
+        '[models."qianfan/ernie-speed-128k"]\ninput = "0"\noutput = "0"\ncontext_window = 131072\n'
+    )
+    os.environ["PRICES_FILE"] = str(own)  # removed again by the autouse clean_environment fixture
+    models = [
+        "google/gemini-2.5-pro",
+        "qianfan/ernie-speed-128k",
+        "openai/gpt-4o-search-preview",
+        "nowhere/x",
+    ]
+    assert main(["prices", *models]) == 1
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("Prices in use at ")
+    block = out.split("\n\n")[1].splitlines()
+    assert block == [
+        "google/gemini-2.5-pro",
+        f"  source:         genai-prices {genai_prices.__version__} (bundled data)",
+        "  input:          $1.25",
+        "  cached input:   $0.125",
+        "  cache write:    $1.25 (as input)",
+        "  output:         $10",
+        "  reasoning:      $10 (as output)",
+        "  per request:    none",
+        "  tiers:",
+        "    above 200,000 input tokens: input $2.5, cached input $0.25, output $15",
+        "  context window: unknown",
+    ]
+    assert f"  source:         {own} (PRICES_FILE)" in out
+    assert (
+        f"openai/gpt-4o-search-preview: refused: {PER_SEARCH}; set its price in PRICES_FILE to use it" in out
+    )
+    assert "nowhere/x: refused: there is no provider called 'nowhere'" in out
+    assert main(["prices", "google/gemini-2.5-pro"]) == 0
