@@ -43,11 +43,14 @@ def add_parser(sub: argparse._SubParsersAction[OneLineParser]) -> None:
     )
 
 
-def run(settings: Settings, args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def run(settings: Settings, args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Print each model's prices; 0 when all are usable, 1 when any is unknown or refused."""
+    out = out or sys.stdout
     pricer = Pricer.from_file(settings.prices_file)
-    specs = CATALOG if args.all else asyncio.run(_configured(settings))
-    models = args.models or [f"{spec.name}/{name}" for spec in specs for name in spec.models]
+    models = args.models
+    if not models:
+        specs = CATALOG if args.all else asyncio.run(_configured(settings))
+        models = [f"{spec.name}/{name}" for spec in specs for name in spec.models]
     if not models:
         print("No provider is configured: name models, or add --all.", file=out)
         return 0
