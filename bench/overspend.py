@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from bench._support import ask, bench_core
@@ -24,7 +25,12 @@ async def main() -> None:
     logging.basicConfig(level=logging.ERROR)
     # the demo model costs $50/$200 per million in/out: one full answer is about $0.2 of output
     full_answer = Pricer.from_file(None).quote(
-        "demo/capbot-demo", None, input_tokens=200, max_output_tokens=MAX_OUTPUT, min_output_tokens=16
+        "demo/capbot-demo",
+        None,
+        at=datetime.now(UTC),
+        input_tokens=200,
+        max_output_tokens=MAX_OUTPUT,
+        min_output_tokens=16,
     )
     per_answer = full_answer.input_nanos + int(full_answer.output_nanos_per_token * MAX_OUTPUT)
     cap = Decimal(2 * per_answer) / Decimal(10**9)

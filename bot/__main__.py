@@ -1,4 +1,4 @@
-"""`python -m bot [telegram|discord|console|api|users]` — see README.md.
+"""`python -m bot [telegram|discord|console|api|users|prices]` — see README.md.
 
 With no argument, every adapter whose token is set runs in this one process, sharing the core.
 """
@@ -74,7 +74,7 @@ TOKENS = [p.token_env for p in PLATFORMS.values()]
 
 
 def _parser() -> argparse.ArgumentParser:
-    from bot import cli
+    from bot import cli, prices_cli
 
     # every sub-parser takes the main parser's class, so all usage errors are one line
     parser = cli.OneLineParser(
@@ -91,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     console.add_argument("--demo", action="store_true", help="use a local demo model: no key needed")
     sub.add_parser("api", help="serve only the owner's HTTP API on PORT (needs ADMIN_API_TOKEN)")
     cli.add_parser(sub)
+    prices_cli.add_parser(sub)
     return parser
 
 
@@ -159,6 +160,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot import cli
 
             return asyncio.run(cli.run(settings, args))
+        if args.mode == "prices":
+            from bot import prices_cli
+
+            return prices_cli.run(settings, args)
         if args.mode == "api":
             if settings.secret("ADMIN_API_TOKEN") is None:
                 raise ConfigError("ADMIN_API_TOKEN: required to serve the API")

@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
+from genai_prices.update_prices import DEFAULT_UPDATE_URL
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -117,6 +118,8 @@ class Settings(BaseSettings):
     system_prompt: str = "You are a helpful assistant in a chat. Answer concisely."
     history_tokens: int = Field(default=4000, ge=0, le=2_000_000)
     prices_file: Path | None = None
+    prices_update: bool = False  # fetch newer genai-prices data hourly (its UpdatePrices)
+    prices_update_url: str = DEFAULT_UPDATE_URL
     request_timeout: float = Field(default=120.0, gt=0, le=3600)
     provider_retries: int = Field(default=2, ge=0, le=10)  # extra attempts on 429/5xx before any text
     retry_base_delay: float = Field(default=0.5, ge=0, le=60)  # backoff start when no Retry-After
@@ -153,6 +156,11 @@ class Settings(BaseSettings):
     @classmethod
     def _ws_url(cls, value: str) -> str:
         return _url(value, ("wss", "ws")) or value
+
+    @field_validator("prices_update_url")
+    @classmethod
+    def _prices_url(cls, value: str) -> str:
+        return _url(value, ("https", "http")) or value
 
     @field_validator("telegram_webhook_url")
     @classmethod

@@ -20,7 +20,7 @@ from bot.config import Settings
 from bot.conversation import Conversations
 from bot.incoming import CommandInfo, Incoming, ModelChoice, Reply, split_command
 from bot.ledger import Ledger, utc_now
-from bot.pricing import Pricer
+from bot.pricing import Pricer, price_updates
 from bot.providers.catalog import ProviderSpec
 from bot.providers.http import create_session
 from bot.providers.openrouter_models import openrouter_list
@@ -92,8 +92,9 @@ async def open_core(
     extra_specs: Iterable[ProviderSpec] = (),
 ) -> AsyncIterator[Core]:
     """Open the database, settle holds a crashed process left behind (and keep doing so while running),
-    share one HTTP session, and read OpenRouter's model list when OpenRouter is configured (kept fresh
-    while open). `clock` is the ledger's: tests pass their own to cross period boundaries."""
+    share one HTTP session, read OpenRouter's model list when OpenRouter is configured (kept fresh while
+    open), and keep genai-prices' data fresh when PRICES_UPDATE asks for it. `clock` is the ledger's (and
+    the pricer's): tests pass their own to cross period and price boundaries."""
     pricer = Pricer.from_file(settings.prices_file, clock)
     db = await open_database(settings.database_url)
     try:
@@ -116,6 +117,7 @@ async def open_core(
                 clock=clock,
                 commands=ALL,
             )
-            yield Core(services)
+            with price_updates(settings.prices_update, settings.prices_update_url):
+                yield Core(services)
     finally:
         await db.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from bot.commands.base import Command, Context
 from bot.commands.model import PricedModel, current_model, priced_model
@@ -117,9 +118,11 @@ async def _answer(
     )
     if rates.max_output:  # the model's own output limit (OpenRouter lists it): asking more is refused
         max_output = min(max_output, rates.max_output)
+    started = services.clock()  # the hold and the charge are both priced at the request's start
     quote = services.pricer.quote(
         resolved.id,
         resolved.spec.price_provider,
+        at=started,
         input_tokens=input_token_bound(messages),
         max_output_tokens=max_output,
         min_output_tokens=MIN_OUTPUT_TOKENS,
@@ -140,11 +143,11 @@ async def _answer(
         if not relay.shown:  # nothing reached the person: nothing is charged
             await asyncio.shield(services.ledger.release(hold))
             raise
-        await _settle(ctx, model, hold, None)  # text was shown but usage is unknown: charge the hold
+        await _settle(ctx, model, hold, None, started)  # text shown, usage unknown: charge the hold
         if isinstance(error, ProviderError):
             raise StreamFailed(error) from None
         raise
-    charged = await _settle(ctx, model, hold, relay.usage)
+    charged = await _settle(ctx, model, hold, relay.usage, started)
     return Outcome(relay.text, relay.usage, charged, clamped=hold.max_output_tokens < max_output)
 
 
@@ -169,8 +172,11 @@ class _Relay:
             self.text = await out.close()
 
 
-async def _settle(ctx: Context, model: PricedModel, hold: Hold, usage: TokenUsage | None) -> int:
-    """Charge the exact cost, or the whole hold when the provider never said what it used."""
+async def _settle(
+    ctx: Context, model: PricedModel, hold: Hold, usage: TokenUsage | None, started: datetime
+) -> int:
+    """Charge the exact cost at the prices of the request's start, or the whole hold when the provider
+    never said what it used."""
     services = ctx.services
     resolved = model.resolved
     if usage is None:
@@ -180,7 +186,8 @@ async def _settle(ctx: Context, model: PricedModel, hold: Hold, usage: TokenUsag
         cost, estimated, usage = hold.amount, True, TokenUsage()
     else:
         try:
-            cost, estimated = services.pricer.cost(resolved.id, resolved.spec.price_provider, usage), False
+            price_provider = resolved.spec.price_provider
+            cost, estimated = services.pricer.cost(resolved.id, price_provider, usage, at=started), False
         except Exception:  # a hold left open would block the allowance until the next restart
             log.exception("%s: cannot price the reported usage; charging the hold (estimated)", resolved.id)
             cost, estimated = hold.amount, True

@@ -30,8 +30,8 @@ def priced_model(services: Services, model_id: str) -> PricedModel:
         raise UnknownModelChoice(model_id, str(exc)) from None
     try:
         rates = services.pricer.rates(resolved.id, resolved.spec.price_provider)
-    except UnpricedModel:
-        raise UnknownModelChoice(model_id, "it has no known price, so it can't be charged fairly") from None
+    except UnpricedModel as unpriced:
+        raise UnknownModelChoice(model_id, unpriced.reason) from None
     return PricedModel(resolved, rates)
 
 
@@ -58,7 +58,9 @@ def _offered(services: Services, spec: ProviderSpec, current: str) -> Iterator[M
 
 
 def catalog_menu(services: Services, current: str) -> Menu:
-    """Configured providers, each with its priced models (at most `MENU_MODELS_PER_PROVIDER`)."""
+    """Configured providers, each with its usable models (at most `MENU_MODELS_PER_PROVIDER`): priced in
+    full (a positive token price, OpenRouter's list or the owner's price file) or free by design (local
+    servers); see `bot.pricing`."""
     groups = []
     for spec in services.providers.configured():
         items = list(_offered(services, spec, current))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -125,25 +126,32 @@ def test_the_lists_prices_make_the_quote_and_the_charge_exactly() -> None:
     pricer = Pricer.from_file(None)
     listed = OpenRouterList([parse_model(NEW_MODEL), parse_model(MINI)])  # type: ignore[list-item]
     pricer.openrouter = listed
+    at = datetime(2026, 11, 30, 12, tzinfo=UTC)
     quote = pricer.quote(
-        f"openrouter/{NEW}", "openrouter", input_tokens=1000, max_output_tokens=300, min_output_tokens=16
+        f"openrouter/{NEW}",
+        "openrouter",
+        at=at,
+        input_tokens=1000,
+        max_output_tokens=300,
+        min_output_tokens=16,
     )
     # 1000 × $0.0000004 + the $0.0001 fee = $0.0005; each output token at the dearer reasoning rate
     assert quote == Quote(500_000, Decimal("2000.000000"), 300, 16)
     usage = TokenUsage(input_tokens=60, cache_read_tokens=24, output_tokens=200, reasoning_tokens=50)
     # 36 × 0.4 + 24 × 0.1 + 150 × 1.6 + 50 × 2 (per 1M) + $0.0001 = $0.0004568
-    assert pricer.cost(f"openrouter/{NEW}", "openrouter", usage) == 456_800
+    assert pricer.cost(f"openrouter/{NEW}", "openrouter", usage, at=at) == 456_800
     # a cost OpenRouter reports is charged as it is
     reported = TokenUsage(input_tokens=60, output_tokens=200, reported_cost_usd=Decimal("0.00042"))
-    assert pricer.cost(f"openrouter/{NEW}", "openrouter", reported) == 420_000
+    assert pricer.cost(f"openrouter/{NEW}", "openrouter", reported, at=at) == 420_000
     rates = pricer.rates(f"openrouter/{NEW}", "openrouter")
     assert (rates.input, rates.output, rates.cached_input) == (Decimal("0.4"), Decimal("1.6"), Decimal("0.1"))
-    assert (rates.context_window, rates.max_output, rates.source) == (32_000, 300, "openrouter")
+    assert (rates.context_window, rates.max_output, rates.source.kind) == (32_000, 300, "openrouter")
+    assert (rates.reasoning, rates.per_request) == (Decimal(2), Decimal("0.0001"))
     # once the list is loaded, a model it lacks is not OpenRouter's to serve, whatever genai-prices says
     with pytest.raises(UnpricedModel):
         pricer.rates("openrouter/anthropic/claude-3.5-haiku", "openrouter")
     # ... and other providers are not its business
-    assert pricer.rates("openai/gpt-4o-mini", "openai").source == "genai-prices"
+    assert pricer.rates("openai/gpt-4o-mini", "openai").source.kind == "genai-prices"
     cache_write = parse_model(listed_model("x/w", "0.000003", "0.000015", input_cache_write="0.00000375"))
     assert cache_write is not None and cache_write.dearest_input == Decimal("0.00000375")
 
@@ -163,7 +171,7 @@ async def test_openrouter_serves_and_charges_a_model_only_its_list_prices(
         # the curated model it lists first, then the rest in its order; unpriced and unlisted ones left out
         assert labels(menu) == {
             "openrouter/openai/gpt-4o-mini": "openrouter/openai/gpt-4o-mini — $0.15/$0.6 per 1M in/out",
-            f"openrouter/{NEW}": f"openrouter/{NEW} — $0.4/$1.6 per 1M in/out ✓",
+            f"openrouter/{NEW}": f"openrouter/{NEW} — $0.4/$1.6 per 1M in/out + $0.0001 per request ✓",
         }
         assert next(iter(labels(menu))) == "openrouter/openai/gpt-4o-mini"
         assert [c.model_id for c in h.core.model_choices("brand")] == [f"openrouter/{NEW}"]
