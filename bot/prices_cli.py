@@ -19,8 +19,9 @@ from typing import TextIO
 from bot.cli import OneLineParser
 from bot.config import Settings
 from bot.pricing import Pricer, Rates, UnpricedModel, price_updates
-from bot.providers.catalog import BY_NAME, CATALOG, ProviderSpec
+from bot.providers.catalog import BY_NAME, CATALOG
 from bot.providers.http import create_session
+from bot.providers.openrouter_models import openrouter_list
 from bot.providers.registry import Providers
 
 # With PRICES_UPDATE on, wait this long for a first fetch so the prices shown are the ones the bot uses.
@@ -45,31 +46,32 @@ def add_parser(sub: argparse._SubParsersAction[OneLineParser]) -> None:
 
 def run(settings: Settings, args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Print each model's prices; 0 when all are usable, 1 when any is unknown or refused."""
-    out = out or sys.stdout
+    return asyncio.run(_run(settings, args, out or sys.stdout))
+
+
+async def _run(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     pricer = Pricer.from_file(settings.prices_file)
-    models = args.models
-    if not models:
-        specs = CATALOG if args.all else asyncio.run(_configured(settings))
-        models = [f"{spec.name}/{name}" for spec in specs for name in spec.models]
-    if not models:
-        print("No provider is configured: name models, or add --all.", file=out)
-        return 0
-    with price_updates(settings.prices_update, settings.prices_update_url, wait=FETCH_WAIT_SECONDS):
-        now = datetime.now(UTC)
-        print(
-            f"Prices in use at {now:%Y-%m-%d %H:%M} UTC: USD per million tokens (per request: USD).", file=out
-        )
-        refused = 0
-        for model_id in models:
-            usable, lines = _describe(pricer, model_id.strip(), now)
-            refused += not usable
-            print("\n".join(["", *lines]), file=out)
+    async with create_session(settings) as session, openrouter_list(settings, session) as openrouter:
+        pricer.openrouter = openrouter  # OpenRouter's models at OpenRouter's prices, as the bot prices them
+        models = args.models
+        if not models:
+            specs = CATALOG if args.all else Providers(settings, session).configured()
+            models = [f"{spec.name}/{name}" for spec in specs for name in spec.models]
+        if not models:
+            print("No provider is configured: name models, or add --all.", file=out)
+            return 0
+        with price_updates(settings.prices_update, settings.prices_update_url, wait=FETCH_WAIT_SECONDS):
+            now = datetime.now(UTC)
+            print(
+                f"Prices in use at {now:%Y-%m-%d %H:%M} UTC: USD per million tokens (per request: USD).",
+                file=out,
+            )
+            refused = 0
+            for model_id in models:
+                usable, lines = _describe(pricer, model_id.strip(), now)
+                refused += not usable
+                print("\n".join(["", *lines]), file=out)
     return 1 if refused else 0
-
-
-async def _configured(settings: Settings) -> list[ProviderSpec]:
-    async with create_session(settings) as session:
-        return Providers(settings, session).configured()
 
 
 def _describe(pricer: Pricer, model_id: str, now: datetime) -> tuple[bool, list[str]]:
