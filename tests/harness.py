@@ -73,8 +73,9 @@ async def charge(
     cache_read_tokens: int = 0,
     output_tokens: int = 0,
     reasoning_tokens: int = 0,
+    absorbed: int = 0,
 ) -> int:
-    """Spend through the real reserve → settle path, as /ask does."""
+    """Spend through the real reserve → settle path, as /ask does (`absorbed`: reported beyond the hold)."""
     hold = await ledger.reserve(user, Quote(cost, Decimal(0), 100, 16))
     tokens = TokenCounts(
         input_tokens=input_tokens,
@@ -83,7 +84,7 @@ async def charge(
         reasoning_tokens=reasoning_tokens,
     )
     detail = ChargeDetail(model=model, tokens=tokens)
-    return await ledger.settle(hold, cost, detail)
+    return await ledger.settle(hold, cost + absorbed, detail)
 
 
 async def meet(ledger: Ledger, user: str, username: str | None = None) -> None:
