@@ -2,7 +2,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.conversation import Conversations, build_prompt, estimate_tokens, input_token_bound
+from bot.conversation import (
+    Conversations,
+    build_prompt,
+    estimate_tokens,
+    input_token_bound,
+    with_less_history,
+)
 from bot.providers.base import ChatMessage
 from bot.storage import migrate, open_database
 from bot.storage.migrations import MIGRATIONS
@@ -38,6 +44,16 @@ def test_history_never_starts_with_an_orphaned_answer() -> None:
     prompt = build_prompt("s", history, question, budget)
     assert prompt[1].role == "user"
     assert list(prompt[1:-1]) == history[-2:]
+
+
+def test_less_history_drops_whole_exchanges_oldest_first_down_to_none() -> None:
+    history = [m for i in range(3) for m in exchange(i)]
+    question = ChatMessage("user", "q")
+    system = ChatMessage("system", "s")
+    shorter = with_less_history((system, *history, question))
+    assert shorter == [(system, *history[2:], question), (system, *history[4:], question), (system, question)]
+    assert with_less_history((*history[1:], question))[0] == (*history[2:], question)  # no system prompt
+    assert with_less_history((system, question)) == [] and with_less_history((question,)) == []
 
 
 def test_a_huge_question_is_kept_even_over_budget() -> None:
