@@ -102,9 +102,10 @@ async def ask(ctx: Context) -> None:
         await services.conversations.append(
             ctx.incoming.conversation, [question, ChatMessage("assistant", outcome.text)]
         )
-        clamped = outcome.clamped and outcome.usage and outcome.usage.output_tokens >= MIN_OUTPUT_TOKENS
+        usage = outcome.usage
+        clamped = outcome.clamped and usage is not None and usage.output_tokens >= MIN_OUTPUT_TOKENS
         if clamped or outcome.trimmed:
-            await ctx.reply.text(await _fit_note(ctx, clamped=bool(clamped), trimmed=outcome.trimmed))
+            await ctx.reply.text(await _fit_note(ctx, clamped=clamped, trimmed=outcome.trimmed))
         return
 
 
