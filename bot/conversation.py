@@ -47,6 +47,18 @@ def build_prompt(
     return (*head, *kept, question)
 
 
+def with_less_history(prompt: Sequence[ChatMessage]) -> list[tuple[ChatMessage, ...]]:
+    """`prompt` (as `build_prompt` made it) with ever less of its history, oldest first out, down to none.
+
+    Each one drops the oldest exchange still in the previous one (a history never opens mid-exchange), so
+    each costs no more than the one before it. Empty when there is no history to leave out.
+    """
+    head = tuple(prompt[:1]) if prompt and prompt[0].role == "system" else ()
+    history, question = prompt[len(head) : -1], prompt[-1]
+    starts = [i for i in range(1, len(history)) if history[i].role != "assistant"]
+    return [(*head, *history[i:], question) for i in (*starts, len(history))] if history else []
+
+
 class Conversations:
     """Stored messages per conversation key (the adapter's chat, channel or DM). `/new` clears one."""
 

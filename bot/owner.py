@@ -183,7 +183,8 @@ def describe(report: AccountReport, *, owner: bool = False) -> str:
 
 
 def usage_text(found: PeriodUsage) -> str:
-    """Per model: requests, input (cached), output (reasoning) tokens, cost; then the total."""
+    """Per model: requests, input (cached), output (reasoning) tokens, cost, and what the owner absorbed
+    (reported costs above the holds) when there is any; then the total."""
     title = f"{found.user or 'Everyone'}, {THIS_PERIOD[found.period]}"
     if not found.rows:
         return f"{title}: no usage."
@@ -192,7 +193,14 @@ def usage_text(found: PeriodUsage) -> str:
         lines.append(
             f"{row.model}: {row.requests} req, {row.input_tokens:,} in ({row.cached_tokens:,} cached), "
             f"{row.output_tokens:,} out ({row.reasoning_tokens:,} reasoning), {format_usd(row.cost)}"
+            + _absorbed(row.absorbed)
         )
     total = sum(row.cost for row in found.rows)
-    lines.append(f"Total: {sum(r.requests for r in found.rows)} req, {format_usd(total)}")
+    absorbed = _absorbed(sum(row.absorbed for row in found.rows))
+    lines.append(f"Total: {sum(r.requests for r in found.rows)} req, {format_usd(total)}{absorbed}")
     return "\n".join(lines)
+
+
+def _absorbed(nanos: int) -> str:
+    """What the owner paid beyond the holds; nothing when they paid nothing extra."""
+    return f" (+{format_usd(nanos)} absorbed by the owner)" if nanos else ""

@@ -37,6 +37,14 @@ class PromptTooLarge(Refusal):
 
 
 @dataclass
+class CapReachedWithHistory(Refusal):
+    """The ledger's `CapReached` for a question whose history was left out so that an answer would fit
+    what was left, when another answer took that meanwhile."""
+
+    refused: Refusal  # the ledger's CapReached: what is left and when it resets
+
+
+@dataclass
 class NotOwner(Refusal):
     """An owner command from someone else; it names the command so the line makes sense on its own."""
 

@@ -9,6 +9,7 @@ from bot.money import BadAmount, format_usd
 from bot.refusals import (
     AmbiguousUser,
     BadArguments,
+    CapReachedWithHistory,
     EmptyPrompt,
     ModelUnavailable,
     NotAllowed,
@@ -88,6 +89,15 @@ def refusal(exc: Refusal, now: datetime) -> str:
                 f"Your allowance can't pay for an answer: {format_usd(remaining)} left. "
                 f"It resets {when(resets_at, now)}."
             )
+        case CapReachedWithHistory(
+            refused=CapReached(remaining=remaining, resets_at=resets_at, scope="user")
+        ):
+            return (
+                "Your allowance can't pay for an answer, even leaving out the earlier conversation "
+                f"(/new clears it): {format_usd(remaining)} left. It resets {when(resets_at, now)}."
+            )
+        case CapReachedWithHistory(refused=refused):  # the bot's overall limit: the conversation is no matter
+            return refusal(refused, now)
         case Blocked():
             return "You are blocked from using this bot."
         case NotOwner(command=command):

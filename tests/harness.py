@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -10,9 +11,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.config import Settings, load_settings
 from bot.core import Core, open_core
-from bot.ledger import GLOBAL, ChargeDetail, Ledger, Quote, all_keys
+from bot.ledger import GLOBAL, ChargeDetail, Hold, Ledger, Quote, all_keys
 from bot.storage import Database
 from bot.tokens import TokenCounts
 from tests.doubles import Clock, RecordingReply, message
@@ -73,8 +76,9 @@ async def charge(
     cache_read_tokens: int = 0,
     output_tokens: int = 0,
     reasoning_tokens: int = 0,
+    absorbed: int = 0,
 ) -> int:
-    """Spend through the real reserve → settle path, as /ask does."""
+    """Spend through the real reserve → settle path, as /ask does (`absorbed`: reported beyond the hold)."""
     hold = await ledger.reserve(user, Quote(cost, Decimal(0), 100, 16))
     tokens = TokenCounts(
         input_tokens=input_tokens,
@@ -83,7 +87,36 @@ async def charge(
         reasoning_tokens=reasoning_tokens,
     )
     detail = ChargeDetail(model=model, tokens=tokens)
-    return await ledger.settle(hold, cost, detail)
+    return await ledger.settle(hold, cost + absorbed, detail)
+
+
+@dataclass(frozen=True)
+class Reserved:
+    """One hold the ledger granted, with the quote it was asked for."""
+
+    quote: Quote
+    hold: Hold
+
+    def bound_of(self, received: str) -> int:
+        """What an answer that ended without usage after `received` may be charged: the input at its bound
+        plus one output token per UTF-8 byte received at the dearest output rate, rounded up, at most the
+        hold (spelled out here rather than taken from the bot)."""
+        output = math.ceil(self.quote.output_nanos_per_token * len(received.encode("utf-8")))
+        return min(self.hold.amount, self.quote.input_nanos + output)
+
+
+def spy_reserves(h: Harness, monkeypatch: pytest.MonkeyPatch) -> list[Reserved]:
+    """Every hold the ledger grants from now on, with its quote, to compare charges with."""
+    granted: list[Reserved] = []
+    reserve = h.ledger.reserve
+
+    async def spy(user: str, quote: Quote) -> Hold:
+        hold = await reserve(user, quote)
+        granted.append(Reserved(quote, hold))
+        return hold
+
+    monkeypatch.setattr(h.ledger, "reserve", spy)
+    return granted
 
 
 async def meet(ledger: Ledger, user: str, username: str | None = None) -> None:

@@ -225,9 +225,15 @@ async def usage(request: web.Request) -> web.Response:
     # "?user=" names nobody: 404, not everyone
     who = await actions.resolve(name) if name is not None else None
     found = await actions.usage(who)
-    models = [ModelUsageOut(**(asdict(r) | {"cost": usd(r.cost) or "0"})) for r in found.rows]
+    models = [
+        ModelUsageOut(**(asdict(r) | {"cost": usd(r.cost) or "0", "absorbed": usd(r.absorbed) or "0"}))
+        for r in found.rows
+    ]
     total = usd(sum(r.cost for r in found.rows)) or "0"
-    report = UsageReport(user=found.user, period=found.period, since=found.since, models=models, total=total)
+    absorbed = usd(sum(r.absorbed for r in found.rows)) or "0"
+    report = UsageReport(
+        user=found.user, period=found.period, since=found.since, models=models, total=total, absorbed=absorbed
+    )
     return _json(report)
 
 

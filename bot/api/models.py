@@ -59,9 +59,10 @@ class UserList(BaseModel):
 
 @dataclasses.dataclass(frozen=True)
 class ModelUsageOut(ModelTokens):
-    """The ledger's `ModelUsage` with its cost as exact decimal dollars."""
+    """The ledger's `ModelUsage` with its amounts as exact decimal dollars."""
 
-    cost: Usd
+    cost: Usd  # charged to people
+    absorbed: Usd  # reported beyond the holds: paid by the owner, charged to nobody
 
 
 class UsageReport(BaseModel):
@@ -70,6 +71,7 @@ class UsageReport(BaseModel):
     since: datetime | None
     models: list[ModelUsageOut]
     total: Usd
+    absorbed: Usd
 
 
 class ErrorDetail(BaseModel):

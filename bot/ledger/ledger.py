@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -109,11 +108,7 @@ class Ledger(Links, Reports):
     ) -> tuple[int, int]:
         """(amount to hold, output tokens allowed) within the tightest of the limits."""
         per_token = quote.output_nanos_per_token
-
-        def cost(tokens: int) -> int:
-            return quote.input_nanos + math.ceil(per_token * tokens)
-
-        full = cost(quote.max_output_tokens)
+        full = quote.worst_case(quote.max_output_tokens)
         if not candidates:
             return full, quote.max_output_tokens
         available, scope, resets = min(candidates, key=lambda c: c[0])
@@ -126,11 +121,15 @@ class Ledger(Links, Reports):
         if tokens < quote.min_output_tokens:
             raise CapReached(max(available, 0), resets, scope)
         tokens = min(tokens, quote.max_output_tokens)
-        return cost(tokens), tokens
+        return quote.worst_case(tokens), tokens
 
     async def settle(self, hold: Hold, cost_nanos: int, detail: ChargeDetail) -> int:
         """Replace the hold by the actual cost (never more than the hold); returns what was charged.
 
+        A reported cost above the hold (a provider routed the request elsewhere, a price changed
+        mid-flight) charges the hold: the person never pays past what was checked against their cap. The
+        excess is recorded with the charge as absorbed by the owner, shown in usage reports and logged; it
+        is in no running total, so no cap ever counts it.
         A hold settles once: a second settle (a retry, a reconcile racing a late finish) charges nothing.
         The charge goes to the period the hold was reserved in (see the module docstring), even when it
         settles after that period ended.
@@ -157,14 +156,21 @@ class Ledger(Links, Reports):
             if cost_nanos is None or detail is None:
                 return 0
             charged = max(0, min(cost_nanos, amount))
-            if cost_nanos > amount:
+            absorbed = max(0, cost_nanos - amount)
+            if absorbed:
                 log.warning(
-                    "cost %d exceeded hold %d for %s; charged the hold", cost_nanos, amount, hold.user
+                    "%s: cost %d exceeded the hold %d for %s; charged the hold, the owner absorbs %d"
+                    " nano-dollars",
+                    detail.model,
+                    cost_nanos,
+                    amount,
+                    hold.user,
+                    absorbed,
                 )
             await tx.execute(
                 "INSERT INTO charges (user_id, hold_id, model, input_tokens, cache_read_tokens,"
-                " cache_write_tokens, output_tokens, reasoning_tokens, cost, estimated, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " cache_write_tokens, output_tokens, reasoning_tokens, cost, absorbed, estimated,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 hold.user,
                 hold.id,
                 detail.model,
@@ -174,6 +180,7 @@ class Ledger(Links, Reports):
                 detail.tokens.output_tokens,
                 detail.tokens.reasoning_tokens,
                 charged,
+                absorbed,
                 int(detail.estimated),
                 reserved_at,
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -21,6 +22,11 @@ class Quote:
     max_output_tokens: int
     min_output_tokens: int  # below this an answer is not worth giving
 
+    def worst_case(self, output_tokens: int) -> int:
+        """The most the request can cost with `output_tokens` of output: the input at its bound and each
+        output token at its dearest rate, rounded up (what a hold for that many tokens amounts to)."""
+        return self.input_nanos + math.ceil(self.output_nanos_per_token * output_tokens)
+
 
 @dataclass(frozen=True)
 class Hold:
@@ -34,7 +40,10 @@ class Hold:
 
 @dataclass(frozen=True)
 class ChargeDetail:
-    """What a charge was for (model and token counts), kept with it for usage reports."""
+    """What a charge was for (model and token counts), kept with it for usage reports.
+
+    The amount the owner absorbed (a reported cost above the hold) is not part of it: `settle` works it
+    out from the cost and the hold, and records it with the charge."""
 
     model: str
     tokens: TokenCounts = field(default_factory=TokenCounts)

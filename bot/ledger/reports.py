@@ -52,7 +52,8 @@ class ModelTokens:
 class ModelUsage(ModelTokens):
     """One model's share of the spend, for the owner's `/usage`, `/spend`'s top models and the API."""
 
-    cost: int  # nano-dollars
+    cost: int  # nano-dollars charged
+    absorbed: int  # nano-dollars reported beyond the holds, paid by the owner and charged to nobody
 
 
 class Reports(Accounts):
@@ -167,7 +168,8 @@ class Reports(Accounts):
         )
 
     async def usage_by_model(self, account: str | None, since: datetime | None) -> list[ModelUsage]:
-        """Requests, tokens and cost per model since a moment, for one account or everyone; costliest first.
+        """Requests, tokens, cost and what the owner absorbed per model since a moment, for one account or
+        everyone; costliest first.
 
         Charges are recorded under the account (linking moves an absorbed account's charges along).
         """
@@ -183,7 +185,7 @@ class Reports(Accounts):
         rows = await self.db.fetchall(
             "SELECT model, COUNT(*) AS requests, SUM(input_tokens) AS input_tokens,"
             " SUM(cache_read_tokens) AS cached_tokens, SUM(output_tokens) AS output_tokens,"
-            " SUM(reasoning_tokens) AS reasoning_tokens, SUM(cost) AS cost"
+            " SUM(reasoning_tokens) AS reasoning_tokens, SUM(cost) AS cost, SUM(absorbed) AS absorbed"
             f" FROM charges{clause} GROUP BY model",
             *args,
         )
@@ -196,6 +198,7 @@ class Reports(Accounts):
                 output_tokens=int(row["output_tokens"] or 0),
                 reasoning_tokens=int(row["reasoning_tokens"] or 0),
                 cost=int(row["cost"] or 0),
+                absorbed=int(row["absorbed"] or 0),
             )
             for row in rows
         ]

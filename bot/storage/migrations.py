@@ -95,6 +95,11 @@ MIGRATIONS: list[list[str]] = [
         "DROP INDEX messages_thread",
         "CREATE INDEX messages_conversation ON messages (conversation, id)",
     ],
+    # 5: a reported cost above the hold charges the hold; what the owner absorbed beyond it is kept with
+    # the charge for usage reports (never in the running totals that caps are checked against)
+    [
+        "ALTER TABLE charges ADD COLUMN absorbed BIGINT NOT NULL DEFAULT 0",
+    ],
 ]
 
 

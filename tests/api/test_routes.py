@@ -168,14 +168,17 @@ async def test_owners_cannot_be_disabled(api: Api) -> None:
 
 
 async def test_usage_report(api: Api) -> None:
-    await charge(api.h.ledger, CAROL, 2 * CENT, "openai/gpt-4o-mini", output_tokens=7, reasoning_tokens=3)
+    await charge(
+        api.h.ledger, CAROL, 2 * CENT, "openai/gpt-4o-mini", output_tokens=7, reasoning_tokens=3, absorbed=5
+    )
     status, data = await api.call("GET", "/usage")
     assert status == 200
-    assert (data["user"], data["period"], data["since"], data["total"]) == (
+    assert (data["user"], data["period"], data["since"], data["total"], data["absorbed"]) == (
         None,
         "monthly",
         "2026-11-01T00:00:00Z",
         "0.32",
+        "0.000000005",
     )
     assert [m["model"] for m in data["models"]] == ["openai/gpt-4o", "openai/gpt-4o-mini"]
     assert data["models"][1] == {
@@ -186,7 +189,9 @@ async def test_usage_report(api: Api) -> None:
         "output_tokens": 7,
         "reasoning_tokens": 3,
         "cost": "0.02",
+        "absorbed": "0.000000005",  # reported beyond the hold: the owner's, not in the total charged
     }
+    assert data["models"][0]["absorbed"] == "0"
     status, data = await api.call("GET", "/usage", params={"user": "@carol"})
     assert (data["user"], data["total"], len(data["models"])) == (CAROL, "0.02", 1)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
@@ -14,14 +15,17 @@ from pathlib import Path
 import genai_prices
 import pytest
 
-from bot.ledger import STALE_AFTER
-from bot.money import usd_to_nanos
-from tests.doubles import Clock, eventually
+from bot.ledger import STALE_AFTER, Hold, Quote
+from bot.money import format_usd, usd_to_nanos
+from bot.providers.base import ChatMessage
+from tests.doubles import Clock, RecordingReply, RecordingStream, eventually, message
 from tests.fakes.llm_openai import CONTEXT_TOO_LONG, FakeOpenAI, Script
-from tests.harness import Harness, check_invariants, harness, snapshot
+from tests.harness import Harness, check_invariants, harness, snapshot, spy_reserves
 
 BOB = "telegram:2"
 MODEL = "openai/gpt-4o-mini"
+# gpt-4o-mini in nano-dollars per token: $0.15 and $0.60 per million
+INPUT_NANOS, OUTPUT_NANOS = 150, 600
 
 
 def openai_settings(fake: FakeOpenAI, **more: object) -> dict[str, object]:
@@ -41,6 +45,18 @@ def expected_cost(prompt: int, completion: int, cached: int = 0) -> int:
         provider_id="openai",
     )
     return usd_to_nanos(Decimal(price.total_price))
+
+
+def input_bound(*texts: str) -> int:
+    """The input bound the bot prices, spelled out: UTF-8 bytes plus 8 tokens of framing per message."""
+    return sum(len(text.encode("utf-8")) + 8 for text in texts)
+
+
+async def estimated_charge(h: Harness) -> int:
+    """Bob's one charge, which must be marked estimated (no usage was reported)."""
+    row = await h.db.fetchone("SELECT cost, estimated FROM charges WHERE user_id = ?", BOB)
+    assert row is not None and int(row["estimated"]) == 1
+    return int(row["cost"])
 
 
 async def holds(h: Harness) -> int:
@@ -165,29 +181,93 @@ async def test_200_concurrent_asks_never_overspend(fake_openai: FakeOpenAI, tmp_
         await check_invariants(h.ledger)
 
 
-async def test_a_stream_cut_before_usage_is_charged_the_hold_and_marked_estimated(
-    fake_openai: FakeOpenAI, tmp_path: Path
+async def test_a_stream_cut_after_text_is_charged_the_bound_of_what_was_received(
+    fake_openai: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Not the hold: the prompt's bound plus one output token per UTF-8 byte received, estimated."""
     fake_openai.then(Script(text="one two three four five", cut_after_words=3))
     async with harness(tmp_path, **openai_settings(fake_openai)) as h:
+        reserved = spy_reserves(h, monkeypatch)
         reply = await h.say("/ask count", user=BOB)
-        assert reply.answers and reply.answers[0].startswith("one two three")
+        assert reply.answers == ["one two three "]
         assert "cut off" in reply.last
-        row = await h.db.fetchone("SELECT cost, estimated FROM charges WHERE user_id = ?", BOB)
-        assert row is not None and int(row["estimated"]) == 1 and int(row["cost"]) > 0
-        assert (await h.ledger.summary(BOB)).spent == int(row["cost"])
+        cost = await estimated_charge(h)
+        bound = (
+            input_bound(h.settings.system_prompt, "count") * INPUT_NANOS
+            + len(b"one two three ") * OUTPUT_NANOS
+        )
+        assert cost == bound == reserved[0].bound_of("one two three ")
+        assert bound < reserved[0].hold.amount
+        assert (await h.ledger.summary(BOB)).spent == bound
         assert await holds(h) == 0
         await check_invariants(h.ledger)
 
 
-async def test_a_stream_without_usage_settles_at_the_hold(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
-    fake_openai.then(Script(text="fine", usage=False))
+async def test_a_stream_without_usage_is_charged_the_bound_of_its_text(
+    fake_openai: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_openai.then(Script(text="naïve café", usage=False))  # bytes, not characters, bound the tokens
     async with harness(tmp_path, **openai_settings(fake_openai)) as h:
-        assert (await h.say("/ask hi", user=BOB)).answers == ["fine "]
-        row = await h.db.fetchone("SELECT cost, estimated FROM charges WHERE user_id = ?", BOB)
-        assert row is not None and int(row["estimated"]) == 1
-        assert int(row["cost"]) > expected_cost(12, 1)  # the worst case, not a guess
+        reserved = spy_reserves(h, monkeypatch)
+        assert (await h.say("/ask hi", user=BOB)).answers == ["naïve café "]
+        bound = input_bound(h.settings.system_prompt, "hi") * INPUT_NANOS + 13 * OUTPUT_NANOS
+        assert (
+            await estimated_charge(h)
+            == bound
+            == reserved[0].bound_of("naïve café ")
+            < reserved[0].hold.amount
+        )
         assert await holds(h) == 0
+
+
+async def test_an_answer_stopped_after_text_settles_the_bound_and_stays_cancelled(
+    fake_openai: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cancellation (the person stopped it, the bot shuts down) still settles, then goes on cancelling."""
+    fake_openai.then(Script(text="one two three four", stall_after_words=2))
+    async with harness(tmp_path, **openai_settings(fake_openai)) as h:
+        reserved = spy_reserves(h, monkeypatch)
+        reply = RecordingReply()
+        opened: list[RecordingStream] = []
+
+        def stream() -> RecordingStream:
+            opened.append(RecordingStream(reply))
+            return opened[-1]
+
+        monkeypatch.setattr(reply, "stream", stream)
+        asking = asyncio.create_task(h.core.handle(message("/ask count", user=BOB), reply))
+        await eventually(lambda: bool(opened) and opened[0].deltas == ["one ", "two "], "two words shown")
+        asking.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asking
+        assert await estimated_charge(h) == reserved[0].bound_of("one two ") < reserved[0].hold.amount
+        assert await holds(h) == 0
+        await check_invariants(h.ledger)
+
+
+async def test_a_reported_cost_above_the_hold_charges_the_hold_and_the_owner_absorbs_the_rest(
+    fake_openai: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A provider that routed elsewhere, or a price changed mid-flight: never past the person's cap."""
+    fake_openai.then(Script(text="Routed elsewhere.", prompt_tokens=10, completion_tokens=5_000_000))
+    async with harness(tmp_path, **openai_settings(fake_openai)) as h:
+        reserved = spy_reserves(h, monkeypatch)
+        with caplog.at_level(logging.WARNING):
+            assert (await h.say("/ask hi", user=BOB)).answers == ["Routed elsewhere. "]
+        hold = reserved[0].hold.amount
+        reported = expected_cost(10, 5_000_000)  # $3, three times the $1 cap
+        summary = await h.ledger.summary(BOB)
+        assert summary.spent == hold <= summary.cap == 1_000_000_000
+        row = await h.db.fetchone("SELECT cost, absorbed, estimated FROM charges WHERE user_id = ?", BOB)
+        assert row is not None
+        assert (int(row["cost"]), int(row["absorbed"]), int(row["estimated"])) == (hold, reported - hold, 0)
+        assert f"the owner absorbs {reported - hold}" in caplog.text
+        usage = (await h.say("/usage")).last.splitlines()  # the owner's view (the CLI prints the same)
+        assert usage[1] == (
+            f"{MODEL}: 1 req, 10 in (0 cached), 5,000,000 out (0 reasoning), {format_usd(hold)}"
+            f" (+{format_usd(reported - hold)} absorbed by the owner)"
+        )
+        await check_invariants(h.ledger)
 
 
 async def test_a_500_before_any_token_charges_nothing(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
@@ -340,4 +420,101 @@ async def test_usage_that_cannot_be_priced_still_closes_the_hold(
         row = await h.db.fetchone("SELECT cost, estimated FROM charges WHERE user_id = ?", BOB)
         assert row is not None and int(row["estimated"]) == 1 and int(row["cost"]) > 0
         assert (await h.ledger.summary(BOB)).spent == int(row["cost"])
+        await check_invariants(h.ledger)
+
+
+async def earlier(h: Harness, exchanges: int, size: int) -> list[ChatMessage]:
+    """A stored conversation of `exchanges` questions and answers of `size` bytes each, oldest first."""
+    history: list[ChatMessage] = []
+    for n in range(exchanges):
+        history += [
+            ChatMessage("user", f"q{n} " + "x" * size),
+            ChatMessage("assistant", f"a{n} " + "y" * size),
+        ]
+    await h.core.services.conversations.append(f"t:{BOB}", history)
+    return history
+
+
+def sent(fake: FakeOpenAI, index: int = 0) -> list[str]:
+    return [m["content"] for m in fake.requests[index].body["messages"]]
+
+
+async def test_history_that_would_price_a_person_out_is_left_out_oldest_first(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    """With the whole conversation not even a short answer fits; with its last exchange a full one does."""
+    async with harness(tmp_path, **openai_settings(fake_openai, history_tokens=20_000)) as h:
+        history = await earlier(h, exchanges=4, size=4000)
+        system, full_answer = h.settings.system_prompt, h.settings.max_output_tokens
+        kept = [system, history[-2].content, history[-1].content, "and now?"]
+        cap = input_bound(*kept) * INPUT_NANOS + full_answer * OUTPUT_NANOS + 1000  # not one exchange more
+        await h.ledger.set_cap(BOB, cap)
+        reply = await h.say("/ask and now?", user=BOB)
+        assert reply.answers == ["Hello from the fake. "]
+        assert sent(fake_openai) == kept
+        assert fake_openai.requests[0].output_limit == full_answer  # a full answer, not one cut to fit
+        left = format_usd(cap - (await h.ledger.summary(BOB)).spent)
+        assert reply.lines == [f"(Earlier messages were left out to fit your allowance; {left} left.)"]
+        await check_invariants(h.ledger)
+
+
+async def test_when_no_full_answer_fits_the_most_history_a_short_one_allows_is_kept(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    fake_openai.default = Script(fill_to_limit=True)
+    async with harness(tmp_path, **openai_settings(fake_openai)) as h:
+        history = await earlier(h, exchanges=4, size=400)
+        kept = [h.settings.system_prompt, *(m.content for m in history[-4:]), "and now?"]
+        cap = input_bound(*kept) * INPUT_NANOS + 100 * OUTPUT_NANOS  # a hundred tokens of answer
+        await h.ledger.set_cap(BOB, cap)
+        reply = await h.say("/ask and now?", user=BOB)
+        assert sent(fake_openai) == kept
+        assert fake_openai.requests[0].output_limit == 100
+        assert reply.last.startswith(
+            "(Earlier messages were left out and the answer length was limited to fit your allowance;"
+        )
+        assert (await h.ledger.summary(BOB)).spent <= cap
+        await check_invariants(h.ledger)
+
+
+async def test_a_refusal_for_the_question_alone_is_the_usual_line_even_with_history(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    async with harness(tmp_path, **openai_settings(fake_openai)) as h:
+        await earlier(h, exchanges=2, size=400)
+        await h.ledger.set_cap(BOB, 5 * OUTPUT_NANOS)  # not even a short answer to the question alone
+        before = await snapshot(h.db)
+        reply = await h.say("/ask and now?", user=BOB)
+        assert reply.lines == [
+            "Your allowance can't pay for an answer: $0.000003 left. "
+            "It resets 2026-12-01 00:00 UTC (in 8 days)."
+        ]
+        assert fake_openai.requests == [] and await snapshot(h.db) == before
+
+
+async def test_a_refusal_after_leaving_the_history_out_mentions_new(
+    fake_openai: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What was left is only a hint: another answer may take it before the retry; the reserve refuses."""
+    async with harness(tmp_path, **openai_settings(fake_openai)) as h:
+        history = await earlier(h, exchanges=4, size=400)
+        kept = [h.settings.system_prompt, *(m.content for m in history[-2:]), "and now?"]
+        cap = input_bound(*kept) * INPUT_NANOS + 100 * OUTPUT_NANOS
+        await h.ledger.set_cap(BOB, cap)
+        reserve, attempts = h.ledger.reserve, []
+
+        async def racing(user: str, quote: Quote) -> Hold:
+            attempts.append(quote)
+            if len(attempts) == 2:  # between the refusal and the retry, another answer takes it all
+                await reserve(user, Quote(cap, Decimal(0), 1, 1))
+            return await reserve(user, quote)
+
+        monkeypatch.setattr(h.ledger, "reserve", racing)
+        reply = await h.say("/ask and now?", user=BOB)
+        assert len(attempts) == 2 and attempts[1].input_nanos < attempts[0].input_nanos
+        assert reply.lines == [
+            "Your allowance can't pay for an answer, even leaving out the earlier conversation (/new clears "
+            "it): $0.00 left. It resets 2026-12-01 00:00 UTC (in 8 days)."
+        ]
+        assert fake_openai.requests == []
         await check_invariants(h.ledger)

@@ -2,7 +2,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.conversation import Conversations, build_prompt, estimate_tokens, input_token_bound
+from bot.conversation import (
+    Conversations,
+    build_prompt,
+    estimate_tokens,
+    input_token_bound,
+    with_less_history,
+)
 from bot.providers.base import ChatMessage
 from bot.storage import migrate, open_database
 from bot.storage.migrations import MIGRATIONS
@@ -40,6 +46,16 @@ def test_history_never_starts_with_an_orphaned_answer() -> None:
     assert list(prompt[1:-1]) == history[-2:]
 
 
+def test_less_history_drops_whole_exchanges_oldest_first_down_to_none() -> None:
+    history = [m for i in range(3) for m in exchange(i)]
+    question = ChatMessage("user", "q")
+    system = ChatMessage("system", "s")
+    shorter = with_less_history((system, *history, question))
+    assert shorter == [(system, *history[2:], question), (system, *history[4:], question), (system, question)]
+    assert with_less_history((*history[1:], question))[0] == (*history[2:], question)  # no system prompt
+    assert with_less_history((system, question)) == [] and with_less_history((question,)) == []
+
+
 def test_a_huge_question_is_kept_even_over_budget() -> None:
     question = ChatMessage("user", "x" * 100_000)
     prompt = build_prompt("s", [ChatMessage("user", "old")], question, 10)
@@ -64,7 +80,7 @@ async def test_history_written_before_the_conversation_rename_is_still_read(
         await db.close()
     db = await open_database(url)
     try:
-        assert await migrate(db) == len(MIGRATIONS) == 4
+        assert await migrate(db) == len(MIGRATIONS) == 5
         chats = Conversations(db)
         assert await chats.history("t:1") == [ChatMessage("user", "hi")]
         assert await chats.clear("t:1") == 1

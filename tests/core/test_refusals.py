@@ -32,6 +32,7 @@ EXAMPLES: dict[str, Any] = {
     "UnknownUser": bot.refusals.UnknownUser("@nobody"),
     "AmbiguousUser": bot.refusals.AmbiguousUser("@bob", ("telegram:2", "discord:2")),
     "CapReached": bot.ledger.CapReached(0, NOW, "user"),
+    "CapReachedWithHistory": bot.refusals.CapReachedWithHistory(bot.ledger.CapReached(0, NOW, "user")),
     "Blocked": bot.ledger.Blocked("telegram:7"),
     "OwnerProtected": bot.ledger.OwnerProtected("discord:5", "telegram:1"),
     "LinkRefused": bot.ledger.LinkRefused("bad_code"),

@@ -4,10 +4,11 @@ It answers any `POST .../chat/completions` (so it stands in for OpenAI, Mistral,
 Azure's deployment URLs, Ollama...) with `data: {...}` chunks, a usage chunk when the request asked for
 one (`stream_options.include_usage`) and `data: [DONE]`, framed exactly as OpenAI does. Every request is
 recorded (path, query, headers, JSON body). Tests script what comes next with `Script` objects: the
-answer text, the usage reported, an error status with a real error body, a stream cut short, an error
-chunk inside a 200 stream, SSE comment lines, answers that use the whole output limit, usage where
-Groq has sent it (`x_groq.usage` in the last chunk, with its timings, instead of a usage chunk), and any
-provider's own usage object verbatim (`usage_body`: DeepSeek's cache fields, xAI's reasoning on top...).
+answer text, the usage reported, an error status with a real error body, a stream cut short or stalled
+after some text, an error chunk inside a 200 stream, SSE comment lines, answers that use the whole output
+limit, usage where Groq has sent it (`x_groq.usage` in the last chunk, with its timings, instead of a usage
+chunk), and any provider's own usage object verbatim (`usage_body`: DeepSeek's cache fields, xAI's
+reasoning on top...).
 
 `GET .../models` answers like OpenRouter's model list once `model_list` is set (`listed_model` builds
 entries of its real shape, prices as strings of dollars per token); until then it is a 404, as servers
@@ -49,6 +50,7 @@ class Script:
     error_chunk_after_words: int | None = None  # send an error chunk inside the 200 stream
     malformed_after_words: int | None = None  # a data line that is not JSON
     end_after_words: int | None = None  # end the response cleanly, but with no finish_reason nor [DONE]
+    stall_after_words: int | None = None  # go silent (until the fake stops) after this many words
     keepalive: bool = True  # interleave ": keep-alive" comment lines
     delay: float = 0.0  # seconds between chunks
     hold: asyncio.Event | None = None  # wait for this before answering (concurrency tests)
@@ -191,6 +193,9 @@ class FakeOpenAI(FakeModelServer[Script]):
                 error = {"error": {"message": message, "type": "server_error", "code": 502}}
                 await response.write(f"data: {json.dumps(error)}\n\n".encode())
                 await response.write_eof()
+                return response
+            if index == script.stall_after_words:
+                await self.release.wait()
                 return response
             if index in (script.malformed_after_words, script.end_after_words):
                 if index == script.malformed_after_words:

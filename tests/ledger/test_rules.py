@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 
 import pytest
@@ -48,13 +49,22 @@ async def test_when_not_even_a_short_answer_fits_it_refuses_with_what_is_left(op
     assert await open_holds(db) == 0
 
 
-async def test_settle_never_charges_more_than_the_hold_and_only_once(opener: Opener) -> None:
+async def test_settle_never_charges_more_than_the_hold_and_only_once(
+    opener: Opener, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A reported cost above the hold charges the hold; the owner absorbs the rest, which no total counts."""
     db, clock = await opener(), Clock()
     ledger = make_ledger(db, clock)
     hold = await ledger.reserve("u:1", quote())
-    assert await ledger.settle(hold, hold.amount * 5, DETAIL) == hold.amount
+    with caplog.at_level(logging.WARNING, logger="bot.ledger.ledger"):
+        assert await ledger.settle(hold, hold.amount * 5, DETAIL) == hold.amount
+    assert f"the owner absorbs {hold.amount * 4}" in caplog.text
     assert await ledger.settle(hold, 1, DETAIL) == 0
     assert (await ledger.summary("u:1")).spent == hold.amount == await charges_sum(db, "u:1")
+    row = await db.fetchone("SELECT cost, absorbed FROM charges WHERE user_id = 'u:1'")
+    assert row is not None and (int(row["cost"]), int(row["absorbed"])) == (hold.amount, hold.amount * 4)
+    [usage] = await ledger.usage_by_model("u:1", None)
+    assert (usage.cost, usage.absorbed) == (hold.amount, hold.amount * 4)
 
 
 async def test_release_charges_nothing(opener: Opener) -> None:

@@ -189,20 +189,26 @@ async def test_usage_per_model_for_everyone_and_one_person(h: Harness) -> None:
     await charge(
         h.ledger, BOB, 1 * CENT, "openai/gpt-4o-mini", input_tokens=10, output_tokens=5, reasoning_tokens=2
     )
-    await charge(h.ledger, CAROL, 2 * CENT, "openai/gpt-4o", input_tokens=500, output_tokens=20)
+    # Carol's answer was reported at half a cent more than its hold: the owner absorbed that
+    await charge(
+        h.ledger, CAROL, 2 * CENT, "openai/gpt-4o", input_tokens=500, output_tokens=20, absorbed=CENT // 2
+    )
     everyone = (await h.say("/usage")).last.splitlines()
     assert everyone == [
         "Everyone, this month:",
-        "openai/gpt-4o: 2 req, 1,500 in (200 cached), 70 out (0 reasoning), $0.05",
+        "openai/gpt-4o: 2 req, 1,500 in (200 cached), 70 out (0 reasoning), $0.05"
+        " (+$0.005 absorbed by the owner)",
         "openai/gpt-4o-mini: 1 req, 10 in (0 cached), 5 out (2 reasoning), $0.01",
-        "Total: 3 req, $0.06",
+        "Total: 3 req, $0.06 (+$0.005 absorbed by the owner)",
     ]
     carol = (await h.say("/usage @carol")).last.splitlines()
     assert carol == [
         "discord:3, this month:",
-        "openai/gpt-4o: 1 req, 500 in (0 cached), 20 out (0 reasoning), $0.02",
-        "Total: 1 req, $0.02",
+        "openai/gpt-4o: 1 req, 500 in (0 cached), 20 out (0 reasoning), $0.02"
+        " (+$0.005 absorbed by the owner)",
+        "Total: 1 req, $0.02 (+$0.005 absorbed by the owner)",
     ]
+    assert (await h.ledger.summary(CAROL)).spent == 2 * CENT  # what caps check never includes it
     h.clock.advance(days=10)
     assert (await h.say("/usage")).last == "Everyone, this month: no usage."
 

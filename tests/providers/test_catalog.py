@@ -30,9 +30,8 @@ from tests.fakes.llm_anthropic import FakeAnthropic
 from tests.fakes.llm_gemini import FakeGemini
 from tests.fakes.llm_openai import FakeOpenAI
 from tests.fakes.llm_server import Recorded
-from tests.harness import Harness, check_invariants, harness, snapshot
+from tests.harness import Harness, check_invariants, harness, snapshot, spy_reserves
 from tests.providers.documented_usage import DOCUMENTED, Documented, at_the_limit
-from tests.providers.wiring import spy_holds
 
 BOB = "telegram:2"
 ALICE = "telegram:3"
@@ -367,7 +366,7 @@ async def test_the_most_reasoning_the_output_limit_allows_settles_within_the_hol
     doc = at_the_limit(case.provider, limit)
     w = wire(case, doc, fake_openai, fake_anthropic, fake_gemini)
     async with harness(tmp_path, **w.settings, max_output_tokens=limit) as h:
-        holds = spy_holds(h, monkeypatch)
+        reserved = spy_reserves(h, monkeypatch)
         assert (await h.say("/ask think hard", user=BOB)).answers
         assert output_limit(spec, w.fake.requests[0]) == limit
         row = await h.db.fetchone("SELECT * FROM charges WHERE user_id = ?", BOB)
@@ -377,7 +376,7 @@ async def test_the_most_reasoning_the_output_limit_allows_settles_within_the_hol
             doc.priced.output_reasoning_tokens or 0,
         )
         assert int(row["cost"]) == expected_nanos(spec, doc.model, doc.priced, h)
-        assert len(holds) == 1 and int(row["cost"]) <= holds[0].amount
+        assert len(reserved) == 1 and int(row["cost"]) <= reserved[0].hold.amount
         await check_invariants(h.ledger)
 
 

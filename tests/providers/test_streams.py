@@ -1,8 +1,9 @@
 """Broken and unusual streams through the real core, for each wire format.
 
 A stream that breaks after text was shown keeps the text, tells the person it was cut off and charges
-the hold, marked estimated (the usage is unknown); one that breaks before any text charges nothing. Comment
-lines and pings change nothing, and a stream that never reports usage is charged the hold, estimated.
+the bound of the text received (the input bound plus one output token per UTF-8 byte), marked estimated
+(the usage is unknown); one that breaks before any text charges nothing. Comment lines and pings change
+nothing, and a stream that never reports usage is charged the same bound, estimated.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from tests.fakes import llm_anthropic as anth
 from tests.fakes import llm_gemini as gem
 from tests.fakes import llm_openai as oai
 from tests.fakes.llm_fixtures import Fakes
-from tests.harness import harness
-from tests.providers.wiring import BOB, MODELS, env, fake_for, settled, spy_holds
+from tests.harness import harness, spy_reserves
+from tests.providers.wiring import BOB, MODELS, env, fake_for, settled
 
-# -- broken streams: after text the hold is charged and marked estimated -------------------------------
+# -- broken streams: after text the bound of what was received is charged, marked estimated ------------
 
 CUT_OFF = (
     "(The answer was cut off: {model} failed mid-answer. You were charged what the answer may have used.)"
@@ -59,21 +60,21 @@ CUT_OFF = (
         "openai-no-finish",
     ],
 )
-async def test_a_stream_broken_mid_answer_keeps_the_text_and_charges_the_hold_as_estimated(
+async def test_a_stream_broken_mid_answer_keeps_the_text_and_charges_the_bound_of_it_as_estimated(
     fakes: Fakes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, provider: str, script: Any, partial: str
 ) -> None:
     fake = fake_for(fakes, provider)
     fake.then(script)
     async with harness(tmp_path, **env(fakes, MODELS[provider], request_timeout=0.2)) as h:
-        holds = spy_holds(h, monkeypatch)
+        reserved = spy_reserves(h, monkeypatch)
         reply = await h.say("/ask count", user=BOB)
         assert reply.answers == [partial]
         assert reply.lines == [CUT_OFF.format(model=MODELS[provider])]
         assert len(fake.requests) == 1  # never retried once text was shown
         charges = await settled(h)
         assert [(c["model"], c["estimated"]) for c in charges] == [(MODELS[provider], 1)]
-        assert charges[0]["cost"] == holds[0].amount > 0
-        assert (await h.ledger.summary(BOB)).spent == holds[0].amount
+        assert 0 < charges[0]["cost"] == reserved[0].bound_of(partial) < reserved[0].hold.amount
+        assert (await h.ledger.summary(BOB)).spent == charges[0]["cost"]
 
 
 @pytest.mark.parametrize(
@@ -129,16 +130,16 @@ async def test_comment_lines_and_pings_are_ignored(fakes: Fakes, tmp_path: Path)
     ("provider", "script"),
     [("openai", oai.Script(text="fine", usage=False)), ("google", gem.Script(text="fine", usage="none"))],
 )
-async def test_a_stream_that_never_reports_usage_is_charged_the_hold_as_estimated(
+async def test_a_stream_that_never_reports_usage_is_charged_the_bound_of_its_text_as_estimated(
     fakes: Fakes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, provider: str, script: Any
 ) -> None:
     fake_for(fakes, provider).then(script)
     async with harness(tmp_path, **env(fakes, MODELS[provider])) as h:
-        holds = spy_holds(h, monkeypatch)
+        reserved = spy_reserves(h, monkeypatch)
         reply = await h.say("/ask hi", user=BOB)
         assert reply.answers == ["fine "] and reply.lines == []
         charges = await settled(h)
         assert [(c["model"], c["estimated"], c["output_tokens"]) for c in charges] == [
             (MODELS[provider], 1, 0)
         ]
-        assert charges[0]["cost"] == holds[0].amount > 0
+        assert 0 < charges[0]["cost"] == reserved[0].bound_of("fine ") < reserved[0].hold.amount

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from bot.ledger import Hold, Quote
 from tests.fakes.llm_anthropic import FakeAnthropic
 from tests.fakes.llm_fixtures import Fakes
 from tests.fakes.llm_gemini import FakeGemini
@@ -63,17 +60,3 @@ def fake_for(fakes: Fakes, provider: str) -> FakeOpenAI | FakeAnthropic | FakeGe
         "google": gemini,
     }
     return found[provider]
-
-
-def spy_holds(h: Harness, monkeypatch: pytest.MonkeyPatch) -> list[Hold]:
-    """Every hold the ledger grants from now on, to compare charges with."""
-    granted: list[Hold] = []
-    reserve = h.ledger.reserve
-
-    async def spy(user: str, quote: Quote) -> Hold:
-        hold = await reserve(user, quote)
-        granted.append(hold)
-        return hold
-
-    monkeypatch.setattr(h.ledger, "reserve", spy)
-    return granted

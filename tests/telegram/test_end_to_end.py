@@ -200,7 +200,7 @@ async def test_a_provider_failing_mid_answer_keeps_the_text_and_adds_one_line(
     partial, line = fake_telegram.shown(31)
     assert partial == "one two three"  # delivered as far as it got, without the cursor
     assert line.startswith("(The answer was cut off") and "\n" not in line and "sk-test" not in line
-    assert spent > 0  # text was shown: charged the hold, as the line says
+    assert spent > 0  # text was shown: charged what it may have used, as the line says
 
 
 async def test_owner_commands_in_a_group_name_people_by_reply_and_refuse_others(
