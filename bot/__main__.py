@@ -1,4 +1,4 @@
-"""`python -m bot [telegram|discord|console|api|users|prices]` — see README.md.
+"""`python -m bot [telegram|discord|console|api|users|prices|db]` — see README.md.
 
 With no argument, every adapter whose token is set runs in this one process, sharing the core.
 """
@@ -74,7 +74,7 @@ TOKENS = [p.token_env for p in PLATFORMS.values()]
 
 
 def _parser() -> argparse.ArgumentParser:
-    from bot import cli, prices_cli
+    from bot import cli, db_cli, prices_cli
 
     # every sub-parser takes the main parser's class, so all usage errors are one line
     parser = cli.OneLineParser(
@@ -92,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("api", help="serve only the owner's HTTP API on PORT (needs ADMIN_API_TOKEN)")
     cli.add_parser(sub)
     prices_cli.add_parser(sub)
+    db_cli.add_parser(sub)
     return parser
 
 
@@ -160,6 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot import cli
 
             return asyncio.run(cli.run(settings, args))
+        if args.mode == "db":
+            from bot import db_cli
+
+            return asyncio.run(db_cli.run(settings, args))
         if args.mode == "prices":
             from bot import prices_cli
 

@@ -5,7 +5,7 @@ Never edit a released version: append a new one. `{id}` stands for each dialect'
 
 from __future__ import annotations
 
-from bot.storage.base import Database
+from bot.storage.base import Database, DatabaseError
 
 _ID = {"sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT", "postgres": "BIGSERIAL PRIMARY KEY"}
 
@@ -103,18 +103,32 @@ MIGRATIONS: list[list[str]] = [
 ]
 
 
+# The key of the PostgreSQL advisory lock every process takes to migrate ("capbot" in ASCII): eight
+# processes starting on a fresh database queue for it instead of creating the same tables at once.
+MIGRATION_LOCK = 0x636170626F74
+
+
 async def migrate(db: Database) -> int:
     """Apply the versions this database lacks; returns the schema version now in force.
 
     All of it is one transaction, so a failed upgrade leaves the database at the version it had, and the
-    bot refuses to start rather than run on half a schema.
+    bot refuses to start rather than run on half a schema. Processes starting together take turns: on
+    PostgreSQL under an advisory lock held until the transaction ends (even `CREATE TABLE IF NOT EXISTS`
+    is not safe to run twice at once there), on SQLite inside the exclusive write transaction; whoever
+    comes second finds the schema current and goes on at once. A schema newer than this release knows is
+    refused: running old code on it could misread money.
     """
-    await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
     async with db.write() as tx:
-        if db.dialect == "postgres":  # two processes starting at once must not both migrate
-            await tx.execute("LOCK TABLE schema_version IN EXCLUSIVE MODE")
+        if db.dialect == "postgres":
+            await tx.execute("SELECT pg_advisory_xact_lock(?)", MIGRATION_LOCK)
+        await tx.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         row = await tx.fetchone("SELECT MAX(version) AS v FROM schema_version")
         current = int(row["v"]) if row and row["v"] is not None else 0
+        if current > len(MIGRATIONS):
+            raise DatabaseError(
+                f"DATABASE_URL: the database is at schema version {current}, and this capbot knows up to "
+                f"{len(MIGRATIONS)}; run the newer release (or restore a backup)"
+            )
         for version, statements in enumerate(MIGRATIONS, start=1):
             if version <= current:
                 continue

@@ -1,0 +1,56 @@
+"""Migrations when many processes start at once, on a schema newer than this release, and on demand."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from bot.storage import DatabaseError, open_database
+from bot.storage.migrations import MIGRATIONS
+from tests.postgres import postgres_url, scratch_schema
+
+LATEST = len(MIGRATIONS)
+
+
+async def _version(url: str) -> int:
+    db = await open_database(url)
+    try:
+        row = await db.fetchone("SELECT MAX(version) AS v FROM schema_version")
+        assert row is not None
+        return int(row["v"])
+    finally:
+        await db.close()
+
+
+async def test_eight_processes_opening_a_fresh_postgres_database_at_once_all_come_up() -> None:
+    """Each open is its own pool, as separate processes' are; all migrate (or find it done) at once."""
+    async with scratch_schema(postgres_url()) as url:
+        versions = await asyncio.gather(*(_version(url) for _ in range(8)))
+        assert versions == [LATEST] * 8
+        db = await open_database(url)
+        try:
+            rows = await db.fetchall("SELECT version FROM schema_version ORDER BY version")
+        finally:
+            await db.close()
+        assert [int(r["version"]) for r in rows] == list(range(1, LATEST + 1))  # each applied once
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_a_schema_newer_than_this_release_is_refused_in_one_line(kind: str, tmp_path: Path) -> None:
+    async def check(url: str) -> None:
+        db = await open_database(url)
+        await db.execute("INSERT INTO schema_version (version) VALUES (?)", LATEST + 1)
+        await db.close()
+        with pytest.raises(DatabaseError) as refused:
+            await open_database(url)
+        message = str(refused.value)
+        assert "\n" not in message
+        assert f"schema version {LATEST + 1}" in message and f"knows up to {LATEST}" in message
+
+    if kind == "sqlite":
+        await check(f"sqlite:///{tmp_path}/capbot.db")
+    else:
+        async with scratch_schema(postgres_url()) as url:
+            await check(url)
