@@ -17,9 +17,7 @@ from typing import TextIO
 
 from bot.cli import OneLineParser
 from bot.config import Settings
-from bot.storage import DatabaseError, open_database
-from bot.storage.migrations import MIGRATIONS
-from bot.storage.transfer import Tally, export_ledger, import_ledger
+from bot.storage import SCHEMA_VERSION, DatabaseError, Tally, export_ledger, import_ledger, open_database
 
 
 def add_parser(sub: argparse._SubParsersAction[OneLineParser]) -> None:
@@ -45,7 +43,7 @@ async def run(settings: Settings, args: argparse.Namespace, out: TextIO | None =
         return 2
     try:
         if args.action == "migrate":
-            print(f"schema at version {len(MIGRATIONS)}, this release's", file=out)
+            print(f"schema at version {SCHEMA_VERSION}, this release's", file=out)
         elif args.action == "export":
             with _opened(args.file, writing=True) as target:
                 tally = await export_ledger(db, target)

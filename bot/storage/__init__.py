@@ -8,9 +8,22 @@ never this module, so there is no import cycle.
 from __future__ import annotations
 
 from bot.storage.base import Database, DatabaseBusy, DatabaseError, Row, Tx
-from bot.storage.migrations import migrate
+from bot.storage.migrations import SCHEMA_VERSION, migrate
+from bot.storage.transfer import Tally, export_ledger, import_ledger
 
-__all__ = ["Database", "DatabaseBusy", "DatabaseError", "Row", "Tx", "migrate", "open_database"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "Database",
+    "DatabaseBusy",
+    "DatabaseError",
+    "Row",
+    "Tally",
+    "Tx",
+    "export_ledger",
+    "import_ledger",
+    "migrate",
+    "open_database",
+]
 
 
 async def open_database(url: str) -> Database:

@@ -103,6 +103,8 @@ MIGRATIONS: list[list[str]] = [
 ]
 
 
+SCHEMA_VERSION = len(MIGRATIONS)  # the version this release brings a database to
+
 # The key of the PostgreSQL advisory lock every process takes to migrate ("capbot" in ASCII): eight
 # processes starting on a fresh database queue for it instead of creating the same tables at once.
 MIGRATION_LOCK = 0x636170626F74
