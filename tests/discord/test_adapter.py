@@ -269,6 +269,7 @@ async def test_a_direct_message_is_answered_in_the_dm(
         conversation=f"discord:{DM_CHANNEL}:18",
         text="hi there",
         direct=True,
+        private=True,  # a DM: the one place a link code may be shown
         username="@ivy",
         display_name="Ivy",
     )
