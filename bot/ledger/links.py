@@ -176,7 +176,10 @@ class Links(Accounts):
                 keep_blocked = blocked and not (protected is not None and protected(who))
                 await tx.execute("DELETE FROM links WHERE identity = ?", who)
                 await tx.execute(
-                    "UPDATE users SET blocked = ?, updated_at = ? WHERE user_id = ?", int(keep_blocked), now, who
+                    "UPDATE users SET blocked = ?, updated_at = ? WHERE user_id = ?",
+                    int(keep_blocked),
+                    now,
+                    who,
                 )
             return Unlinked(account, tuple(leaving), tuple(await self.members(tx, account)))
 
