@@ -103,4 +103,6 @@ async def run(
             break
         text = line.strip()
         if text:
-            await core.handle(Incoming(user=identity, conversation=identity, text=text, direct=True), reply)
+            await core.handle(
+                Incoming(user=identity, conversation=identity, text=text, direct=True, private=True), reply
+            )

@@ -1,4 +1,4 @@
-"""`python -m bot users list|show|cap|block|unblock|usage`: the owner's controls from the server's shell.
+"""`python -m bot users list|show|cap|block|unblock|unlink|usage`: the owner's controls from a shell.
 
 Opens the bot's own database (DATABASE_URL) and acts through `bot.owner`, the same rules and parsing as
 the chat commands and the API, so it is safe to run while the bot is up. A refusal prints one line to
@@ -37,7 +37,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 def add_parser(sub: argparse._SubParsersAction[OneLineParser]) -> None:
     """Register `users` and its sub-commands on the main parser."""
-    users = sub.add_parser("users", help="owner's controls: list, show, cap, block, unblock, usage")
+    users = sub.add_parser("users", help="owner's controls: list, show, cap, block, unblock, unlink, usage")
     act = users.add_subparsers(dest="action", required=True)
     act.add_parser("list", help="every account, biggest spender this period first")
     act.add_parser("show", help="one person's spend, cap and status").add_argument("user")
@@ -47,6 +47,7 @@ def add_parser(sub: argparse._SubParsersAction[OneLineParser]) -> None:
     cap.add_argument("period", nargs="?", help="daily, weekly, monthly, total or default")
     act.add_parser("block", help="block someone").add_argument("user")
     act.add_parser("unblock", help="unblock someone").add_argument("user")
+    act.add_parser("unlink", help="split someone off the allowance they share").add_argument("user")
     act.add_parser("usage", help="usage per model this period").add_argument("user", nargs="?")
 
 
@@ -88,6 +89,11 @@ async def _act(settings: Settings, ledger: Ledger, args: argparse.Namespace, out
         report = await actions.set_cap(user, parse_cap(args.amount, args.period, CAP_USAGE))
     elif action in ("block", "unblock"):
         report = await actions.set_blocked(user, action == "block")
+    elif action == "unlink":
+        done = await actions.unlink(user)
+        for who in (done.account, *done.split):
+            print(actions.describe(await actions.standing(who)), file=out)
+        return
     else:
         report = await actions.standing(user)
     print(actions.describe(report), file=out)

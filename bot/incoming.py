@@ -74,12 +74,18 @@ class Incoming:
 
     `direct` is "plain text here is a question": true in private chats, for mentions and for replies to
     the bot; false for group chatter that reached the core only because it is a command.
+
+    `private` is "a one-to-one chat with the bot" (a Telegram private chat, a Discord DM, the console):
+    only there may the bot show a secret such as a link code, because only there is nobody else reading.
+    A group mention is `direct` but not `private`. It defaults to False so that an adapter that forgets to
+    say fails closed (a secret is refused) rather than open.
     """
 
     user: str  # identity, "platform:id", e.g. "telegram:12345"
     conversation: str  # whose history this continues; the adapter decides what one conversation is
     text: str
     direct: bool = True
+    private: bool = False
     username: str | None = None  # "@handle" where the platform has one, for owner commands
     display_name: str | None = None
     reply_to_user: str | None = None  # identity of the author of the message this one replies to
@@ -159,7 +165,10 @@ class Reply(Protocol):
     """How the core answers one `Incoming`."""
 
     async def text(self, text: str, *, private: bool = False) -> None:
-        """Send one message. `private` marks a line meant only for the asker (ephemeral where possible)."""
+        """Send one message. `private` marks a line meant only for the asker: ephemeral where the platform
+        can, a DM instead of a channel post where it can't (Discord mentions). Telegram groups can do
+        neither, so a private line may still be seen there: no line carries a secret (a link code) unless
+        `Incoming.private` says nobody else is in the chat."""
         ...
 
     def stream(self) -> AnswerStream:

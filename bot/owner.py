@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot.incoming import is_identity
-from bot.ledger import PERIODS, AccountReport, Ledger, ModelUsage, Period, period_start
+from bot.ledger import PERIODS, AccountReport, Ledger, ModelUsage, Period, Unlinked, period_start
 from bot.money import BadAmount, format_usd, parse_usd, spent_and_left
 from bot.refusals import AmbiguousUser, BadArguments, UnknownUser
 from bot.wording import PER_PERIOD, THIS_PERIOD
@@ -145,6 +145,14 @@ class OwnerActions:
         """Forget the owner's settings for a person (cap, period, block, model); charges are kept."""
         await self.ledger.reset_settings(user)
         return await self.standing(user)
+
+    async def unlink(self, user: str) -> Unlinked:
+        """Split someone off the allowance they share (chat /unlink <user>, `users unlink`, the API).
+
+        The owner may split at any time (no answers in flight); the spend stays with the account it was
+        paid from and the identity split off starts afresh with its own settings (`Ledger.unlink`).
+        """
+        return await self.ledger.unlink(user, protected=self.is_owner)
 
     async def usage(self, user: str | None) -> PeriodUsage:
         """A person's usage per model in their own period; everyone's in the default period (people's

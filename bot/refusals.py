@@ -95,3 +95,13 @@ class AmbiguousUser(Refusal):
 
     name: str
     matches: tuple[str, ...]
+
+
+@dataclass
+class NotPrivate(Refusal):
+    """A command that would show or take a secret (a link code), sent where others can read the answer
+    (a group, a guild channel): refused there, and nothing is issued. `voided`: the code typed there was
+    seen by the chat, so it was made unusable."""
+
+    command: str
+    voided: bool = False

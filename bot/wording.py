@@ -14,6 +14,7 @@ from bot.refusals import (
     ModelUnavailable,
     NotAllowed,
     NotOwner,
+    NotPrivate,
     PromptTooLarge,
     RateLimited,
     Refusal,
@@ -27,6 +28,12 @@ _LINK_REFUSALS = {
     "same_account": "These identities already share one allowance",
     "in_flight": "An answer is still in progress on one of the accounts; try again when it has finished",
     "self": "Send this code from your other account (another platform), not from this one",
+    "not_linked": "That identity shares no allowance with anyone; there is nothing to unlink",
+    "blocked": "The account that code belongs to is blocked, and linking would block you too",
+    "spent": (
+        "These accounts have spent from their shared allowance this period, so only the bot's owner can "
+        "split them now (spend can't be split back); or unlink after the period resets"
+    ),
 }
 
 _PROVIDER_FAILURES = {
@@ -102,6 +109,16 @@ def refusal(exc: Refusal, now: datetime) -> str:
             return "You are blocked from using this bot."
         case NotOwner(command=command):
             return f"/{command} is for the bot's owner only."
+        case NotPrivate(command=command, voided=True):
+            return (
+                f"Send /{command} to me in a private chat, never where others can read it: that code was "
+                "seen here, so it no longer works. Send /link privately on your other account for a new one."
+            )
+        case NotPrivate(command=command):
+            return (
+                f"Send /{command} to me in a private chat: a link code must not be seen by anyone else. "
+                "Nothing was issued here."
+            )
         case NotAllowed(user=user):
             return f"This bot is private. Send your id {user} to its owner to be let in."
         case RateLimited(retry_in_seconds=seconds, reason="in_flight"):

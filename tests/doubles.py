@@ -72,6 +72,8 @@ class Clock:
 
 
 def message(text: str, user: str = "telegram:1", conversation: str | None = None, **kw: object) -> Incoming:
+    """A message in a private chat with the bot unless `private=False` (a group) is given."""
+    kw.setdefault("private", True)
     return Incoming(user=user, conversation=conversation or f"t:{user}", text=text, **kw)  # type: ignore[arg-type]
 
 

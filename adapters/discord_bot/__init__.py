@@ -12,7 +12,9 @@ is deferred publicly (its answer is for the channel), every other command privat
 only the asker, follow-ups included). A
 line the core marks private under a public /ask (cap reached, rate limited, ...) replaces the public
 placeholder with an ephemeral follow-up. An answer that outlives the interaction's 15-minute token
-continues as ordinary messages (see `replies`).
+continues as ordinary messages (see `replies`). A mention can't be answered ephemerally: in a guild
+channel its private lines go to the asker's DMs, with a one-line pointer in the channel. Link codes are
+issued only in DMs (`Incoming.private`).
 
 `client` is what comes in (the client, its commands, `run`); `replies` is how answers go out.
 """

@@ -58,6 +58,15 @@ def addressed_text(message: discord.Message, me: discord.ClientUser) -> str | No
     return None
 
 
+def one_to_one(channel: object) -> bool:
+    """Whether a channel is a DM with the bot: the only place where nobody else reads its answers.
+
+    A slash command in a guild channel is answered ephemerally, but it is still a guild channel: link
+    codes are issued only in DMs, one rule for both platforms that depends on no response's visibility.
+    """
+    return getattr(channel, "type", None) == discord.ChannelType.private
+
+
 USER_MENTION = re.compile(r"<@!?(\d+)>")
 
 
@@ -135,6 +144,7 @@ class CapbotClient(discord.Client):
             conversation=conversation_key(message.channel.id, message.author.id),
             text=people_named(text, self.commands),
             direct=True,
+            private=one_to_one(message.channel),
             username=f"@{message.author.name}",
             display_name=message.author.display_name,
             reply_to_user=f"discord:{reference_author}" if reference_author else None,
@@ -159,6 +169,7 @@ class CapbotClient(discord.Client):
             conversation=conversation_key(interaction.channel_id, user.id),
             text=text,
             direct=interaction.guild_id is None,
+            private=interaction.guild_id is None and one_to_one(interaction.channel),
             username=f"@{user.name}",
             display_name=user.display_name,
         )

@@ -128,18 +128,44 @@ class InteractionReply:
 # ---------------------------------------------------------------- answering a message
 
 
+SENT_DM = "I've sent you a DM."
+NO_DM = (
+    "I couldn't send you a DM (your privacy settings don't allow it): "
+    "ask me in a DM, or with a slash command, for an answer only you can see."
+)
+
+
 class MessageReply:
-    """Answers a DM, mention or reply: the first message replies to the question, the rest follow it."""
+    """Answers a DM, mention or reply: the first message replies to the question, the rest follow it.
+
+    A message can't be answered ephemerally, so in a guild channel a private line (a refusal that
+    concerns only the asker) goes to the asker's DMs instead, and the channel gets one short pointer.
+    """
 
     def __init__(self, message: discord.Message, *, edit_interval: float = 1.0) -> None:
         self._message = message
         self._replied = False
         self._edit_interval = edit_interval
+        self._pointed = False  # the channel was told once where the private lines went
 
     async def text(self, text: str, *, private: bool = False) -> None:
-        # Messages cannot be ephemeral; a private line is a reply the asker is pointed to.
+        if private and self._message.guild is not None:
+            await self._whisper(text)
+            return
         for chunk in split_text(text, LIMIT, discord_length):
             await self.send(chunk)
+
+    async def _whisper(self, text: str) -> None:
+        """A private line never reaches the channel: a DM to the asker, or (DMs closed) only a pointer."""
+        try:
+            for chunk in split_text(text, LIMIT, discord_length):
+                await self._message.author.send(chunk)
+            note = SENT_DM
+        except discord.Forbidden:  # 50007: the person accepts no DMs from this server's members
+            note = NO_DM
+        if not self._pointed:
+            self._pointed = True
+            await self.send(note)
 
     def stream(self) -> StreamingAnswer:
         return StreamingAnswer(self, limit=LIMIT, measure=discord_length, interval=self._edit_interval)

@@ -211,6 +211,7 @@ class Handlers:
             conversation=conversation_key(chat_id, sender.id),
             text=text,
             direct=direct,
+            private=not group,
             username=f"@{sender.username}" if sender.username else None,
             display_name=sender.full_name,
             reply_to_user=identity(replied) if replied is not None else None,
@@ -255,6 +256,7 @@ class Handlers:
             conversation=conversation_key(chat_id, user.id),
             text=action.command,
             direct=query.message.chat.type == ChatType.PRIVATE,
+            private=query.message.chat.type == ChatType.PRIVATE,
             username=f"@{user.username}" if user.username else None,
             display_name=user.full_name,
         )

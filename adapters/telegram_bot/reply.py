@@ -176,7 +176,8 @@ class TelegramReply:
     """The core's `Reply` for one message: lines, streamed answers and menus in the message's chat.
 
     Telegram has no ephemeral messages, so a private line is sent like any other (as a reply to the asker
-    in a group).
+    in a group), and the group reads it. That is why no line carries a secret outside a private chat: the
+    core refuses such commands there (`Incoming.private`, e.g. /link) instead of relying on this reply.
     """
 
     def __init__(

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from bot.api.models import LimitInput, LimitSet, ModelUsageOut, UsageReport, UserList, UserOut, UserPatch
 from bot.api.openapi import openapi_document
 from bot.commands.base import Services
-from bot.ledger import AccountReport, OwnerProtected
+from bot.ledger import AccountReport, LinkRefused, OwnerProtected
 from bot.money import nanos_to_usd
 from bot.owner import CapChange, OwnerActions, parse_cap, parse_period
 from bot.refusals import AmbiguousUser, BadArguments, UnknownUser
@@ -89,6 +89,9 @@ def _middleware(token: str | None) -> Middleware:
             return _error(status, "unknown_user" if status == 404 else "ambiguous_user", refusal(exc, now))
         except BadArguments as exc:
             return _error(400, "bad_request", exc.problem + ".")
+        except LinkRefused as exc:  # /unlink: nothing linked, or answers in flight; the state, not the input
+            now = request.app[SERVICES].clock()
+            return _error(409, exc.reason, refusal(exc, now))
         except OwnerProtected as exc:  # in the API's words a block is a disable
             return _error(400, "owner", owner_protected(exc, "disabled") + ".")
         except web.HTTPException as exc:
@@ -209,6 +212,14 @@ async def enable(request: web.Request) -> web.Response:
     return await _set_disabled(request, False)
 
 
+async def unlink(request: web.Request) -> web.Response:
+    """POST /users/{user}/unlink: split this identity off the allowance it shares (the account itself:
+    every identity linked into it); spend stays with the account, the split identity starts afresh."""
+    user = await _user(request)
+    await _actions(request).unlink(user)
+    return _json(_out(await _actions(request).standing(user), request.app[SERVICES]))
+
+
 async def delete_user(request: web.Request) -> web.Response:
     """Forget the owner's settings for a person (cap, period, block, model); charges are kept."""
     report = await _actions(request).reset(await _user(request))
@@ -258,5 +269,6 @@ def build_api(core: Core) -> web.Application:
     app.router.add_put("/users/{user}/limit", put_limit)
     app.router.add_post("/users/{user}/disable", disable)
     app.router.add_post("/users/{user}/enable", enable)
+    app.router.add_post("/users/{user}/unlink", unlink)
     app.router.add_get("/usage", usage)
     return app

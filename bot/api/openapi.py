@@ -54,6 +54,20 @@ def _op(
     return op
 
 
+def _unlink() -> dict[str, Any]:
+    op = _op(
+        "Split this identity off the allowance it shares (the account itself: every identity linked "
+        "into it); spend stays with the account, the identity split off starts afresh with its own settings",
+        UserOut,
+    )
+    # 409 also answers a split the ledger refuses: nothing linked (`not_linked`), answers in flight
+    op["responses"]["409"] = _json(
+        ErrorOut,
+        "The @username matches several identities, the identity is not linked, or answers are in flight",
+    )
+    return op
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     """The document served at /api/v1/openapi.json (paths are relative to the /api/v1 server)."""
@@ -93,6 +107,7 @@ def openapi_document() -> dict[str, Any]:
             "/users/{user}/limit": {"put": _op("Set the limit and period", UserOut, body=LimitSet)},
             "/users/{user}/disable": {"post": _op("Disable (block) this person", UserOut)},
             "/users/{user}/enable": {"post": _op("Enable (unblock) this person", UserOut)},
+            "/users/{user}/unlink": {"post": _unlink()},
             "/usage": {
                 "get": _op("Usage per model this period", UsageReport, user=False, query=[usage_user])
             },

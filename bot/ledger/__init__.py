@@ -6,7 +6,7 @@ ledger is imported from here, never from its modules.
 
 from bot.ledger.accounts import GLOBAL, Protected, utc_now
 from bot.ledger.ledger import HEARTBEAT, STALE_AFTER, Ledger
-from bot.ledger.links import CODE_TTL, Linked, LinkReason, LinkRefused, looks_like_code
+from bot.ledger.links import CODE_TTL, Linked, LinkReason, LinkRefused, Unlinked, looks_like_code
 from bot.ledger.periods import PERIODS, Period, all_keys, period_key, period_start, reset_time
 from bot.ledger.records import (
     Blocked,
@@ -42,6 +42,7 @@ __all__ = [
     "Protected",
     "Quote",
     "SpendSummary",
+    "Unlinked",
     "UserProfile",
     "all_keys",
     "looks_like_code",

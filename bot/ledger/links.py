@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from bot.ledger.accounts import Accounts, Protected
+from bot.ledger.periods import period_key
 from bot.refusals import Refusal
 from bot.storage import DatabaseBusy, Row, Tx
 
@@ -27,7 +28,9 @@ CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
 CODE_LENGTH = 8  # 32**8 ≈ 10**12 codes; with a 10-minute life and rate limits, not guessable
 CODE_TTL = timedelta(minutes=10)
 
-LinkReason = Literal["bad_code", "same_account", "in_flight", "self", "owner_blocked"]
+LinkReason = Literal[
+    "bad_code", "same_account", "in_flight", "self", "owner_blocked", "blocked", "not_linked", "spent"
+]
 
 
 class LinkRefused(Refusal):
@@ -46,6 +49,15 @@ class Linked:
     account: str  # the surviving account
     absorbed: str  # the account that was folded into it
     identities: tuple[str, ...]  # every identity now spending from `account`
+
+
+@dataclass(frozen=True)
+class Unlinked:
+    """The result of an unlink: the account that stays, and the identities that left it."""
+
+    account: str  # keeps its id, settings, charges and running totals
+    split: tuple[str, ...]  # each is its own account again, with its own settings and nothing spent
+    identities: tuple[str, ...]  # who still spends from `account` (at least the account itself)
 
 
 def _digest(code: str) -> str:
@@ -101,8 +113,75 @@ class Links(Accounts):
             if issuer == user:
                 raise LinkRefused("self")
             linked = await self._merge(tx, issuer, user, now, protected)
+            # issue 13: a code shares the issuer's allowance, nothing more; a block carried over by the merge
+            # (the issuer blocked since, or the redeemer blocked) would be a block nobody chose: refused
+            if await self._blocked(tx, linked.account):
+                raise LinkRefused("blocked")
             await tx.execute("DELETE FROM link_codes WHERE code_hash = ?", _digest(code))
         return linked
+
+    async def void_code(self, code: str) -> bool:
+        """Make a code unusable (it was seen where others can read it); whether there was one to void.
+
+        A code shared in a group could be redeemed by anyone there, joining them to the issuer's allowance.
+        """
+        async with self.db.write() as tx:
+            row = await tx.fetchone("SELECT code_hash FROM link_codes WHERE code_hash = ?", _digest(code))
+            await tx.execute("DELETE FROM link_codes WHERE code_hash = ?", _digest(code))
+        return row is not None
+
+    @staticmethod
+    async def _blocked(tx: Tx, account: str) -> bool:
+        row = await tx.fetchone("SELECT blocked FROM users WHERE user_id = ?", account)
+        return row is not None and bool(row["blocked"])
+
+    async def unlink(
+        self, identity: str, *, self_service: bool = False, protected: Protected | None = None
+    ) -> Unlinked:
+        """Split `identity` off the account it shares: it becomes its own account again.
+
+        - The account keeps its id, settings, charges and running totals: money stays where it was paid
+          from, so per account and period spent == sum of charges still holds. The identity split off
+          takes back its own settings (cap, period, model: its users row was kept at the merge) and starts
+          with nothing spent.
+        - Unlinking the account itself (the surviving identity of the merges) splits off every identity
+          linked into it; the account stays with it.
+        - A split changes who pays, not who may use the bot: an identity split off a blocked account is
+          blocked too (unless it is `protected`, an owner), and a block never reaches the account by it.
+        - Refused while the account has answers in flight (they settle against it), and for an identity
+          that shares nothing.
+        - `self_service` (the person, not the owner, asks): refused while the account has spent anything
+          in the current period of an identity leaving it, because that spend can't be split back and a
+          link → spend → unlink cycle would otherwise start each identity afresh, past its cap.
+        """
+        now = int(self.now().timestamp())
+        async with self.db.write() as tx:
+            account = await self.account_of(tx, identity)
+            leaving = [identity] if account != identity else (await self.members(tx, account))[1:]
+            if not leaving:
+                raise LinkRefused("not_linked")
+            rows = {who: await self.lock_user(tx, who, now) for who in sorted({account, *leaving})}
+            # PostgreSQL: a merge or another unlink may have committed while we waited for the locks
+            if [await self.account_of(tx, who) for who in leaving] != [account] * len(leaving):
+                raise DatabaseBusy("accounts changed while unlinking")
+            if int(rows[account]["held"]):
+                raise LinkRefused("in_flight")
+            if self_service:
+                for who in leaving:
+                    _, period = self.limits(rows[who])  # the period it will have on its own
+                    if await self._spent(tx, account, period_key(period, self.now())):
+                        raise LinkRefused("spent")
+            blocked = bool(rows[account]["blocked"])
+            for who in leaving:
+                keep_blocked = blocked and not (protected is not None and protected(who))
+                await tx.execute("DELETE FROM links WHERE identity = ?", who)
+                await tx.execute(
+                    "UPDATE users SET blocked = ?, updated_at = ? WHERE user_id = ?",
+                    int(keep_blocked),
+                    now,
+                    who,
+                )
+            return Unlinked(account, tuple(leaving), tuple(await self.members(tx, account)))
 
     async def link(self, keep: str, join: str, *, protected: Protected | None = None) -> Linked:
         """The owner's direct link: `join`'s account folds into `keep`'s (`protected`: see redeem_code)."""

@@ -50,6 +50,7 @@ ROUTES = [
     ("PUT", "/users/telegram:2/limit", {"limit": "5", "period": "daily"}),
     ("POST", "/users/telegram:2/disable", None),
     ("POST", "/users/telegram:2/enable", None),
+    ("POST", "/users/telegram:2/unlink", None),
     ("GET", "/usage", None),
 ]
 
@@ -352,3 +353,19 @@ async def test_the_openapi_document_is_served_and_documents_every_route(api: Api
     assert routed - {("GET", "/openapi.json")} == documented
     # the authorization test above walks every route
     assert {(m, p.replace("telegram:2", "{user}")) for m, p, _ in ROUTES} == routed
+
+
+async def test_unlink_splits_an_identity_off_and_refuses_what_is_not_linked(api: Api) -> None:
+    """Issue 13: the owner splits an identity that joined someone's allowance (here by a leaked code)."""
+    before = await snapshot(api.h.db)
+    status, data = await api.call("POST", f"/users/{CAROL}/unlink")
+    assert (status, data["error"]["code"]) == (409, "not_linked")
+    assert await snapshot(api.h.db) == before
+
+    await api.h.ledger.link(BOB, CAROL)
+    status, data = await api.call("POST", f"/users/{CAROL}/unlink")
+    assert status == 200
+    assert (data["user"], data["identities"], data["usage"]) == (CAROL, [CAROL], "0")
+    status, data = await api.call("GET", f"/users/{BOB}")
+    assert (data["identities"], data["usage"]) == ([BOB], "0.3")  # the spend stays where it was paid from
+    assert (await api.call("POST", "/users/@carol/unlink"))[0] == 409

@@ -26,6 +26,7 @@ EXAMPLES: dict[str, Any] = {
     "PromptTooLarge": bot.refusals.PromptTooLarge("x/y", 9000, 8000),
     "NotOwner": bot.refusals.NotOwner("cap"),
     "NotAllowed": bot.refusals.NotAllowed("telegram:7"),
+    "NotPrivate": bot.refusals.NotPrivate("link"),
     "RateLimited": bot.refusals.RateLimited(30),
     "BadArguments": bot.refusals.BadArguments("Give an amount", "/cap <user> <amount>"),
     "ModelUnavailable": bot.refusals.ModelUnavailable("x/y", "overloaded"),

@@ -14,6 +14,7 @@ import pytest
 
 from adapters import discord_bot
 from adapters.discord_bot import LIMIT, PLACEHOLDER
+from adapters.discord_bot.replies import NO_DM, SENT_DM
 from adapters.streaming import CURSOR
 from bot.commands import BY_NAME
 from bot.config import ConfigError, Settings
@@ -24,6 +25,7 @@ from tests.fakes.discord_api import (
     APP_ID,
     BOT_ROLE_ID,
     CHANNEL_ID,
+    DM_BASE,
     EPHEMERAL,
     GUILD_ID,
     MESSAGE_CONTENT_INTENT,
@@ -269,6 +271,7 @@ async def test_a_direct_message_is_answered_in_the_dm(
         conversation=f"discord:{DM_CHANNEL}:18",
         text="hi there",
         direct=True,
+        private=True,  # a DM: the one place a link code may be shown
         username="@ivy",
         display_name="Ivy",
     )
@@ -389,3 +392,23 @@ async def test_a_mention_of_the_bots_role_and_a_bare_mention(
         await fake_discord.dispatch("MESSAGE_CREATE", bare)
         handled = await core.wait_handled(2)
     assert sorted(i.text for i in handled) == ["", "tell me a joke"]  # bare: the core answers with help
+
+
+async def test_a_private_line_for_a_mention_goes_to_a_dm_never_to_the_channel(
+    fake_discord: FakeDiscord, discord_settings: Settings
+) -> None:
+    """Issue 13: a mention's private lines used to be posted in the channel for everyone to read."""
+    secret = "Only for you: your allowance can't pay for an answer."
+    core = TrackingCore(saying(secret, private=True))
+    async with running_bot(core, discord_settings, fake_discord):
+        nia, oz = fake_discord.user(23, "nia"), fake_discord.user(24, "oz")
+        fake_discord.closed_dms.add(24)
+        for who in (nia, oz):
+            mention = fake_discord.message(who, f"<@{APP_ID}> /spend", mentions=[fake_discord.bot])
+            await fake_discord.dispatch("MESSAGE_CREATE", mention)
+        handled = await core.wait_handled(2)
+    assert [i.private for i in handled] == [False, False]  # a guild channel is not a private place
+    assert fake_discord.posted(DM_BASE + 23) == [secret]
+    assert fake_discord.posted(DM_BASE + 24) == []  # DMs closed: the line is not shown anywhere...
+    assert sorted(fake_discord.posted()) == sorted([SENT_DM, NO_DM])  # ...and the channel only learns where
+    assert all(secret not in c.content for c in fake_discord.channel_posts())

@@ -15,7 +15,7 @@ from bot import core as core_module
 from bot.config import Settings
 from bot.providers import demo
 from tests.doubles import TrackingCore
-from tests.fakes.discord_api import APP_ID, CHANNEL_ID, EPHEMERAL, FakeDiscord
+from tests.fakes.discord_api import APP_ID, CHANNEL_ID, DM_BASE, EPHEMERAL, FakeDiscord
 from tests.fakes.discord_fixtures import running_bot
 from tests.fakes.llm_openai import FakeOpenAI, Script, openai_error
 
@@ -198,3 +198,29 @@ async def test_owner_commands_name_people_by_mention_and_refuse_others(
     assert fake_discord.shown(again["token"]) == ["You are blocked from using this bot."]
     assert (bob_now.cap, bob_now.period, bob_now.blocked) == (250_000_000, "daily", True)
     assert (alice_now.cap, alice_now.blocked) == (None, False)
+
+
+async def test_link_in_a_guild_issues_no_code_and_in_a_dm_it_does(
+    fake_discord: FakeDiscord, discord_settings: Settings, core: TrackingCore
+) -> None:
+    """Issue 13: a mention's /link used to post the code in the channel."""
+    async with running_bot(core, discord_settings, fake_discord):
+        pat = fake_discord.user(36, "pat")
+        mention = fake_discord.message(pat, f"<@{APP_ID}> /link", mentions=[fake_discord.bot])
+        await fake_discord.dispatch("MESSAGE_CREATE", mention)
+        await core.wait_handled(1)
+        slash = fake_discord.slash(pat, "link")
+        await fake_discord.dispatch("INTERACTION_CREATE", slash)
+        await core.wait_handled(2)
+        dm = fake_discord.message(pat, "/link", channel=DM_BASE + 36)
+        await fake_discord.dispatch("MESSAGE_CREATE", dm)
+        await core.wait_handled(3)
+    refusal = "Send /link to me in a private chat"
+    assert fake_discord.posted() == ["I've sent you a DM."]  # the channel sees no code, nor the refusal
+    in_dm, code_line = fake_discord.posted(DM_BASE + 36)
+    assert in_dm.startswith(refusal)
+    (ephemeral,) = fake_discord.shown(slash["token"])
+    assert ephemeral.startswith(refusal)
+    assert code_line.startswith("Your link code is ")
+    code = code_line.split("Your link code is ", 1)[1].split(".", 1)[0]
+    assert (await ledger(core).redeem_code("telegram:36", code)).account == "discord:36"

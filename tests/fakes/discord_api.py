@@ -86,6 +86,7 @@ class FakeDiscord(FakeServer):
     expired: set[str] = field(default_factory=set)  # interaction tokens past Discord's 15 minutes
     # (method, path suffix) → retry_after seconds: the next such call answers 429 once, as Discord does
     rate_limit_once: dict[tuple[str, str], float] = field(default_factory=dict)
+    closed_dms: set[int] = field(default_factory=set)  # users whose DMs refuse the bot (403, code 50007)
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1_000_000_000_000_000_000)
@@ -239,6 +240,8 @@ class FakeDiscord(FakeServer):
         if parts[0] == "channels" and parts[2] == "messages":
             channel = int(parts[1])
             if method == "POST":
+                if channel - DM_BASE in self.closed_dms:
+                    raise ApiError(403, "Cannot send messages to this user", 50007)
                 return self._new_message(channel, call.body)
             if method == "PATCH":
                 return self._edit(int(parts[3]), call.body)

@@ -132,3 +132,22 @@ def test_missing_or_extra_arguments_are_one_line_usage_errors(
     assert len(captured.err.strip().splitlines()) == 1, captured.err
     assert expected in captured.err and "Usage: python -m bot" in captured.err
     assert asyncio.run(state(env)) == before
+
+
+def test_unlink_splits_the_owners_other_identity_and_refuses_one_not_linked(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    asyncio.run(seed(env))
+    before = asyncio.run(state(env))
+    assert run(["unlink", "@bob"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "capbot: That identity shares no allowance with anyone; there is nothing to unlink."
+    )
+    assert asyncio.run(state(env)) == before
+    assert run(["unlink", "@boss_dc"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("telegram:1 (@boss): $0.00 this month") and "linked with" not in out[0]
+    assert out[1].startswith("discord:5 (@boss_dc): $0.00 this month")
+    assert run(["unlink", "discord:5"]) == 1  # done: nothing left to split

@@ -224,3 +224,161 @@ async def test_the_ledger_refuses_a_block_that_would_reach_an_owner(h: Harness) 
     await h.ledger.set_blocked(DC, False, protected=h.core.services.is_owner)  # unblocking is always fine
     await h.ledger.set_blocked(TG, True, protected=h.core.services.is_owner)  # nobody's owner: blocked
     assert (await h.ledger.profile(TG)).blocked
+
+
+# ---------------------------------------------------------------- issue 13: link codes never in public
+
+
+async def test_a_group_link_issues_no_code_and_a_code_typed_in_a_group_is_voided(h: Harness) -> None:
+    """Attack: /link in a group (or a mention) showed the code to everyone there; whoever redeemed it
+    first shared the sender's allowance (an owner's included) and could then not be blocked."""
+    before = await snapshot(h.db)
+    for who in (TG, OWNER):
+        reply = await h.say("/link", user=who, private=False)
+        assert reply.lines == [
+            "Send /link to me in a private chat: a link code must not be seen by anyone else. "
+            "Nothing was issued here."
+        ]
+        assert "code is" not in reply.last
+    assert await snapshot(h.db) == before  # no code exists that anyone could redeem
+
+    # a code issued privately, then pasted into a group: the group has seen it, so it is voided there
+    code = code_in(await h.say("/link", user=TG))
+    reply = await h.say(f"/link {code}", user=DC, private=False)
+    assert "that code was seen here, so it no longer works" in reply.last and len(reply.lines) == 1
+    assert (await snapshot(h.db))["link_codes"] == []
+    assert "wrong, used or expired" in (await h.say(f"/link {code}", user="telegram:66")).last  # nobody
+    assert (await h.ledger.summary("telegram:66")).user == "telegram:66"  # ...gets in by it
+    assert (await h.ledger.summary(DC)).user == DC
+
+
+async def test_redeeming_a_code_can_be_undone_and_each_identity_keeps_its_own_settings(h: Harness) -> None:
+    await h.say("/cap telegram:2 5 weekly")
+    await h.say("/cap discord:3 unlimited daily")
+    code = code_in(await h.say("/link", user=TG))
+    assert (await h.say(f"/link {code}", user=DC)).last.startswith("Linked telegram:2, discord:3")
+    assert (await h.ledger.summary(DC)).cap == 500 * CENT  # the issuer's allowance, as the code said
+    await h.ledger.set_model(DC, "openai/gpt-4o")  # a setting of the shared account
+
+    undone = await h.say("/unlink", user=DC, private=False)  # nothing secret: fine in a group
+    assert undone.last.splitlines() == [
+        "Unlinked discord:3 from telegram:2: each has its own allowance again, "
+        "and what was spent so far stays with telegram:2.",
+        "telegram:2: $0.00 this week of $5.00 per week, $5.00 left",
+        "discord:3: $0.00 today, unlimited",
+    ]
+    tg, dc = await h.ledger.summary(TG), await h.ledger.summary(DC)
+    assert (tg.user, tg.cap, tg.period) == (TG, 500 * CENT, "weekly")
+    assert (dc.user, dc.cap, dc.period) == (DC, None, "daily")  # its own settings from before the link
+    assert (await h.ledger.profile(TG)).model == "openai/gpt-4o"
+    assert (await h.ledger.profile(DC)).model is None
+    await charge(h.ledger, DC, 3 * CENT)
+    assert ((await h.ledger.summary(TG)).spent, (await h.ledger.summary(DC)).spent) == (0, 3 * CENT)
+    await check_invariants(h.ledger)
+    before = await snapshot(h.db)
+    assert "nothing to unlink" in (await h.say("/unlink", user=DC)).last
+    assert "nothing to unlink" in (await h.say("/unlink", user=TG)).last
+    assert await snapshot(h.db) == before
+
+
+async def test_the_owner_splits_off_whoever_joined_their_allowance(h: Harness) -> None:
+    """Attack: someone redeemed the owner's code and shares the owner's allowance, unblockable."""
+    await meet(h.ledger, "telegram:66", "mallory")
+    code = code_in(await h.say("/link", user=OWNER))
+    await h.say(f"/link {code}", user="telegram:66")
+    assert "owners can't be blocked" in (await h.say("/block @mallory")).last
+    assert "is for the bot's owner only" in (await h.say(f"/unlink {OWNER}", user="telegram:66")).last
+
+    reply = await h.say("/unlink @mallory")
+    assert reply.lines[0].startswith("Unlinked telegram:66 from telegram:1")
+    assert (await h.say("/block @mallory")).last.startswith("Blocked telegram:66.")
+    assert not (await h.ledger.profile(OWNER)).blocked
+    await check_invariants(h.ledger)
+
+
+async def test_unlinking_the_account_itself_splits_off_everyone_linked_into_it(h: Harness) -> None:
+    for who in (TG, DC, "console:x"):
+        await charge(h.ledger, who, 10 * CENT)
+    await h.ledger.link(TG, DC)
+    await h.ledger.link(TG, "console:x")
+    reply = await h.say(f"/unlink {TG}")
+    assert reply.lines[0].startswith("Unlinked console:x, discord:3 from telegram:2")
+    for who in (TG, DC, "console:x"):
+        assert (await h.ledger.summary(who)).user == who
+    # charges and running totals stay with the account they were paid from
+    assert (await h.ledger.summary(TG)).spent == 30 * CENT
+    assert (await h.ledger.summary(DC)).spent == (await h.ledger.summary("console:x")).spent == 0
+    await check_invariants(h.ledger)
+
+
+async def test_a_person_cant_unlink_to_spend_past_their_cap(h: Harness) -> None:
+    """Attack: link → spend → unlink would start the split identity afresh each time, past its cap.
+    The person may undo a link only while the shared account has spent nothing this period; the owner
+    can split at any time."""
+    await charge(h.ledger, DC, 90 * CENT)
+    code = code_in(await h.say("/link", user=TG))
+    await h.say(f"/link {code}", user=DC)  # DC's 90 cents now count on TG's account
+    before = await snapshot(h.db)
+    for who in (DC, TG):
+        reply = await h.say("/unlink", user=who)
+        assert reply.lines == [
+            "These accounts have spent from their shared allowance this period, so only the bot's owner can "
+            "split them now (spend can't be split back); or unlink after the period resets."
+        ]
+    assert await snapshot(h.db) == before
+    h.clock.advance(days=40)  # a new month: nothing spent in it yet
+    assert (await h.say("/unlink", user=DC)).lines[0].startswith("Unlinked discord:3 from telegram:2")
+    await check_invariants(h.ledger)
+
+
+async def test_unlink_is_refused_while_an_answer_is_in_flight(h: Harness) -> None:
+    from decimal import Decimal
+
+    from bot.ledger import ChargeDetail, Quote
+    from bot.tokens import TokenCounts
+
+    await h.ledger.link(TG, DC)
+    hold = await h.ledger.reserve(DC, Quote(CENT, Decimal(0), 100, 16))
+    before = await snapshot(h.db)
+    assert "still in progress" in (await h.say(f"/unlink {DC}")).last
+    assert await snapshot(h.db) == before
+    await h.ledger.settle(hold, CENT, ChargeDetail(model="openai/gpt-4o-mini", tokens=TokenCounts()))
+    assert (await h.say(f"/unlink {DC}")).last.startswith("Unlinked")
+    assert (await h.ledger.summary(TG)).spent == CENT  # the answer was paid by the account it held on
+    await check_invariants(h.ledger)
+
+
+async def test_a_split_never_lifts_a_block_and_never_blocks_an_owner(h: Harness) -> None:
+    await h.ledger.link(TG, DC)
+    await h.ledger.set_blocked(TG, True)
+    await h.say(f"/unlink {DC}")
+    assert (await h.ledger.profile(DC)).blocked and (await h.ledger.profile(TG)).blocked
+    # an owner's identity linked into a blocked account before it became an owner's: split off unblocked
+    await h.ledger.link(TG, "discord:9")
+    h.core.services.settings.owner_ids = (OWNER, "discord:9")
+    await h.say("/unlink discord:9")
+    assert not (await h.ledger.profile("discord:9")).blocked
+
+
+async def test_a_code_never_pulls_its_redeemer_into_a_blocked_account(h: Harness) -> None:
+    """Attack: a code issued, then its issuer blocked: redeeming it silently blocked the redeemer."""
+    code = code_in(await h.say("/link", user=TG))
+    await h.ledger.set_blocked(TG, True)
+    before = await snapshot(h.db)
+    reply = await h.say(f"/link {code}", user=DC)
+    assert reply.lines == ["The account that code belongs to is blocked, and linking would block you too."]
+    assert await snapshot(h.db) == before
+    assert not (await h.ledger.profile(DC)).blocked
+    # and a blocked person can't hand out a code at all
+    assert (await h.say("/link", user=TG)).lines == ["You are blocked from using this bot."]
+
+
+async def test_redeeming_joins_the_redeemer_to_the_issuer_and_changes_nothing_of_the_issuers(
+    h: Harness,
+) -> None:
+    await h.say("/cap telegram:2 2 daily")
+    await h.say("/cap discord:3 unlimited")
+    code = code_in(await h.say("/link", user=TG))
+    await h.say(f"/link {code}", user=DC)
+    report = await h.ledger.account(DC)
+    assert (report.user, report.cap, report.period, report.blocked) == (TG, 200 * CENT, "daily", False)

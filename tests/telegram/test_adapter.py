@@ -55,6 +55,7 @@ async def test_private_text_is_a_question_streamed_with_typing(
         conversation="telegram:21:21",
         text="hi there",
         direct=True,
+        private=True,  # a private chat: the one place a link code may be shown
         username="@alice",
         display_name="Alice",
     )

@@ -244,3 +244,22 @@ async def test_owner_commands_in_a_group_name_people_by_reply_and_refuse_others(
         "telegram:31",
         "telegram:32",
     ]
+
+
+async def test_a_group_link_shows_no_code_in_the_group_and_a_private_one_links(
+    fake_telegram: FakeTelegram, telegram_settings: Settings, core: TrackingCore
+) -> None:
+    """Issue 13: /link (or a mention asking for it) in a group used to show the code to the whole group."""
+    async with running_bot(core, telegram_settings):
+        await fake_telegram.push(tg.group_text(BOB, "/link"), tg.group_text(BOB, f"@{BOT_USERNAME} /link"))
+        await core.wait_handled(2)
+        await fake_telegram.push(tg.private_text(BOB, "/link"))
+        await core.wait_handled(3)
+    group = fake_telegram.shown(GROUP_ID)
+    assert len(group) == 2
+    assert all(line.startswith("Send /link to me in a private chat") for line in group)
+    assert not any("code is" in line for line in group)
+    (private,) = fake_telegram.shown(32)
+    code = private.split("Your link code is ", 1)[1].split(".", 1)[0]
+    linked = await ledger(core).redeem_code("discord:32", code)
+    assert linked.identities == ("telegram:32", "discord:32")
