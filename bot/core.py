@@ -83,6 +83,11 @@ class Core:
                 return  # cut by `drain`, not by our caller: settled and delivered as far as it got
             raise
 
+    @property
+    def draining(self) -> bool:
+        """Whether a stop is under way (`drain` was called): new messages are turned away."""
+        return self._draining
+
     async def drain(self, grace: float) -> int:
         """Stop taking messages (each new one gets one line: the bot is restarting), give those in progress
         `grace` seconds to finish, then cut the rest. A cut answer delivers what it showed without the

@@ -146,7 +146,7 @@ class Ledger(Links, Reports):
     @cached_property
     def unsettled(self) -> Unsettled:
         """Settles and releases the database could not take when due, retried until they land."""
-        return Unsettled(self._close)
+        return Unsettled(self)
 
     async def settle_surely(self, hold: Hold, cost_nanos: int, detail: ChargeDetail) -> int | None:
         """`settle` for an answer already delivered: when the database can't take it now (busy, a lost

@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from bot.ledger.records import ChargeDetail, Hold
 
@@ -33,14 +33,19 @@ class Closing:
     detail: ChargeDetail | None
 
 
-Close = Callable[[Hold, int | None, ChargeDetail | None], Awaitable[int]]
+class Closes(Protocol):
+    """The ledger's two ways of closing a hold, each one transaction."""
+
+    async def settle(self, hold: Hold, cost_nanos: int, detail: ChargeDetail) -> int: ...
+
+    async def release(self, hold: Hold) -> None: ...
 
 
 class Unsettled:
     """The ledger's closes that failed, by hold id, and the background task that retries them."""
 
-    def __init__(self, close: Close) -> None:
-        self._close = close
+    def __init__(self, ledger: Closes) -> None:
+        self._ledger = ledger
         self._waiting: dict[int, Closing] = {}
         self._attempts: set[asyncio.Task[int | None]] = set()  # first attempts in flight
         self._retrier: asyncio.Task[None] | None = None
@@ -61,7 +66,7 @@ class Unsettled:
 
     async def _first(self, closing: Closing) -> int | None:
         try:
-            return await self._close(closing.hold, closing.cost, closing.detail)
+            return await self._write(closing)
         except Exception as exc:  # busy, a lost connection: the cost is known, so keep it and retry
             log.warning(
                 "hold %d of %s: the database could not take its settle (%s); retrying in the background",
@@ -71,6 +76,12 @@ class Unsettled:
             )
             self.keep(closing)
             return None
+
+    async def _write(self, closing: Closing) -> int:
+        if closing.cost is None or closing.detail is None:
+            await self._ledger.release(closing.hold)
+            return 0
+        return await self._ledger.settle(closing.hold, closing.cost, closing.detail)
 
     def keep(self, closing: Closing) -> None:
         """Keep a close to retry in the background until it lands."""
@@ -93,7 +104,7 @@ class Unsettled:
         async with self._round:
             for hold_id, closing in list(self._waiting.items()):
                 try:
-                    charged = await self._close(closing.hold, closing.cost, closing.detail)
+                    charged = await self._write(closing)
                 except Exception as exc:
                     log.info("hold %d: settle still not written (%s)", hold_id, exc or type(exc).__name__)
                     continue  # the next round tries it again
