@@ -123,7 +123,10 @@ class Console:
         """Answer the input line by line, in order, until end of input (or Ctrl-C at the prompt)."""
         out = self._out
         if self._interactive:
-            out.write(f"capbot console as {self._identity}. /help lists commands; Ctrl-D quits.\n")
+            out.write(
+                f"capbot console as {self._identity}. /help lists commands; "
+                "Ctrl-C stops an answer; Ctrl-D quits.\n"
+            )
         with _terminal_modes_kept(self._source if self._interactive else None):
             while not out.gone:
                 line = await self._next_line()

@@ -183,12 +183,17 @@ def _signals(handlers: dict[signal.Signals, Callable[[], None]]) -> Iterator[Non
     """Handle these signals on the running loop for the block: a deploy's SIGTERM then stops the bot as
     cleanly as Ctrl-C, instead of killing it with holds open."""
     loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
     for signum, handler in handlers.items():
-        loop.add_signal_handler(signum, handler)
+        try:
+            loop.add_signal_handler(signum, handler)
+        except NotImplementedError:  # no POSIX signals (Windows): Ctrl-C stays a KeyboardInterrupt
+            continue
+        installed.append(signum)
     try:
         yield
     finally:
-        for signum in handlers:
+        for signum in installed:
             loop.remove_signal_handler(signum)
 
 
