@@ -1,6 +1,11 @@
 """`python -m bot [telegram|discord|console|api|users|prices|db]` — see README.md.
 
 With no argument, every adapter whose token is set runs in this one process, sharing the core.
+
+SIGTERM (every deploy) and SIGINT (Ctrl-C) stop a running bot cleanly and in order: the core drains first
+(new questions turned away, answers in progress given SHUTDOWN_GRACE_SECONDS, the rest cut, settled and
+delivered without the cursor) while the platforms can still send, then the platforms stop, then the
+ledger flushes and retires. In the console Ctrl-C instead stops the answer in progress, or quits.
 """
 
 from __future__ import annotations
@@ -10,8 +15,9 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -108,20 +114,22 @@ def _setup_logging(settings: Settings) -> None:
 
 
 async def _console(settings: Settings, user: str, demo: bool) -> None:
-    from adapters import console
+    from adapters.console import Console
     from bot.core import open_core
 
     if hasattr(sys.stdin, "reconfigure"):  # a stray non-UTF-8 byte is one odd character, not a crash
         sys.stdin.reconfigure(errors="replace")
     if not demo:
         async with open_core(settings) as core:
-            await console.run(core, user=user)
+            session = Console(core, user=user)
+            await _until_stopped(core, settings, [session.run()], interrupt=session.interrupt)
         return
     from bot.providers.demo import DEMO_MODEL, demo_server, demo_spec
 
     async with demo_server() as base_url, open_core(settings, extra_specs=[demo_spec(base_url)]) as core:
         sys.stdout.write(f"(demo mode: answers come from {DEMO_MODEL}, a local stand-in for an LLM)\n")
-        await console.run(core, user=user)
+        session = Console(core, user=user)
+        await _until_stopped(core, settings, [session.run()], interrupt=session.interrupt)
 
 
 async def _api(settings: Settings) -> None:
@@ -129,7 +137,7 @@ async def _api(settings: Settings) -> None:
     from bot.web import serve
 
     async with open_core(settings) as core, serve(core, settings):
-        await asyncio.Event().wait()  # until interrupted
+        await _until_stopped(core, settings, [asyncio.Event().wait()])  # nothing ends it but a signal
 
 
 async def _platforms(settings: Settings, which: Sequence[Platform]) -> None:
@@ -140,7 +148,54 @@ async def _platforms(settings: Settings, which: Sequence[Platform]) -> None:
         # The owner's API rides along on PORT; a Telegram webhook shares that one server.
         if api_enabled(settings) and not any(platform.serves_web(settings) for platform in which):
             await stack.enter_async_context(serve(core, settings))
-        await asyncio.gather(*(platform.run(core, settings) for platform in which))
+        await _until_stopped(core, settings, [platform.run(core, settings) for platform in which])
+
+
+async def _until_stopped(
+    core: Core,
+    settings: Settings,
+    runs: Sequence[Awaitable[object]],
+    *,
+    interrupt: Callable[[], None] | None = None,
+) -> None:
+    """Run `runs` (the platforms, the console) until they end or SIGTERM / SIGINT arrives; then drain the
+    core while they can still deliver the final edits, and only then cancel them (their clean stop).
+    `interrupt`, when given, is what SIGINT does instead (the console's Ctrl-C)."""
+    stop = asyncio.Event()
+    running = asyncio.ensure_future(asyncio.gather(*runs))
+    with _signals({signal.SIGTERM: stop.set, signal.SIGINT: interrupt or stop.set}):
+        stopping = asyncio.ensure_future(stop.wait())
+        either: set[asyncio.Future[Any]] = {running, stopping}
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not running.done():
+            log.info("stopping: finishing the answers in progress")
+            await core.drain(settings.shutdown_grace_seconds)
+    if running.done():
+        running.result()  # a platform that could not start says why (a ConfigError line)
+        return
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+
+
+@contextlib.contextmanager
+def _signals(handlers: dict[signal.Signals, Callable[[], None]]) -> Iterator[None]:
+    """Handle these signals on the running loop for the block: a deploy's SIGTERM then stops the bot as
+    cleanly as Ctrl-C, instead of killing it with holds open."""
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for signum, handler in handlers.items():
+        try:
+            loop.add_signal_handler(signum, handler)
+        except NotImplementedError:  # no POSIX signals (Windows): Ctrl-C stays a KeyboardInterrupt
+            continue
+        installed.append(signum)
+    try:
+        yield
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

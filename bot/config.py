@@ -135,6 +135,9 @@ class Settings(BaseSettings):
     max_in_flight: int = Field(default=2, ge=1, le=1000)
     admin_api_token: SecretStr | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # on SIGTERM or Ctrl-C: how long answers in progress may take to finish before they are cut (and
+    # charged what they showed); keep it below the host's stop timeout (Docker's is 10 s by default)
+    shutdown_grace_seconds: float = Field(default=20.0, ge=0, le=3600)
 
     _split = field_validator(
         "discord_guild_ids", "fallback_models", "owner_ids", "allowed_users", mode="before"

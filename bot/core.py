@@ -3,10 +3,15 @@
 It reads the command, runs the access stage, and hands the message to the command; refusals become one
 line for the asker, anything unexpected one apologetic line (the log keeps the detail). The core imports
 no adapter; `open_core` builds the services every command shares.
+
+Stopping is the core's too: `Core.drain` (called on SIGTERM or Ctrl-C, before the adapters stop) turns new
+messages away, lets the answers in progress finish within a grace period and cuts the rest, each settled
+and delivered as far as it got, so a deploy never leaves holds for the next start to charge in full.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -18,7 +23,7 @@ from bot.commands.base import Context, Services
 from bot.commands.model import model_choices
 from bot.config import Settings
 from bot.conversation import Conversations
-from bot.incoming import CommandInfo, Incoming, ModelChoice, Reply, split_command
+from bot.incoming import CUT_DELIVERY_LIMIT, CommandInfo, Incoming, ModelChoice, Reply, split_command
 from bot.ledger import Ledger, utc_now
 from bot.pricing import Pricer, price_updates
 from bot.providers.catalog import ProviderSpec
@@ -27,7 +32,7 @@ from bot.providers.openrouter_models import openrouter_list
 from bot.providers.registry import Providers
 from bot.refusals import Refusal
 from bot.storage import DatabaseBusy, open_database
-from bot.wording import UNEXPECTED, refusal
+from bot.wording import RESTARTING, UNEXPECTED, refusal
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +58,58 @@ class Core:
         self.services = services
         self._gate = Gate(services)
         self._commands = {name: c for c in services.commands for name in (c.name, *c.aliases)}
+        self._answering: set[asyncio.Task[None]] = set()  # messages being handled, for `drain`
+        self._draining = False
 
     async def handle(self, incoming: Incoming, reply: Reply) -> None:
-        """Answer one message. Never raises for anything a person or a provider did."""
+        """Answer one message. Never raises for anything a person or a provider did.
+
+        The work runs in a task of its own, so `drain` can cut it without cancelling the adapter's task
+        (which still has the platform to talk to); a message cut that way returns quietly."""
         parsed = parse(incoming.text, incoming.direct)
         if parsed is None:
             return
-        name, args = parsed
+        if self._draining:
+            await reply.text(RESTARTING, private=True)
+            return
+        answering = asyncio.ensure_future(self._handle(incoming, reply, *parsed))
+        self._answering.add(answering)
+        answering.add_done_callback(self._answering.discard)
+        try:
+            await answering
+        except asyncio.CancelledError:
+            this = asyncio.current_task()
+            if answering.cancelled() and this is not None and not this.cancelling():
+                return  # cut by `drain`, not by our caller: settled and delivered as far as it got
+            raise
+
+    @property
+    def draining(self) -> bool:
+        """Whether a stop is under way (`drain` was called): new messages are turned away."""
+        return self._draining
+
+    async def drain(self, grace: float) -> int:
+        """Stop taking messages (each new one gets one line: the bot is restarting), give those in progress
+        `grace` seconds to finish, then cut the rest. A cut answer delivers what it showed without the
+        streaming cursor and is charged its usage or the bound of what it streamed (see /ask). Returns how
+        many were cut, once they have settled (or been handed to the ledger's retrier)."""
+        self._draining = True
+        running = set(self._answering)
+        if not running:
+            return 0
+        log.info("stopping: %d answers in progress get up to %gs to finish", len(running), grace)
+        _, late = await asyncio.wait(running, timeout=grace)
+        for task in late:
+            task.cancel()
+        if late:
+            # each cut answer's own clean-up is bounded (its final delivery, then one settle attempt)
+            _, stuck = await asyncio.wait(late, timeout=2 * CUT_DELIVERY_LIMIT)
+            log.warning("stopping: cut %d answers still running after %gs", len(late), grace)
+            if stuck:
+                log.error("stopping: %d cut answers did not finish their clean-up", len(stuck))
+        return len(late)
+
+    async def _handle(self, incoming: Incoming, reply: Reply, name: str, args: str) -> None:
         command = self._commands.get(name)
         if command is None:
             command, args = self._commands["help"], ""

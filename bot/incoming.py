@@ -6,10 +6,18 @@ Both are deliberately small (what every platform can express), so the core never
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import NamedTuple, Protocol, Self
+
+log = logging.getLogger(__name__)
+
+# How long an answer cut short (failed, stopped, shut down) may take to deliver what it showed: a slow or
+# flooded platform must not hold up a shutdown.
+CUT_DELIVERY_LIMIT = 10.0
 
 # A person as every part of the bot names them: the platform, then its own id for them.
 _IDENTITY = re.compile(r"(telegram|discord):-?\d+|console:\S+")
@@ -135,8 +143,15 @@ class ClosingStream:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if not self.closed:
+        if self.closed:
+            return
+        if exc is None:
             await self.close()
+            return
+        try:  # cut short: the shown text still becomes final (without a progress marker), within a bound
+            await final_delivery(self, CUT_DELIVERY_LIMIT)
+        except Exception as failed:  # the exception that cut the answer is the one that matters
+            log.warning("an answer cut short could not be delivered: %s", failed or type(failed).__name__)
 
     async def close(self) -> str:
         raise NotImplementedError
@@ -159,6 +174,21 @@ class AnswerStream(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+
+
+async def final_delivery(stream: ClosingStream | AnswerStream, limit: float | None = None) -> str:
+    """`stream.close()`, shielded from cancellation: once the final edit starts it goes out even when the
+    answer is stopped or the bot shuts down meanwhile, so no message is left with its progress marker and
+    no send is cut halfway. `limit` (seconds) bounds the wait; returns the text delivered."""
+    delivery = asyncio.ensure_future(asyncio.wait_for(stream.close(), limit))
+    delivery.add_done_callback(_retrieved)
+    return await asyncio.shield(delivery)
+
+
+def _retrieved(delivery: asyncio.Future[str]) -> None:
+    """A delivery whose waiter was cancelled has no one to raise to: its failure is logged here."""
+    if not delivery.cancelled() and delivery.exception() is not None:
+        log.debug("final delivery failed: %s", delivery.exception())
 
 
 class Reply(Protocol):

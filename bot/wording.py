@@ -156,5 +156,8 @@ def refusal(exc: Refusal, now: datetime) -> str:
     return "That can't be done."  # a refusal nobody worded yet: still one line that changes nothing
 
 
+# While a stop finishes the answers in progress, to anyone who asks something new.
+RESTARTING = "The bot is restarting; ask again in a moment."
+
 # The one apology for the unexpected, from the core and from the adapters alike.
 UNEXPECTED = "Sorry, something went wrong on our side; please try again. The owner's log has the details."

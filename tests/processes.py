@@ -32,7 +32,8 @@ async def bot_process(
     try:
         yield process
     finally:
-        process.terminate()
+        if process.returncode is None:  # a test may have stopped it already
+            process.terminate()
         with contextlib.suppress(ProcessLookupError):
             _, err = await process.communicate()
             for secret in never_logged:

@@ -4,13 +4,15 @@ history + prompt → price the worst case → ledger.reserve (clamps the output 
 reply.stream → usage → cost → ledger.settle. Every exit path settles or releases the hold: a failure
 before any text charges nothing; an answer that shows text but never reports usage (the stream broke,
 it ended without usage, it was stopped or the bot shut down) is charged the bound of what was received,
-never more than the hold. History never prices a person out: when even a short answer with it is more
-than the allowance can pay, the oldest of it is left out until an answer fits.
+never more than the hold; one whose stream ended with usage is charged that usage even when its final
+edit then fails or is cut. A settle the database can't take at that moment is kept and retried by the
+ledger (`settle_surely`): the answer was delivered, so the person hears nothing about it. History never
+prices a person out: when even a short answer with it is more than the allowance can pay, the oldest of
+it is left out until an answer fits.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 from bisect import bisect_left
@@ -20,7 +22,7 @@ from datetime import datetime
 from bot.commands.base import Command, Context
 from bot.commands.model import PricedModel, current_model, priced_model
 from bot.conversation import build_prompt, estimate_tokens, input_token_bound, with_less_history
-from bot.incoming import Argument
+from bot.incoming import Argument, final_delivery
 from bot.ledger import CapReached, ChargeDetail, Hold, Quote
 from bot.money import format_usd
 from bot.providers.base import ChatMessage, ChatRequest, Provider, ProviderError, TextDelta, TokenUsage
@@ -31,6 +33,7 @@ from bot.refusals import (
     PromptTooLarge,
     UnknownModelChoice,
 )
+from bot.storage import DatabaseBusy
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,6 @@ class Outcome:
 
     text: str
     usage: TokenUsage | None
-    charged: int
     clamped: bool
     trimmed: bool
 
@@ -100,9 +102,12 @@ async def ask(ctx: Context) -> None:
             return
         if attempt:
             log.info("answered by fallback model %s", model_id)
-        await services.conversations.append(
-            ctx.incoming.conversation, [question, ChatMessage("assistant", outcome.text)]
-        )
+        try:
+            await services.conversations.append(
+                ctx.incoming.conversation, [question, ChatMessage("assistant", outcome.text)]
+            )
+        except DatabaseBusy:  # the answer was delivered and is paid for: only its history is lost
+            log.warning("database busy: this exchange is left out of %s's history", ctx.user)
         usage = outcome.usage
         clamped = outcome.clamped and usage is not None and usage.output_tokens >= MIN_OUTPUT_TOKENS
         if clamped or outcome.trimmed:
@@ -151,18 +156,18 @@ async def _answer(
             log.info("%s: context too long; retrying without history", resolved.id)
             messages = build_prompt(settings.system_prompt, [], question, 0)
             await relay.run(resolved.provider, ChatRequest(resolved.name, messages, hold.max_output_tokens))
-    except BaseException as error:  # a provider failure, or a cancellation (stopped, shutting down)
+    except BaseException as error:  # a provider failure, a failed final edit, a stop, a shutdown
         if not relay.shown:  # nothing reached the person: nothing is charged
-            await asyncio.shield(services.ledger.release(hold))
+            await services.ledger.release_surely(hold)
             raise
-        # text was shown but no (final) usage came: charge what the text received could have cost
-        await _settle(ctx, model, quote, hold, None, relay.received_bytes, started)
+        # text was shown: its usage when the stream got to its end, else the bound of the text received
+        await _settle(ctx, model, quote, hold, relay.final_usage, relay.received_bytes, started)
         if isinstance(error, ProviderError):
             raise StreamFailed(error) from None
         raise
-    charged = await _settle(ctx, model, quote, hold, relay.usage, relay.received_bytes, started)
+    await _settle(ctx, model, quote, hold, relay.usage, relay.received_bytes, started)
     clamped = hold.max_output_tokens < quote.max_output_tokens
-    return Outcome(relay.text, relay.usage, charged, clamped, trimmed)
+    return Outcome(relay.text, relay.usage, clamped, trimmed)
 
 
 def _quote(ctx: Context, model: PricedModel, messages: tuple[ChatMessage, ...], at: datetime) -> Quote:
@@ -265,6 +270,13 @@ class _Relay:
         self.received_bytes = 0  # UTF-8 bytes of text received so far: they bound its tokens
         self.text = ""
         self.usage: TokenUsage | None = None
+        self.ended = False  # the provider's stream got to its end: its last usage report is the final one
+
+    @property
+    def final_usage(self) -> TokenUsage | None:
+        """The usage to charge: only a stream that ended has reported all of it (a cut one may have sent
+        a running count, such as Anthropic's input tokens at the start)."""
+        return self.usage if self.ended else None
 
     async def run(self, provider: Provider, request: ChatRequest) -> None:
         async with self._reply.stream() as out:
@@ -276,7 +288,8 @@ class _Relay:
                         await out.write(event.text)
                 else:
                     self.usage = event.usage
-            self.text = await out.close()
+            self.ended = True
+            self.text = await final_delivery(out)  # a stop during the final edit does not cut it
 
 
 async def _settle(
@@ -287,9 +300,10 @@ async def _settle(
     usage: TokenUsage | None,
     received_bytes: int,
     started: datetime,
-) -> int:
+) -> None:
     """Charge the exact cost at the prices of the request's start, or when the provider never said what it
-    used the bound of the text received (estimated)."""
+    used the bound of the text received (estimated). Written now, or by the ledger's retrier when the
+    database can't take it at this moment."""
     services = ctx.services
     resolved = model.resolved
     if usage is None:
@@ -309,7 +323,7 @@ async def _settle(
             log.exception("%s: cannot price the reported usage; charging the hold (estimated)", resolved.id)
             cost, estimated = hold.amount, True
     detail = ChargeDetail(model=resolved.id, tokens=usage, estimated=estimated)
-    return await asyncio.shield(services.ledger.settle(hold, cost, detail))
+    await services.ledger.settle_surely(hold, cost, detail)
 
 
 PROMPT = Argument("prompt", "Your question", required=True)

@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import TYPE_CHECKING, Literal
 
 from bot.ledger.accounts import GLOBAL, utc_now
@@ -34,6 +35,7 @@ from bot.ledger.links import Links
 from bot.ledger.periods import all_keys, period_key, reset_time
 from bot.ledger.records import Blocked, CapReached, ChargeDetail, Hold, Quote
 from bot.ledger.reports import Reports
+from bot.ledger.unsettled import Closing, Unsettled
 from bot.money import floor_div, usd_to_nanos
 from bot.storage import Database
 
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 HEARTBEAT = timedelta(seconds=30)  # how often a running process says it is alive (see `reconcile`)
 STALE_AFTER = 3 * HEARTBEAT  # a process silent this long is gone: its holds are reconciled
+FLUSH_LIMIT = timedelta(seconds=5)  # at a clean stop, how long settles the database refused may still try
 
 
 class Ledger(Links, Reports):
@@ -140,6 +143,22 @@ class Ledger(Links, Reports):
         """Drop a hold with no charge: the call failed before anything reached the person."""
         await self._close(hold, None, None)
 
+    @cached_property
+    def unsettled(self) -> Unsettled:
+        """Settles and releases the database could not take when due, retried until they land."""
+        return Unsettled(self)
+
+    async def settle_surely(self, hold: Hold, cost_nanos: int, detail: ChargeDetail) -> int | None:
+        """`settle` for an answer already delivered: when the database can't take it now (busy, a lost
+        connection), the cost is kept and written in the background until it lands, instead of the hold
+        being left for the next start to charge in full. Returns what was charged, or None when the charge
+        was left to the retrier. Never raises for the database; a cancellation does not lose it."""
+        return await self.unsettled.close(Closing(hold, cost_nanos, detail))
+
+    async def release_surely(self, hold: Hold) -> None:
+        """`release`, kept and retried like `settle_surely` when the database can't take it now."""
+        await self.unsettled.close(Closing(hold, None, None))
+
     async def _close(self, hold: Hold, cost_nanos: int | None, detail: ChargeDetail | None) -> int:
         now = int(self.now().timestamp())
         async with self.db.write() as tx:
@@ -214,7 +233,8 @@ class Ledger(Links, Reports):
     async def running(self) -> AsyncIterator[int]:
         """While a bot process runs: a heartbeat, and a sweep for holds of processes that died since.
 
-        Yields how many holds it reconciled at start. On a clean exit the process retires its heartbeat.
+        Yields how many holds it reconciled at start. On a clean exit the settles the database refused are
+        flushed (within `FLUSH_LIMIT`), then the process retires its heartbeat.
         """
         await self.heartbeat()
         reconciled = await self.reconcile()
@@ -223,6 +243,7 @@ class Ledger(Links, Reports):
             while True:
                 await asyncio.sleep(HEARTBEAT.total_seconds())
                 try:
+                    await self.unsettled.retry()  # this process's own finished answers first
                     await self.heartbeat()
                     await self.reconcile()
                 except Exception:  # a busy or briefly unreachable database: try again next beat
@@ -235,6 +256,7 @@ class Ledger(Links, Reports):
             beating.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beating
+            await self.unsettled.flush(FLUSH_LIMIT.total_seconds())
             with contextlib.suppress(Exception):  # the database may be gone (a crash test, a lost link)
                 await self.retire()
 

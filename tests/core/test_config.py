@@ -37,6 +37,8 @@ def test_lists_and_amounts_are_parsed_from_the_environment(monkeypatch: pytest.M
         ("RATE_LIMIT_PER_MINUTE", "x", "RATE_LIMIT_PER_MINUTE"),
         ("DISCORD_GUILD_IDS", "x", "DISCORD_GUILD_IDS"),
         ("LOG_LEVEL", "LOUD", "LOG_LEVEL"),
+        ("SHUTDOWN_GRACE_SECONDS", "-1", "SHUTDOWN_GRACE_SECONDS"),
+        ("SHUTDOWN_GRACE_SECONDS", "soon", "SHUTDOWN_GRACE_SECONDS"),
         ("TELEGRAM_BASE_URL", "notaurl", "TELEGRAM_BASE_URL"),
         ("TELEGRAM_WEBHOOK_URL", "bot.example.com/hook", "TELEGRAM_WEBHOOK_URL"),
         ("TELEGRAM_BOT_TOKEN", "12345:abc def", "TELEGRAM_BOT_TOKEN"),

@@ -195,6 +195,7 @@ class FakeOpenAI(FakeModelServer[Script]):
                 await response.write_eof()
                 return response
             if index == script.stall_after_words:
+                self.stalled += 1
                 await self.release.wait()
                 return response
             if index in (script.malformed_after_words, script.end_after_words):

@@ -36,6 +36,7 @@ class FakeModelServer(FakeServer, Generic[ScriptT]):
         self.scripts: list[ScriptT] = []  # consumed in order; when empty, `default` answers
         self.default = default
         self.release = asyncio.Event()  # set when the fake stops: stalled answers end then
+        self.stalled = 0  # answers that have sent all they will and now wait on `release`
 
     def then(self, *scripts: ScriptT) -> Self:
         self.scripts.extend(scripts)
