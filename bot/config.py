@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     discord_api_base_url: str = "https://discord.com/api/v10"
     discord_gateway_url: str = "wss://gateway.discord.gg"
     port: int = Field(default=8080, ge=1, le=65535)
+    host: str | None = None  # unset: 127.0.0.1, or all interfaces for a webhook (see bot.web.bind_host)
 
     # providers: keys and base URL overrides (the catalog holds the defaults)
     openai_api_key: SecretStr | None = None
@@ -170,6 +171,17 @@ class Settings(BaseSettings):
             return None
         _url(value, ("https", "http"))
         return value.strip()
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str | None) -> str | None:
+        """An address or a host name to listen on, as written; blank means "decide for me"."""
+        text = (value or "").strip()
+        if not text:
+            return None
+        if "/" in text or any(c.isspace() for c in text):
+            raise ValueError("must be an address or a host name to listen on (e.g. 0.0.0.0, ::), not a URL")
+        return text.strip("[]")
 
     @field_validator("owner_ids", "allowed_users")
     @classmethod

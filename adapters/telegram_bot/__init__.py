@@ -191,7 +191,7 @@ async def running(
     settings: Settings,
     *,
     application: TelegramApp | None = None,
-    host: str = "0.0.0.0",
+    host: str | None = None,  # None: HOST, or as `bot.web.bind_host` decides
     port: int | None = None,
 ) -> AsyncIterator[Running]:
     """Start receiving updates (polling, or the webhook on PORT) for the block; stop cleanly after it.
