@@ -31,6 +31,17 @@ def _split_ids(value: object) -> object:
 
 
 _MODEL_ID = re.compile(r"[A-Za-z0-9_.-]+/\S+")
+# As the platforms issue them: checked at start, so a pasted fragment fails here, before any connection.
+_TOKEN_SHAPES = {
+    "telegram_bot_token": (
+        re.compile(r"\d+:[A-Za-z0-9_-]{35,}"),
+        "not a bot token: @BotFather gives one like 123456789:AAE... (digits, a colon, 35+ characters)",
+    ),
+    "discord_bot_token": (
+        re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+"),
+        "not a bot token: the Developer Portal gives one of three dot-separated parts (Bot → Reset Token)",
+    ),
+}
 
 
 def _url(value: str | None, schemes: tuple[str, ...]) -> str | None:
@@ -171,6 +182,15 @@ class Settings(BaseSettings):
             return None
         _url(value, ("https", "http"))
         return value.strip()
+
+    @field_validator("telegram_bot_token", "discord_bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        """The error never repeats the token: it may be a real one pasted into the wrong variable."""
+        shape, problem = _TOKEN_SHAPES[info.field_name or ""]
+        if value is not None and not shape.fullmatch(value.get_secret_value()):
+            raise ValueError(problem)
+        return value
 
     @field_validator("host")
     @classmethod
