@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from bot.config import ConfigError, Settings, load_settings
 from bot.pricing import PriceFileError
 from bot.redact import install_redaction
+from bot.startup import PlatformUnreachable, ledger_location
 from bot.storage import DatabaseError
 
 if TYPE_CHECKING:
@@ -227,6 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.mode == "api":
             if settings.secret("ADMIN_API_TOKEN") is None:
                 raise ConfigError("ADMIN_API_TOKEN: required to serve the API")
+            _say_where_the_ledger_is(settings)
             asyncio.run(_api(settings))
             return 0
         if args.mode:
@@ -241,10 +243,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         for platform in which:
             platform.require_token(settings)
+        _say_where_the_ledger_is(settings)
         asyncio.run(_platforms(settings, which))
         return 0
     except (ConfigError, PriceFileError) as exc:
         print(f"capbot: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except PlatformUnreachable as exc:
+        print(f"capbot: {exc}", file=sys.stderr)
         return 2
     except DatabaseError as exc:
         hint = ""
@@ -256,6 +262,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         return 0
+
+
+def _say_where_the_ledger_is(settings: Settings) -> None:
+    """Long-running modes only: the console keeps stderr for problems."""
+    if (where := ledger_location(settings.database_url)) is not None:
+        log.info("%s", where)
 
 
 def _demo_database(settings: Settings) -> dict[str, Any]:

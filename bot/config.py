@@ -31,6 +31,17 @@ def _split_ids(value: object) -> object:
 
 
 _MODEL_ID = re.compile(r"[A-Za-z0-9_.-]+/\S+")
+# As the platforms issue them: checked at start, so a pasted fragment fails here, before any connection.
+_TOKEN_SHAPES = {
+    "telegram_bot_token": (
+        re.compile(r"\d+:[A-Za-z0-9_-]{35,}"),
+        "not a bot token: @BotFather gives one like 123456789:AAE... (digits, a colon, 35+ characters)",
+    ),
+    "discord_bot_token": (
+        re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+"),
+        "not a bot token: the Developer Portal gives one of three dot-separated parts (Bot → Reset Token)",
+    ),
+}
 
 
 def _url(value: str | None, schemes: tuple[str, ...]) -> str | None:
@@ -80,6 +91,7 @@ class Settings(BaseSettings):
     discord_api_base_url: str = "https://discord.com/api/v10"
     discord_gateway_url: str = "wss://gateway.discord.gg"
     port: int = Field(default=8080, ge=1, le=65535)
+    host: str | None = None  # unset: 127.0.0.1, or all interfaces for a webhook (see bot.web.bind_host)
 
     # providers: keys and base URL overrides (the catalog holds the defaults)
     openai_api_key: SecretStr | None = None
@@ -173,6 +185,26 @@ class Settings(BaseSettings):
             return None
         _url(value, ("https", "http"))
         return value.strip()
+
+    @field_validator("telegram_bot_token", "discord_bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        """The error never repeats the token: it may be a real one pasted into the wrong variable."""
+        shape, problem = _TOKEN_SHAPES[info.field_name or ""]
+        if value is not None and not shape.fullmatch(value.get_secret_value()):
+            raise ValueError(problem)
+        return value
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str | None) -> str | None:
+        """An address or a host name to listen on, as written; blank means "decide for me"."""
+        text = (value or "").strip()
+        if not text:
+            return None
+        if "/" in text or any(c.isspace() for c in text):
+            raise ValueError("must be an address or a host name to listen on (e.g. 0.0.0.0, ::), not a URL")
+        return text.strip("[]")
 
     @field_validator("owner_ids", "allowed_users")
     @classmethod

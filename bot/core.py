@@ -31,6 +31,7 @@ from bot.providers.http import create_session
 from bot.providers.openrouter_models import openrouter_list
 from bot.providers.registry import Providers
 from bot.refusals import Refusal
+from bot.startup import model_warnings
 from bot.storage import DatabaseBusy, open_database
 from bot.wording import RESTARTING, UNEXPECTED, refusal
 
@@ -167,6 +168,8 @@ async def open_core(
                 clock=clock,
                 commands=ALL,
             )
+            for warning in model_warnings(settings, services.providers):
+                log.warning("%s", warning)
             with price_updates(settings.prices_update, settings.prices_update_url):
                 yield Core(services)
     finally:

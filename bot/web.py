@@ -6,7 +6,11 @@ runner's own routes (the Telegram webhook) side by side.
 
 `web_app` builds the same application without listening, for tests and for runners that host it
 themselves. The API is mounted under /api/v1 only when ADMIN_API_TOKEN is set. `listening` is the one
-way anything here (this server, the demo model, the tests' fakes) puts an aiohttp app on a port.
+way anything here (this server, the demo model, the tests' fakes) puts an aiohttp app on a port, always
+behind the deadlines and the connection cap of `bot.web_limits`.
+
+The address: `HOST` when set; else all interfaces when a Telegram webhook must be reachable from outside,
+and 127.0.0.1 otherwise (the owner API alone is for this machine, or for a reverse proxy in front of it).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from aiohttp import web
 
 from bot.api import build_api
 from bot.config import Settings
+from bot.web_limits import DEFAULT_LIMITS, GuardedSite, WebLimits, quiet_accept_errors, whole_body
 
 if TYPE_CHECKING:
     from bot.core import Core
@@ -33,10 +38,13 @@ async def _health(request: web.Request) -> web.Response:
 
 
 def web_app(
-    core: Core, settings: Settings, extra_routes: Iterable[web.AbstractRouteDef] = ()
+    core: Core,
+    settings: Settings,
+    extra_routes: Iterable[web.AbstractRouteDef] = (),
+    limits: WebLimits = DEFAULT_LIMITS,
 ) -> web.Application:
     """The process's aiohttp application: /healthz, the API (if enabled) and the caller's routes."""
-    app = web.Application()
+    app = web.Application(middlewares=[whole_body(limits)])
     app.router.add_get("/healthz", _health)
     if api_enabled(settings):
         app.add_subapp(API_PREFIX, build_api(core))
@@ -49,14 +57,27 @@ def api_enabled(settings: Settings) -> bool:
     return settings.secret("ADMIN_API_TOKEN") is not None
 
 
+def bind_host(settings: Settings) -> tuple[str, str]:
+    """(address to listen on, why): all interfaces only when asked to or when Telegram must reach us."""
+    if settings.host:
+        return settings.host, "HOST is set"
+    if settings.telegram_webhook_url:
+        return "0.0.0.0", "TELEGRAM_WEBHOOK_URL is set and HOST is not, so Telegram can reach the webhook"
+    return "127.0.0.1", "the default; set HOST to listen on other interfaces"
+
+
 @asynccontextmanager
-async def listening(app: web.Application, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+async def listening(
+    app: web.Application, host: str = "127.0.0.1", port: int = 0, limits: WebLimits = DEFAULT_LIMITS
+) -> AsyncIterator[str]:
     """Serve `app` on `host`:`port` for the block's duration (port 0 picks a free one); yields the base
     URL it listens on, `http://HOST:PORT`. Cleaned up on exit, whatever happened inside."""
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(
+        app, access_log=None, keepalive_timeout=limits.idle_timeout, lingering_time=limits.lingering_time
+    )
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
+        site = GuardedSite(runner, host, port, limits)
         await site.start()
         yield f"http://{host}:{bound_port(runner)}"
     finally:
@@ -69,14 +90,26 @@ async def serve(
     settings: Settings,
     extra_routes: Iterable[web.AbstractRouteDef] = (),
     *,
-    host: str = "0.0.0.0",
+    host: str | None = None,
     port: int | None = None,
+    limits: WebLimits = DEFAULT_LIMITS,
 ) -> AsyncIterator[int]:
-    """Listen on `host`:PORT for the block's duration (port 0 picks a free one); yields the bound port."""
-    app = web_app(core, settings, extra_routes)
-    async with listening(app, host, settings.port if port is None else port) as url:
+    """Listen on `host` (else as `bind_host` decides):PORT for the block's duration (port 0 picks a free
+    one); yields the bound port."""
+    quiet_accept_errors()
+    why = "given by the caller"
+    if host is None:
+        host, why = bind_host(settings)
+    app = web_app(core, settings, extra_routes, limits)
+    async with listening(app, host, settings.port if port is None else port, limits) as url:
         bound = int(url.rsplit(":", 1)[1])
-        log.info("web server on port %s%s", bound, " (API at /api/v1)" if api_enabled(settings) else "")
+        log.info(
+            "web server on %s port %s (%s)%s",
+            host,
+            bound,
+            why,
+            ", API at /api/v1" if api_enabled(settings) else "",
+        )
         yield bound
 
 

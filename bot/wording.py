@@ -161,3 +161,5 @@ RESTARTING = "The bot is restarting; ask again in a moment."
 
 # The one apology for the unexpected, from the core and from the adapters alike.
 UNEXPECTED = "Sorry, something went wrong on our side; please try again. The owner's log has the details."
+NO_PROVIDER = "No model is available: the owner has not set up a provider key."
+NO_PRICED_MODEL = "No model is available: none of the configured providers' models has a known price."

@@ -23,8 +23,12 @@ from adapters.discord_bot.replies import InteractionReply, MessageReply
 from adapters.handoff import ChatCore, Handoff, KnownCommands, short
 from bot.config import ConfigError, Settings
 from bot.incoming import CommandInfo, Incoming
+from bot.startup import unreachable
 
 log = logging.getLogger("adapters.discord_bot")  # one logger for the whole adapter
+# capbot never joins a voice channel: the warnings about discord.py's optional voice libraries are noise
+discord.VoiceClient.warn_nacl = False
+discord.VoiceClient.warn_dave = False
 answer = Handoff("discord", discord.HTTPException, log).answer
 
 MAX_CHOICES = 25  # Discord's cap on autocomplete choices
@@ -276,9 +280,8 @@ async def run(core: ChatCore, settings: Settings) -> None:
         except discord.LoginFailure:
             raise ConfigError("DISCORD_BOT_TOKEN: Discord rejected the token") from None
         except (OSError, aiohttp.ClientError) as exc:  # only before login: the client reconnects by itself
-            raise ConfigError(
-                f"DISCORD_API_BASE_URL: cannot reach {discord.http.Route.BASE}: {short(exc)}"
-            ) from None
+            url = settings.discord_api_base_url
+            raise unreachable("Discord", url, settings, "DISCORD_API_BASE_URL", short(exc)) from None
         except discord.PrivilegedIntentsRequired:
             log.warning(
                 "discord: the Message Content intent is not enabled for this bot; running without it "

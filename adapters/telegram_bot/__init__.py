@@ -44,6 +44,7 @@ from adapters.telegram_bot.app import Handlers, PerPersonOrder
 from adapters.telegram_bot.reply import LIMIT, Bot, utf16_units
 from bot.config import ConfigError, Settings
 from bot.incoming import CommandInfo
+from bot.startup import unreachable
 from bot.web import serve
 
 if TYPE_CHECKING:
@@ -191,7 +192,7 @@ async def running(
     settings: Settings,
     *,
     application: TelegramApp | None = None,
-    host: str = "0.0.0.0",
+    host: str | None = None,  # None: HOST, or as `bot.web.bind_host` decides
     port: int | None = None,
 ) -> AsyncIterator[Running]:
     """Start receiving updates (polling, or the webhook on PORT) for the block; stop cleanly after it.
@@ -204,9 +205,8 @@ async def running(
     except InvalidToken:
         raise ConfigError("TELEGRAM_BOT_TOKEN: Telegram rejected the token") from None
     except NetworkError as exc:
-        raise ConfigError(
-            f"TELEGRAM_BASE_URL: cannot reach the Bot API at {settings.telegram_base_url}: {short(exc)}"
-        ) from None
+        url = settings.telegram_base_url
+        raise unreachable("Telegram", url, settings, "TELEGRAM_BASE_URL", short(exc)) from None
     try:
         await register_commands(application.bot, core, settings)
         await application.start()

@@ -109,7 +109,7 @@ async def _body(request: web.Request, model: type[M]) -> M:
     raw = await request.read()
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested thousands deep
         raise ApiError(400, "malformed_json", "The body is not valid JSON.") from None
     try:
         return model.model_validate(data)

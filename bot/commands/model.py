@@ -11,6 +11,7 @@ from bot.pricing import Rates, UnpricedModel, describe
 from bot.providers.catalog import ProviderSpec
 from bot.providers.registry import ProviderNotConfigured, ResolvedModel, UnknownModel
 from bot.refusals import UnknownModelChoice
+from bot.wording import NO_PRICED_MODEL, NO_PROVIDER
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,11 @@ async def model(ctx: Context) -> None:
     """/model alone shows the menu; /model <id> checks the model is usable and priced before saving it."""
     services = ctx.services
     if not ctx.args.strip():
-        await ctx.reply.menu(catalog_menu(services, await current_model(services, ctx.user)))
+        menu = catalog_menu(services, await current_model(services, ctx.user))
+        if menu.groups:
+            await ctx.reply.menu(menu)
+        else:  # an empty menu would say nothing; say why instead
+            await ctx.reply.text(NO_PRICED_MODEL if services.providers.configured() else NO_PROVIDER)
         return
     chosen = priced_model(services, ctx.args)
     await services.ledger.set_model(ctx.user, chosen.resolved.id)

@@ -20,6 +20,7 @@ import aiohttp
 
 from bot.config import Settings
 from bot.providers.base import ErrorKind, ProviderError
+from bot.redact import MASK, Redactor
 
 CONNECT_TIMEOUT = 10.0
 # Phrases providers use when the prompt does not fit the model (OpenAI, Anthropic, Gemini, Mistral, ...).
@@ -257,7 +258,7 @@ def scrub(text: str, secret: str | None) -> str:
     """Remove the key, and any long fragment of it an API echoes back, from text we may show or log."""
     if not secret:
         return text
-    text = text.replace(secret, "[redacted]")
+    text = Redactor([secret]).redact(text)  # the key, or any run of 8 or more of its characters
     if len(secret) >= 12:  # "Incorrect API key provided: sk-abc***wxyz" shows a prefix and a suffix
-        text = text.replace(secret[:8], "[redacted]").replace(secret[-6:], "[redacted]")
+        text = text.replace(secret[-6:], MASK)
     return text

@@ -6,11 +6,15 @@ the user's row, then the global row, so concurrent reservations queue instead of
 
 from __future__ import annotations
 
+import getpass
+import os
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Literal
+from urllib.parse import parse_qs, unquote, urlsplit
 
+from bot.redact import Redactor
 from bot.storage.base import Database, DatabaseBusy, DatabaseError, Row, Tx
 
 _PLACEHOLDER = re.compile(r"\?")
@@ -26,6 +30,29 @@ def to_dollar_params(sql: str) -> str:
         return f"${count}"
 
     return _PLACEHOLDER.sub(number, sql)
+
+
+def server_named(url: str) -> str:
+    """ "host db.example.org port 5432, database capbot, role bot": where a connection went, as libpq
+    fills in what the URL leaves out (PGHOST and friends, then its defaults). Never the password."""
+    parts = urlsplit(url)
+    query = {name: values[0] for name, values in parse_qs(parts.query).items()}
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:  # several hosts, or a port that is not a number: say what was written
+        host, port = parts.netloc.rpartition("@")[2], None
+    host = host or query.get("host") or os.environ.get("PGHOST") or "localhost"
+    port_text = str(port or query.get("port") or os.environ.get("PGPORT") or 5432)
+    role = unquote(parts.username or "") or query.get("user") or os.environ.get("PGUSER") or getpass.getuser()
+    database = unquote(parts.path.lstrip("/")) or query.get("dbname") or os.environ.get("PGDATABASE") or role
+    return f"host {host} port {port_text}, database {database}, role {role}"
+
+
+def cause(exc: BaseException, url: str) -> str:
+    """The driver's first line about the failure, with the URL's password masked should it appear."""
+    text = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+    password = unquote(urlsplit(url).password or "")
+    return Redactor([password, url]).redact(text) if password else text
 
 
 class _PostgresTx(Tx):
@@ -69,8 +96,10 @@ class PostgresDatabase(Database):
             pool = await asyncpg.create_pool(
                 url, min_size=1, max_size=10, command_timeout=30, server_settings=server_settings
             )
-        except (OSError, asyncpg.PostgresError) as exc:
-            raise DatabaseError(f"DATABASE_URL: cannot connect to PostgreSQL: {type(exc).__name__}") from None
+        except (OSError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise DatabaseError(
+                f"DATABASE_URL: cannot connect to PostgreSQL at {server_named(url)}: {cause(exc, url)}"
+            ) from None
         return cls(pool)
 
     @asynccontextmanager

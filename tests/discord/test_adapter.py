@@ -19,6 +19,7 @@ from adapters.streaming import CURSOR
 from bot.commands import BY_NAME
 from bot.config import ConfigError, Settings
 from bot.incoming import Incoming, Menu, MenuGroup, MenuItem, Reply
+from bot.startup import PlatformUnreachable
 from bot.wording import UNEXPECTED
 from tests.doubles import TrackingCore, streaming_script
 from tests.fakes.discord_api import (
@@ -29,6 +30,7 @@ from tests.fakes.discord_api import (
     EPHEMERAL,
     GUILD_ID,
     MESSAGE_CONTENT_INTENT,
+    TOKEN,
     FakeDiscord,
 )
 from tests.fakes.discord_fixtures import ScriptedCore, running_bot
@@ -344,7 +346,7 @@ async def test_a_failure_is_one_log_line_and_one_private_apology(
         record.getMessage()
         == "discord: unexpected error answering discord:22: RuntimeError: database exploded"
     )
-    assert "fake-discord-token" not in caplog.text
+    assert TOKEN not in caplog.text
 
 
 async def test_run_falls_back_without_the_message_content_intent(discord_settings: Settings) -> None:
@@ -374,7 +376,9 @@ async def test_an_unreachable_discord_is_one_line(discord_settings: Settings) ->
         gone = fake.api_base  # the server stops when the block ends
     settings = discord_settings.model_copy(update={"discord_api_base_url": gone})
     with pytest.raises(
-        ConfigError, match=r"^DISCORD_API_BASE_URL: cannot reach http://127\.0\.0\.1:\d+/api/v10: "
+        PlatformUnreachable,
+        match=r"^cannot reach Discord at 127\.0\.0\.1:\d+ \(.+\); DISCORD_API_BASE_URL is set to "
+        r"http://127\.0\.0\.1:\d+/api/v10: check it$",
     ):
         await discord_bot.run(TrackingCore(saying("hi")), settings)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from tests.fakes.discord_api import GUILD_ID, FakeDiscord
+from tests.fakes.discord_api import GUILD_ID, TOKEN, FakeDiscord
 from tests.fakes.llm_openai import FakeOpenAI, Script
 from tests.processes import bot_process, process_environment
 
@@ -17,7 +17,7 @@ async def test_python_m_bot_discord_answers_ask_model_and_spend(
     fake_openai.default = Script(text="An answer from the fake model.")
     async with FakeDiscord() as fake:
         env = process_environment(
-            DISCORD_BOT_TOKEN="fake-discord-token",
+            DISCORD_BOT_TOKEN=TOKEN,
             DISCORD_GUILD_IDS=str(GUILD_ID),
             DISCORD_API_BASE_URL=fake.api_base,
             DISCORD_GATEWAY_URL=fake.gateway_url,

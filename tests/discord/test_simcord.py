@@ -11,6 +11,7 @@ from adapters.discord_bot import LIMIT, build_client
 from bot.config import Settings
 from bot.incoming import Incoming, Reply
 from tests.doubles import TrackingCore
+from tests.fakes.discord_api import TOKEN
 from tests.fakes.discord_fixtures import ScriptedCore
 
 
@@ -19,7 +20,7 @@ def settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)
     gateway = discord.gateway.DiscordWebSocket
     monkeypatch.setattr(gateway, "DEFAULT_GATEWAY", gateway.DEFAULT_GATEWAY)
-    return Settings(discord_bot_token="unused")
+    return Settings(discord_bot_token=TOKEN)
 
 
 async def script(incoming: Incoming, reply: Reply) -> None:

@@ -34,6 +34,7 @@ EPHEMERAL = 1 << 6
 MESSAGE_CONTENT_INTENT = 1 << 15
 JSON = {"Content-Type": "application/json"}  # exactly: discord.py parses JSON only then
 TIMESTAMP = "2026-11-22T12:00:00.000000+00:00"
+TOKEN = "OTAwMDAwMDAwMDAwMDAwMDAx.FakeTs.fake-discord-token_for-tests"  # the Developer Portal's shape
 DM_BASE = 960_000_000_000_000_000  # a DM channel the bot opens with user N has id DM_BASE + N
 MESSAGE_LIMIT = 2000  # Discord counts code points: https://github.com/discord/discord-api-docs/issues/1315
 

@@ -19,7 +19,7 @@ from bot.commands import BY_NAME
 from bot.config import Settings
 from bot.incoming import CommandInfo, Incoming, ModelChoice, Reply
 from tests.doubles import CoreScript
-from tests.fakes.discord_api import GUILD_ID, FakeDiscord
+from tests.fakes.discord_api import GUILD_ID, TOKEN, FakeDiscord
 
 PRICED_MODELS = [
     (f"prov{i // 10}/model-{i:02d}", f"${i / 10:.2f}/${i / 5:.2f} per 1M tokens") for i in range(40)
@@ -61,7 +61,7 @@ def discord_settings(fake_discord: FakeDiscord, monkeypatch: pytest.MonkeyPatch,
     gateway = discord.gateway.DiscordWebSocket
     monkeypatch.setattr(gateway, "DEFAULT_GATEWAY", gateway.DEFAULT_GATEWAY)
     return Settings(
-        discord_bot_token="fake-discord-token",
+        discord_bot_token=TOKEN,
         discord_guild_ids=(str(GUILD_ID),),
         discord_api_base_url=fake_discord.api_base,
         discord_gateway_url=fake_discord.gateway_url,

@@ -29,7 +29,7 @@ from aiohttp import web
 from tests.doubles import wait_until
 from tests.fakes.server import FakeServer
 
-TOKEN = "123456789:FAKE-telegram-token_for-tests"
+TOKEN = "123456789:FAKE-telegram-token_for-tests-0123456"  # the shape @BotFather gives
 BOT_ID = 123456789  # a bot's id is the number before the colon of its token
 BOT_USERNAME = "capbot_test_bot"
 GROUP_ID = -1001234567890  # supergroup ids are negative

@@ -18,6 +18,7 @@ from adapters.telegram_bot import reply as telegram_reply
 from adapters.telegram_bot import run, utf16_units, webhook_secret
 from bot.config import ConfigError, Settings
 from bot.incoming import Incoming, Menu, MenuGroup, MenuItem, Reply
+from bot.startup import PlatformUnreachable
 from bot.wording import UNEXPECTED
 from tests.doubles import TrackingCore, streaming_script
 from tests.fakes import telegram_api as tg
@@ -357,10 +358,13 @@ async def test_an_unreachable_bot_api_stops_start_up_with_one_line(telegram_sett
     async with FakeTelegram() as gone:
         closed = gone.base_url  # nothing listens there once the block ends
     settings = telegram_settings.model_copy(update={"telegram_base_url": closed})
-    with pytest.raises(ConfigError) as raised:
+    with pytest.raises(PlatformUnreachable) as raised:
         await run(saying("never"), settings)
-    assert str(raised.value).startswith(f"TELEGRAM_BASE_URL: cannot reach the Bot API at {closed}")
-    assert TOKEN not in str(raised.value)
+    host = closed.removeprefix("http://").split("/")[0]
+    line = str(raised.value)
+    assert line.startswith(f"cannot reach Telegram at {host} (") and "\n" not in line
+    assert line.endswith(f"; TELEGRAM_BASE_URL is set to {closed}: check it")  # set, so maybe the cause
+    assert TOKEN not in line
 
 
 async def test_a_refused_webhook_url_stops_start_up_with_one_line(
