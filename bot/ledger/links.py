@@ -113,6 +113,16 @@ class Links(Accounts):
     async def _merge(
         self, tx: Tx, keep_identity: str, join_identity: str, now: int, protected: Protected | None = None
     ) -> Linked:
+        """Fold `join_identity`'s account into `keep_identity`'s inside `tx` (see the module for the rules).
+
+        Locks: both users rows in sorted order and never the global row. Every other writer holds one users
+        row (then perhaps the global row) and re-resolves its account once that row is locked
+        (`_on_account`), so no two writers ever wait for each other in a cycle, and a reserve that resolved
+        the absorbed account before this commits starts over on the survivor. What guards the merge is read
+        under those locks: the accounts are resolved again (another merge may have committed while we
+        waited) and "nothing in flight" is the absorbed row's `held` as locked, so a hold taken while this
+        waited refuses the merge, and an open hold's account is never folded away before it settles.
+        """
         keep = await self.account_of(tx, keep_identity)
         gone = await self.account_of(tx, join_identity)
         if keep == gone:

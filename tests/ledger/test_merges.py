@@ -17,10 +17,11 @@ from typing import TypeVar
 import pytest
 
 from bot.ledger import Blocked, Hold, Ledger, LinkRefused, Quote
-from bot.storage import Database, Row, Tx, open_database
+from bot.ledger.accounts import MOVE_RETRIES
+from bot.storage import Database, DatabaseBusy, Row, Tx, open_database
 from tests.doubles import Clock
 from tests.harness import CENT, charge, check_invariants
-from tests.ledger.ledgers import DETAIL, make_ledger, quote
+from tests.ledger.ledgers import DETAIL, Opener, make_ledger, open_holds, quote
 from tests.postgres import postgres_url, scratch_schema
 
 T = TypeVar("T")
@@ -149,3 +150,26 @@ async def test_a_hold_taken_while_a_merge_waits_for_its_locks_refuses_the_merge(
     assert (await linker.link(KEEP, JOIN)).absorbed == JOIN  # and once it has, the merge goes through
     assert (await ledger.summary(JOIN)).spent == CENT
     await check_invariants(ledger)
+
+
+async def test_an_account_that_keeps_moving_is_busy_after_a_few_fresh_starts(
+    opener: Opener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bounded: a reserve never loops on an account that keeps moving; it gives up having written nothing."""
+    db = await opener()
+    ledger = make_ledger(db, Clock())
+    await ledger.set_cap(JOIN, 5 * CENT)
+    answers = iter(range(1000))
+
+    async def moving(reader: Tx | Database, identity: str) -> str:
+        return (KEEP, JOIN)[next(answers) % 2]  # a different account on every look
+
+    monkeypatch.setattr(ledger, "account_of", moving)
+    with pytest.raises(DatabaseBusy):
+        await ledger.reserve(JOIN, quote())
+    assert next(answers) == 2 * MOVE_RETRIES  # resolved before and after each lock, then gave up
+    with pytest.raises(DatabaseBusy):
+        await ledger.set_cap(JOIN, 7 * CENT)
+    monkeypatch.undo()
+    assert await open_holds(db) == 0
+    assert (await ledger.summary(JOIN)).cap == 5 * CENT
