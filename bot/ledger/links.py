@@ -120,8 +120,9 @@ class Links(Accounts):
         (`_on_account`), so no two writers ever wait for each other in a cycle, and a reserve that resolved
         the absorbed account before this commits starts over on the survivor. What guards the merge is read
         under those locks: the accounts are resolved again (another merge may have committed while we
-        waited) and "nothing in flight" is the absorbed row's `held` as locked, so a hold taken while this
-        waited refuses the merge, and an open hold's account is never folded away before it settles.
+        waited), and "nothing in flight" (no open hold on the absorbed account) is read once its row is
+        ours, so a hold taken while this waited refuses the merge, and an open hold's account is never
+        folded away before it settles.
         """
         keep = await self.account_of(tx, keep_identity)
         gone = await self.account_of(tx, join_identity)
@@ -134,7 +135,9 @@ class Links(Accounts):
             or await self.account_of(tx, join_identity) != gone
         ):
             raise DatabaseBusy("accounts changed while linking")
-        if int(rows[gone]["held"]):
+        # open holds, not their sum: a free model's hold is 0 and still settles on this account; a reserve
+        # inserts its hold under this row's lock, which we hold, so none can appear before we commit
+        if await tx.fetchone("SELECT id FROM holds WHERE user_id = ? LIMIT 1", gone):
             raise LinkRefused("in_flight")
         if protected is not None:
             await self._refuse_blocking_protected(tx, rows, protected)

@@ -173,3 +173,17 @@ async def test_an_account_that_keeps_moving_is_busy_after_a_few_fresh_starts(
     monkeypatch.undo()
     assert await open_holds(db) == 0
     assert (await ledger.summary(JOIN)).cap == 5 * CENT
+
+
+async def test_an_answer_in_flight_on_a_free_model_refuses_the_merge(opener: Opener) -> None:
+    """A $0 hold adds nothing to `held` but still settles on its account: it is in flight all the same."""
+    db = await opener()
+    ledger = make_ledger(db, Clock())
+    hold = await ledger.reserve(JOIN, Quote(0, Decimal(0), 100, 16))
+    assert hold.amount == 0
+    with pytest.raises(LinkRefused) as refused:
+        await ledger.link(KEEP, JOIN)
+    assert refused.value.reason == "in_flight"
+    assert await ledger.settle(hold, 0, DETAIL) == 0
+    assert (await ledger.link(KEEP, JOIN)).absorbed == JOIN
+    await check_invariants(ledger)
