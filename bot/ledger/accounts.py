@@ -8,17 +8,25 @@ updates. Money moves in `ledger.py`; accounts merge in `links.py`; `reports.py` 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from bot.ledger.periods import Period
 from bot.ledger.records import OwnerProtected, UserProfile
-from bot.storage import Database, Row, Tx
+from bot.storage import Database, DatabaseBusy, Row, Tx
 
 GLOBAL = "*"  # the scope of everyone's totals; user ids always contain a colon
+MOVE_RETRIES = 5  # fresh starts when merges keep moving an account between resolving and locking it
+
+T = TypeVar("T")
 
 # Who may never end up in a blocked account (the owners); the ledger itself knows no owners.
 Protected = Callable[[str], bool]
+
+
+class _Moved(Exception):
+    """The account resolved for an identity was folded into another before its row was locked."""
 
 
 def utc_now() -> datetime:
@@ -77,6 +85,30 @@ class Accounts:
         )
         assert row is not None
         return row
+
+    async def _on_account(self, user: str, now: int, change: Callable[[Tx, str, Row], Awaitable[T]]) -> T:
+        """Run `change(tx, account, row)` in one write transaction, on the locked row of `user`'s account.
+
+        `account_of` takes no lock, so on PostgreSQL a `/link` can commit between it and the row lock and
+        fold the account into another: a change made then would land on an account nobody spends from any
+        more (a hold checked against totals that were moved away, a cap or block no identity reads). A merge
+        locks the account it folds away, so once that row is ours a fresh `account_of` is final for this
+        transaction. When it still names the locked account, `change` runs; otherwise the transaction rolls
+        back (nothing was written) and starts over on the new account, in a new transaction rather than with
+        a second lock in this one, so a writer holds one users row and the lock order (the account's row,
+        then the global row) stays fixed. SQLite serialises whole transactions: there it never moves.
+        """
+        for _ in range(MOVE_RETRIES):
+            try:
+                async with self.db.write() as tx:
+                    account = await self.account_of(tx, user)
+                    row = await self.lock_user(tx, account, now)
+                    if await self.account_of(tx, user) != account:
+                        raise _Moved(account)
+                    return await change(tx, account, row)
+            except _Moved:
+                continue
+        raise DatabaseBusy(f"the account of {user} kept moving while it was being changed")
 
     def limits(self, row: Row) -> tuple[int | None, Period]:
         """The cap (None: unlimited) and period in force for a users row: its own settings, else the defaults.
@@ -137,12 +169,13 @@ class Accounts:
 
     async def _update(self, user: str, assignments: str, *args: object) -> None:
         now = int(self.now().timestamp())
-        async with self.db.write() as tx:
-            account = await self.account_of(tx, user)
-            await self.lock_user(tx, account, now)
+
+        async def update(tx: Tx, account: str, _: Row) -> None:
             await tx.execute(
                 f"UPDATE users SET {assignments}, updated_at = ? WHERE user_id = ?", *args, now, account
             )
+
+        await self._on_account(user, now, update)
 
     async def set_model(self, user: str, model: str | None) -> None:
         """Remember the account's chosen model (None: the default), so every identity of it answers alike."""
@@ -182,9 +215,8 @@ class Accounts:
         landing meanwhile can't slip an owner in between the check and the block.
         """
         now = int(self.now().timestamp())
-        async with self.db.write() as tx:
-            account = await self.account_of(tx, user)
-            await self.lock_user(tx, account, now)
+
+        async def block(tx: Tx, account: str, _: Row) -> None:
             if blocked and protected is not None:
                 owner = await self._protected_member(tx, account, protected)
                 if owner is not None:
@@ -192,6 +224,8 @@ class Accounts:
             await tx.execute(
                 "UPDATE users SET blocked = ?, updated_at = ? WHERE user_id = ?", int(blocked), now, account
             )
+
+        await self._on_account(user, now, block)
 
     async def reset_settings(self, user: str) -> None:
         """Forget the owner's settings for a person (cap, period, block, model); charges stay."""

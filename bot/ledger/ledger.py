@@ -37,7 +37,7 @@ from bot.ledger.records import Blocked, CapReached, ChargeDetail, Hold, Quote
 from bot.ledger.reports import Reports
 from bot.ledger.unsettled import Closing, Unsettled
 from bot.money import floor_div, usd_to_nanos
-from bot.storage import Database
+from bot.storage import Database, Row, Tx
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -74,9 +74,8 @@ class Ledger(Links, Reports):
         """
         moment = self.now()
         now = int(moment.timestamp())
-        async with self.db.write() as tx:
-            account = await self.account_of(tx, user)
-            row = await self.lock_user(tx, account, now)
+
+        async def hold(tx: Tx, account: str, row: Row) -> Hold:  # on the account `user` spends from now
             if row["blocked"]:
                 raise Blocked(user)
             cap, period = self.limits(row)
@@ -103,7 +102,9 @@ class Ledger(Links, Reports):
             assert hold_row is not None
             await tx.execute("UPDATE users SET held = held + ? WHERE user_id = ?", amount, account)
             await tx.execute("UPDATE global_state SET held = held + ? WHERE id = 1", amount)
-        return Hold(int(hold_row["id"]), account, amount, tokens)
+            return Hold(int(hold_row["id"]), account, amount, tokens)
+
+        return await self._on_account(user, now, hold)
 
     @staticmethod
     def _fit(

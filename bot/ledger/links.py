@@ -192,6 +192,17 @@ class Links(Accounts):
     async def _merge(
         self, tx: Tx, keep_identity: str, join_identity: str, now: int, protected: Protected | None = None
     ) -> Linked:
+        """Fold `join_identity`'s account into `keep_identity`'s inside `tx` (see the module for the rules).
+
+        Locks: both users rows in sorted order and never the global row. Every other writer holds one users
+        row (then perhaps the global row) and re-resolves its account once that row is locked
+        (`_on_account`), so no two writers ever wait for each other in a cycle, and a reserve that resolved
+        the absorbed account before this commits starts over on the survivor. What guards the merge is read
+        under those locks: the accounts are resolved again (another merge may have committed while we
+        waited), and "nothing in flight" (no open hold on the absorbed account) is read once its row is
+        ours, so a hold taken while this waited refuses the merge, and an open hold's account is never
+        folded away before it settles.
+        """
         keep = await self.account_of(tx, keep_identity)
         gone = await self.account_of(tx, join_identity)
         if keep == gone:
@@ -203,7 +214,9 @@ class Links(Accounts):
             or await self.account_of(tx, join_identity) != gone
         ):
             raise DatabaseBusy("accounts changed while linking")
-        if int(rows[gone]["held"]):
+        # open holds, not their sum: a free model's hold is 0 and still settles on this account; a reserve
+        # inserts its hold under this row's lock, which we hold, so none can appear before we commit
+        if await tx.fetchone("SELECT id FROM holds WHERE user_id = ? LIMIT 1", gone):
             raise LinkRefused("in_flight")
         if protected is not None:
             await self._refuse_blocking_protected(tx, rows, protected)

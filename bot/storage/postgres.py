@@ -1,7 +1,9 @@
 """PostgreSQL through asyncpg (install the `postgres` extra). Same SQL as SQLite, `?` → `$n`.
 
 Write transactions rely on row locks (`tx.lock` = FOR UPDATE) taken in a fixed order by the ledger:
-the user's row, then the global row, so concurrent reservations queue instead of racing.
+the account's users row, then the global row (a merge: both users rows, sorted), so concurrent
+reservations queue instead of racing. Reads take no locks, so a writer re-reads, once its row is locked,
+whatever a merge could have changed before it (the identity's account: `Accounts._on_account`).
 """
 
 from __future__ import annotations

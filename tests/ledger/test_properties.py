@@ -2,15 +2,19 @@
 
 Hypothesis draws a sequence of steps for three people under a global cap: reserves (with random quotes),
 settles at a random actual usage within what was reserved (or, as when a provider reports more than the
-worst case, beyond it), releases, concurrent bursts mixing all of
-these, cap and period changes, clock jumps across days, Monday weeks and the December→January month and
+worst case, beyond it), releases, links folding one person's account into another's, concurrent bursts
+mixing all of these (on PostgreSQL a merge then really races the reserves and settles), cap and period
+changes, clock jumps across days, Monday weeks and the December→January month and
 year boundaries, and crashes (holds reconciled by a restarted ledger). After every step:
 
 - per scope (each account and everyone) and period key, the running total == the sum of the charges
   whose time falls in that period, and == what the model of the test expects, charging each hold to the
-  period it was reserved in;
-- per person, spent this period + open holds ≤ cap, unless the owner lowered the cap or changed the period
-  during this period (or holds taken before such a change are still open);
+  period it was reserved in and following the account's merges;
+- no hold, total or charge is left on an account folded into another, and every identity spends from the
+  account the merges that happened say;
+- per account, spent this period + open holds ≤ cap, unless the owner lowered the cap or changed the
+  period during this period, or a merge brought in more than the cap (or holds taken before such a change
+  are still open);
 - everyone's spend + open holds ≤ the global cap, in this period and every past one;
 - held == the sum of open holds, per person and overall; nothing is negative;
 - a charge is never more than its hold; what a reported cost exceeded it by is recorded as absorbed by the
@@ -36,13 +40,14 @@ from bot.ledger import (
     ChargeDetail,
     Hold,
     Ledger,
+    LinkRefused,
     Period,
     Quote,
     all_keys,
     period_key,
     reset_time,
 )
-from bot.storage import Database
+from bot.storage import Database, DatabaseBusy
 from tests.doubles import Clock
 from tests.ledger.ledgers import Opener
 
@@ -66,16 +71,19 @@ JUMPS = st.sampled_from(["1s", "7min", "3h", "1d", "to-midnight", "to-monday", "
 PICK = st.integers(0, 50)  # which open hold (modulo how many there are)
 USAGE = st.integers(0, 1000)  # per mille of the output a hold allowed
 EXCESS = st.sampled_from([0, 0, 0, 1, 777_777])  # reported beyond what the usage could cost
+LINK = st.tuples(st.sampled_from(USERS), st.sampled_from(USERS))  # keep's account absorbs join's
 STEPS = st.one_of(
     st.tuples(st.just("reserve"), st.sampled_from(USERS), QUOTES),
     st.tuples(st.just("settle"), PICK, USAGE, USAGE, EXCESS),
     st.tuples(st.just("release"), PICK),
     st.tuples(st.just("cap"), st.sampled_from(USERS), CAPS, st.booleans(), PERIODS),
     st.tuples(st.just("clock"), JUMPS),
+    st.tuples(st.just("link"), LINK),
     st.tuples(
         st.just("burst"),
         st.lists(st.tuples(st.sampled_from(USERS), QUOTES), min_size=2, max_size=8),
         st.lists(st.tuples(PICK, st.booleans(), USAGE), max_size=4),
+        st.lists(LINK, max_size=2),
     ),
     st.tuples(st.just("crash")),
 )
@@ -97,26 +105,60 @@ class Model:
     open: list[Open] = field(default_factory=list)
     spent: dict[tuple[str, str], int] = field(default_factory=dict)  # (scope, key) → charged
     absorbed: int = 0  # reported beyond the holds, all told
-    caps: dict[str, tuple[int | None, Period]] = field(default_factory=dict)
+    caps: dict[str, tuple[int | None, Period]] = field(default_factory=dict)  # per account
     loosened: dict[str, tuple[datetime | None, int]] = field(default_factory=dict)  # until, before seq
+    folded: dict[str, str] = field(default_factory=dict)  # absorbed account → the account it went into
     seq: int = 0
 
-    def limits(self, user: str) -> tuple[int | None, Period]:
-        return self.caps.get(user, (DEFAULT_CAP, "daily"))
+    def account(self, identity: str) -> str:
+        """The account `identity` spends from: follow the merges (each account is absorbed at most once)."""
+        while identity in self.folded:
+            identity = self.folded[identity]
+        return identity
+
+    def limits(self, account: str) -> tuple[int | None, Period]:
+        return self.caps.get(account, (DEFAULT_CAP, "daily"))
+
+    def expected(self) -> dict[tuple[str, str], int]:
+        """The running totals: each charge on the account it was folded into since, as merges move them."""
+        found: dict[tuple[str, str], int] = {}
+        for (scope, key), spent in self.spent.items():
+            moved = (self.account(scope), key)
+            found[moved] = found.get(moved, 0) + spent
+        return {k: v for k, v in found.items() if v}
+
+    def loosen(self, account: str, until: datetime | None, before: int) -> None:
+        """spent + held may be above the cap until `until` and the holds taken before `before` close."""
+        if account in self.loosened:
+            old_until, old_before = self.loosened[account]
+            until = None if until is None or old_until is None else max(until, old_until)
+            before = max(before, old_before)
+        self.loosened[account] = (until, before)
+
+    def merged(self, keep: str, gone: str) -> None:
+        """A merge committed; when the two spends together pass the surviving cap, it is like lowering it."""
+        self.folded[gone] = keep
+        account = self.account(keep)
+        cap, period = self.limits(account)
+        now = self.clock()
+        spent = self.expected().get((account, period_key(period, now)), 0)
+        held = sum(o.hold.amount for o in self.open if o.hold.user == account)
+        if cap is not None and spent + held > cap:
+            self.loosen(account, reset_time(period, now), self.seq + 1)
 
     def charge(self, item: Open, amount: int) -> None:
         for key in all_keys(item.reserved_at):
             for scope in (item.hold.user, GLOBAL):
                 self.spent[(scope, key)] = self.spent.get((scope, key), 0) + amount
 
-    def strict(self, user: str) -> bool:
-        """Whether spent + held ≤ cap must hold now (no lowering or period change still in effect)."""
-        if user not in self.loosened:
+    def strict(self, account: str) -> bool:
+        """Whether spent + held ≤ cap must hold now (no lowering, period change or merge still in effect)."""
+        if account not in self.loosened:
             return True
-        until, before = self.loosened[user]
+        until, before = self.loosened[account]
         if until is None or self.clock() < until:
             return False
-        return not any(o.hold.user == user and o.seq < before for o in self.open)
+        return not any(o.hold.user == account and o.seq < before for o in self.open)
 
 
 def used_cost(item: Open, input_permille: int, output_permille: int) -> int:
@@ -188,6 +230,29 @@ async def settle(ledger: Ledger, model: Model, item: Open, cost: int | None) -> 
     model.absorbed += cost - charged
 
 
+async def link(
+    ledger: Ledger, model: Model, keep: str, join: str, *, racing: bool = False
+) -> tuple[str, str] | None:
+    """Fold `join`'s account into `keep`'s; (survivor, absorbed) when it happened.
+
+    Alone, the refusals are exactly what the model predicts; racing reserves and settles, a merge may also
+    find its accounts moved by another merge (busy, on PostgreSQL) or a hold taken while it waited.
+    """
+    accounts = (model.account(keep), model.account(join))
+    in_flight = any(o.hold.user == accounts[1] for o in model.open)
+    try:
+        linked = await ledger.link(keep, join)
+    except LinkRefused as refused:
+        assert racing or refused.reason == ("same_account" if accounts[0] == accounts[1] else "in_flight")
+        return None
+    except DatabaseBusy:
+        assert racing and ledger.db.dialect == "postgres"
+        return None
+    assert racing or (accounts[0] != accounts[1] and not in_flight)
+    assert racing or (linked.account, linked.absorbed) == accounts
+    return linked.account, linked.absorbed
+
+
 def take(model: Model, pick: int) -> Open | None:
     return model.open.pop(pick % len(model.open)) if model.open else None
 
@@ -203,22 +268,31 @@ async def step(ledger: Ledger, model: Model, action: tuple[Any, ...]) -> Ledger:
     elif kind == "cap":
         _, user, cap, unlimited, period = action
         await ledger.set_cap(user, cap, unlimited=unlimited, period=period)
-        old_cap, old_period = model.limits(user)
+        account = model.account(user)
+        old_cap, old_period = model.limits(account)
         new_cap = None if unlimited else (DEFAULT_CAP if cap is None else cap)
         new_period: Period = period or "daily"
-        model.caps[user] = (new_cap, new_period)
+        model.caps[account] = (new_cap, new_period)
         lowered = new_cap is not None and (old_cap is None or new_cap < old_cap)
         if lowered or new_period != old_period:
-            model.loosened[user] = (reset_time(new_period, model.clock()), model.seq + 1)
+            model.loosened[account] = (reset_time(new_period, model.clock()), model.seq + 1)
+    elif kind == "link":
+        if (merged := await link(ledger, model, *action[1])) is not None:
+            model.merged(*merged)
     elif kind == "clock":
         jump(model.clock, action[1])
     elif kind == "burst":
-        _, wanted, closing = action
+        _, wanted, closing, links = action
+        # merges first, so on PostgreSQL they take their locks while the reserves resolve their accounts
+        merges = [link(ledger, model, keep, join, racing=True) for keep, join in links]
         jobs = [reserve(ledger, model, user, quote) for user, quote in wanted]
         for pick, settles, usage in closing:
             if (item := take(model, pick)) is not None:
                 jobs.append(settle(ledger, model, item, used_cost(item, usage, usage) if settles else None))
-        await asyncio.gather(*jobs)
+        done = await asyncio.gather(*merges, *jobs)
+        for merged in done[: len(merges)]:
+            if merged is not None:
+                model.merged(*merged)
     else:  # crash: the process dies with holds open; a new ledger reconciles them at start
         restarted = ledger_for(ledger.db, model.clock)
         assert await restarted.reconcile() == len(model.open)
@@ -246,11 +320,17 @@ async def check(ledger: Ledger, model: Model) -> None:
     assert all(v >= 0 for v in totals.values())
     nonzero = {k: v for k, v in totals.items() if v}
     assert nonzero == {k: v for k, v in from_charges.items() if v}
-    assert nonzero == {k: v for k, v in model.spent.items() if v}
+    assert nonzero == model.expected()
 
+    links = {str(r["identity"]): str(r["account"]) for r in await db.fetchall("SELECT * FROM links")}
+    assert links == {identity: model.account(identity) for identity in model.folded}
     holds = await db.fetchall("SELECT id, user_id, amount FROM holds")
     assert sorted(int(h["id"]) for h in holds) == sorted(o.hold.id for o in model.open)
     assert all(int(h["amount"]) >= 0 for h in holds)
+    absorbed = (
+        {str(h["user_id"]) for h in holds} | {str(c["user_id"]) for c in charges} | {s for s, _ in totals}
+    )
+    assert not absorbed & links.keys(), "money left on an account folded into another"
     held = {user: sum(int(h["amount"]) for h in holds if h["user_id"] == user) for user in USERS}
     for row in await db.fetchall("SELECT user_id, held FROM users"):
         assert int(row["held"]) == held.get(str(row["user_id"]), 0) >= 0
@@ -264,12 +344,14 @@ async def check(ledger: Ledger, model: Model) -> None:
         if scope == GLOBAL and key.startswith("daily:"):
             assert spent <= GLOBAL_CAP
     for user in USERS:
-        cap, period = model.limits(user)
-        spent = totals.get((user, period_key(period, now)), 0)
+        account = model.account(user)
+        cap, period = model.limits(account)
+        spent = totals.get((account, period_key(period, now)), 0)
         summary = await ledger.summary(user)
-        assert (summary.spent, summary.held, summary.cap, summary.period) == (spent, held[user], cap, period)
-        if cap is not None and model.strict(user):
-            assert spent + held[user] <= cap, (user, spent, held[user], cap)
+        assert (summary.user, summary.spent, summary.held) == (account, spent, held[account])
+        assert (summary.cap, summary.period) == (cap, period)
+        if cap is not None and model.strict(account):
+            assert spent + held[account] <= cap, (account, spent, held[account], cap)
             assert summary.remaining is not None and summary.remaining >= 0
         assert summary.global_remaining == GLOBAL_CAP - totals.get((GLOBAL, gkey), 0) - sum(held.values())
 
