@@ -54,7 +54,7 @@ def add_parser(sub: argparse._SubParsersAction[OneLineParser]) -> None:
 async def run(settings: Settings, args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Carry out one `users` action; 0 on success, 1 (one line on stderr) when refused."""
     try:
-        db = await open_database(settings.database_url)
+        db = await open_database(settings.database_url, pool_size=settings.database_pool_size)
     except DatabaseError as exc:
         print(f"capbot: {exc}", file=sys.stderr)
         return 2

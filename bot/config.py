@@ -138,6 +138,7 @@ class Settings(BaseSettings):
 
     # money and access
     database_url: str = "sqlite:///data/capbot.db"
+    database_pool_size: int = Field(default=10, ge=1, le=1000)  # PostgreSQL connections per process
     owner_ids: IdList = ()
     allowed_users: IdList = ()
     default_cap_usd: Decimal = Field(default=Decimal("1.00"), ge=0, le=1_000_000, decimal_places=9)

@@ -147,7 +147,7 @@ async def open_core(
     open), and keep genai-prices' data fresh when PRICES_UPDATE asks for it. `clock` is the ledger's (and
     the pricer's): tests pass their own to cross period and price boundaries."""
     pricer = Pricer.from_file(settings.prices_file, clock)
-    db = await open_database(settings.database_url)
+    db = await open_database(settings.database_url, pool_size=settings.database_pool_size)
     try:
         ledger = Ledger.from_settings(db, settings, clock=clock)
         async with (

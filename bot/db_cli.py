@@ -37,7 +37,9 @@ async def run(settings: Settings, args: argparse.Namespace, out: TextIO | None =
     """Carry out one `db` action; 0 when done, 1 (one line on stderr) when refused."""
     out = out or sys.stdout
     try:
-        db = await open_database(settings.database_url)  # migrates, in turn with any other process
+        db = await open_database(
+            settings.database_url, pool_size=settings.database_pool_size
+        )  # migrates, in turn with any other process
     except DatabaseError as exc:
         print(f"capbot: {exc}", file=sys.stderr)
         return 2

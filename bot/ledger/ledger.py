@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 HEARTBEAT = timedelta(seconds=30)  # how often a running process says it is alive (see `reconcile`)
 STALE_AFTER = 3 * HEARTBEAT  # a process silent this long is gone: its holds are reconciled
+# A hold of this process that nobody holds (its reserve committed but the answer to it was lost with the
+# connection) is released by the heartbeat sweep once it is this old: reserves return in milliseconds.
+ORPHAN_AFTER = timedelta(minutes=2)
 FLUSH_LIMIT = timedelta(seconds=5)  # at a clean stop, how long settles the database refused may still try
 
 
@@ -104,7 +107,33 @@ class Ledger(Links, Reports):
             await tx.execute("UPDATE global_state SET held = held + ? WHERE id = 1", amount)
             return Hold(int(hold_row["id"]), account, amount, tokens)
 
-        return await self._on_account(user, now, hold)
+        granted = await self._on_account(user, now, hold)
+        self._handed.add(granted.id)
+        return granted
+
+    @cached_property
+    def _handed(self) -> set[int]:
+        """Ids of the holds this process gave to a caller and has not closed yet."""
+        return set()
+
+    async def release_orphans(self) -> int:
+        """Release this process's holds that no caller has: a reserve whose commit landed while the
+        connection carrying its answer was lost (the caller was told "try again", and nothing was shown).
+        Only holds older than `ORPHAN_AFTER`, so a reserve that just committed is never taken for one."""
+        before = int((self.now() - ORPHAN_AFTER).timestamp())
+        rows = await self.db.fetchall(
+            "SELECT id, user_id, amount, max_output_tokens FROM holds WHERE instance = ? AND created_at < ?",
+            self.instance,
+            before,
+        )
+        orphans = [row for row in rows if row["id"] not in self._handed and row["id"] not in self.unsettled]
+        for row in orphans:
+            hold = Hold(int(row["id"]), row["user_id"], int(row["amount"]), int(row["max_output_tokens"]))
+            await self.release(hold)
+            log.warning(
+                "released hold %d of %s: its reserve's answer was lost, nothing was shown", hold.id, hold.user
+            )
+        return len(orphans)
 
     @staticmethod
     def _fit(
@@ -138,11 +167,14 @@ class Ledger(Links, Reports):
         The charge goes to the period the hold was reserved in (see the module docstring), even when it
         settles after that period ended.
         """
-        return await self._close(hold, cost_nanos, detail)
+        charged = await self._close(hold, cost_nanos, detail)
+        self._handed.discard(hold.id)  # written: closed now, or before (then this charged nothing)
+        return charged
 
     async def release(self, hold: Hold) -> None:
         """Drop a hold with no charge: the call failed before anything reached the person."""
         await self._close(hold, None, None)
+        self._handed.discard(hold.id)
 
     @cached_property
     def unsettled(self) -> Unsettled:
@@ -245,6 +277,7 @@ class Ledger(Links, Reports):
                 await asyncio.sleep(HEARTBEAT.total_seconds())
                 try:
                     await self.unsettled.retry()  # this process's own finished answers first
+                    await self.release_orphans()
                     await self.heartbeat()
                     await self.reconcile()
                 except Exception:  # a busy or briefly unreachable database: try again next beat

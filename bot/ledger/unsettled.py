@@ -55,6 +55,10 @@ class Unsettled:
     def __len__(self) -> int:
         return len(self._waiting)
 
+    def __contains__(self, hold_id: object) -> bool:
+        """Whether the hold's close is waiting here for the database to take it."""
+        return hold_id in self._waiting
+
     async def close(self, closing: Closing) -> int | None:
         """Close a hold now, or keep it for the retrier when the database can't take it: returns what was
         charged, or None when it was kept. Runs shielded in a task of its own, so a cancellation (an

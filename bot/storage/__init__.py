@@ -26,11 +26,12 @@ __all__ = [
 ]
 
 
-async def open_database(url: str) -> Database:
+async def open_database(url: str, *, pool_size: int = 10) -> Database:
     """Open the database named by DATABASE_URL and bring its schema up to date.
 
     Every process migrates at start, so a new release never runs against an old schema; a database that
-    can't be opened or migrated is closed again and reported as one `DatabaseError` line.
+    can't be opened or migrated is closed again and reported as one `DatabaseError` line. `pool_size`
+    (DATABASE_POOL_SIZE) bounds a PostgreSQL process's connections; SQLite always uses two.
     """
     database: Database
     if url.startswith("sqlite://"):
@@ -40,7 +41,7 @@ async def open_database(url: str) -> Database:
     elif url.startswith(("postgres://", "postgresql://")):
         from bot.storage.postgres import PostgresDatabase
 
-        database = await PostgresDatabase.open(url)
+        database = await PostgresDatabase.open(url, pool_size=pool_size)
     else:
         raise DatabaseError("DATABASE_URL: must start with sqlite://, postgres:// or postgresql://")
     try:

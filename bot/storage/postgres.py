@@ -8,18 +8,55 @@ whatever a merge could have changed before it (the identity's account: `Accounts
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from bot.redact import Redactor
 from bot.storage.base import Database, DatabaseBusy, DatabaseError, Row, Tx
 
 _PLACEHOLDER = re.compile(r"\?")
+T = TypeVar("T")
+READ_ATTEMPTS = 3  # a read on a lost connection is tried again on a fresh one, this many times in all
+
+
+def _lost_connection_errors() -> tuple[type[BaseException], ...]:
+    """What asyncpg raises when the server or the network drops a connection (a restart, a failover, an
+    administrator's pg_terminate_backend), as opposed to a refusal of the query itself."""
+    try:
+        from asyncpg import exceptions
+    except ImportError:  # the `postgres` extra is missing: `open` says so before anything is run
+        return (OSError,)
+    return (
+        OSError,
+        exceptions.PostgresConnectionError,
+        exceptions.AdminShutdownError,
+        exceptions.CrashShutdownError,
+        exceptions.CannotConnectNowError,
+    )
+
+
+_LOST = _lost_connection_errors()
+
+
+def _was_lost(exc: BaseException, conn: Any) -> bool:
+    """Whether `exc` means the connection is gone (asyncpg also says so with a plain InterfaceError when a
+    transaction ends on a connection the server already closed), rather than a refusal of the query."""
+    if isinstance(exc, _LOST):
+        return True
+    try:
+        return bool(conn.is_closed())
+    except Exception:  # the pool has already detached the dead connection from its proxy
+        return True
+
+
+def _lost(exc: BaseException) -> DatabaseBusy:
+    return DatabaseBusy(f"the connection to PostgreSQL was lost ({type(exc).__name__})")
 
 
 def to_dollar_params(sql: str) -> str:
@@ -83,8 +120,11 @@ class PostgresDatabase(Database):
         self._pool = pool
 
     @classmethod
-    async def open(cls, url: str, *, server_settings: dict[str, str] | None = None) -> PostgresDatabase:
-        """Connect a pool; a missing asyncpg or an unreachable server is one `DatabaseError` line.
+    async def open(
+        cls, url: str, *, pool_size: int = 10, server_settings: dict[str, str] | None = None
+    ) -> PostgresDatabase:
+        """Connect a pool of at most `pool_size` connections; a missing asyncpg or an unreachable server is
+        one `DatabaseError` line.
 
         `server_settings` are per-connection settings (tests use `search_path` for a private schema).
         """
@@ -96,7 +136,11 @@ class PostgresDatabase(Database):
             ) from None
         try:
             pool = await asyncpg.create_pool(
-                url, min_size=1, max_size=10, command_timeout=30, server_settings=server_settings
+                url,
+                min_size=1,
+                max_size=pool_size,
+                command_timeout=30,
+                server_settings=server_settings,
             )
         except (OSError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise DatabaseError(
@@ -106,7 +150,13 @@ class PostgresDatabase(Database):
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:
-        """A pooled connection's transaction; callers serialise with `tx.lock` row locks in a fixed order."""
+        """A pooled connection's transaction; callers serialise with `tx.lock` row locks in a fixed order.
+
+        A connection lost mid-transaction is `DatabaseBusy`: the request is refused with "try again", and
+        whatever the transaction did is either rolled back by the server or, if the commit landed before
+        the answer was lost, safe anyway (a hold is settled once; a hold nobody was handed is released by
+        the ledger's sweep). It is not retried here, because only the caller knows if that is safe.
+        """
         import asyncpg
 
         async with self._pool.acquire() as conn:
@@ -115,16 +165,33 @@ class PostgresDatabase(Database):
                     yield _PostgresTx(conn)
             except asyncpg.exceptions.LockNotAvailableError as exc:
                 raise DatabaseBusy(str(exc)) from None
+            except Exception as exc:
+                if _was_lost(exc, conn):
+                    raise _lost(exc) from None
+                raise
 
     async def fetchone(self, sql: str, *args: Any) -> Row | None:
         """On any pooled connection, outside a transaction: reads never wait for a writer's locks."""
-        async with self._pool.acquire() as conn:
-            return await _PostgresTx(conn).fetchone(sql, *args)
+        return await self._read(lambda tx: tx.fetchone(sql, *args))
 
     async def fetchall(self, sql: str, *args: Any) -> list[Row]:
         """Many rows, read as `fetchone` reads."""
-        async with self._pool.acquire() as conn:
-            return await _PostgresTx(conn).fetchall(sql, *args)
+        return await self._read(lambda tx: tx.fetchall(sql, *args))
+
+    async def _read(self, query: Callable[[_PostgresTx], Awaitable[T]]) -> T:
+        """A read, tried again on a fresh connection when the one it had was lost (reads change nothing,
+        so repeating one is always safe); `DatabaseBusy` when the server stays unreachable."""
+        for attempt in range(READ_ATTEMPTS):
+            async with self._pool.acquire() as conn:
+                try:
+                    return await query(_PostgresTx(conn))
+                except Exception as exc:
+                    if not _was_lost(exc, conn):
+                        raise
+                    if attempt == READ_ATTEMPTS - 1:
+                        raise _lost(exc) from None
+            await asyncio.sleep(0.05 * 4**attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def close(self) -> None:
         """Close the pool, so the server sees a clean disconnect rather than dropped sockets."""
