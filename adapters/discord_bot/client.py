@@ -115,7 +115,7 @@ class CapbotClient(discord.Client):
     ) -> None:
         intents = discord.Intents.default()
         intents.message_content = message_content
-        # Model output must never ping @everyone, roles or users.
+        # Model output must never ping @everyone, roles or users. `shards`: `shard_options`, when sharded.
         super().__init__(intents=intents, allowed_mentions=discord.AllowedMentions.none(), **shards)
         self.core = core
         self.commands = KnownCommands(core.command_list(owner=True))

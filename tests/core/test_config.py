@@ -102,7 +102,7 @@ def test_shard_settings_are_read_from_the_environment(monkeypatch: pytest.Monkey
     monkeypatch.setenv("DISCORD_SHARD_IDS", "1, 3")
     settings = load_settings(_env_file=None)
     assert (settings.discord_shard_count, settings.discord_shard_ids) == (4, (1, 3))
-    monkeypatch.setenv("DISCORD_SHARD_IDS", "")  # blank, as .env.example lists it: every shard
+    monkeypatch.setenv("DISCORD_SHARD_IDS", "")  # blank (`DISCORD_SHARD_IDS=` in .env): every shard
     assert load_settings(_env_file=None).discord_shard_ids == ()
 
 
