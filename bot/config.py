@@ -21,6 +21,7 @@ from bot.incoming import is_identity
 
 Period = Literal["daily", "weekly", "monthly", "total"]
 IdList = Annotated[tuple[str, ...], NoDecode]
+ShardIds = Annotated[tuple[int, ...], NoDecode]
 
 
 def _split_ids(value: object) -> object:
@@ -90,6 +91,10 @@ class Settings(BaseSettings):
     discord_guild_ids: IdList = ()
     discord_api_base_url: str = "https://discord.com/api/v10"
     discord_gateway_url: str = "wss://gateway.discord.gg"
+    # sharding (discord.py's AutoShardedClient): how many shards the bot has across every process, and
+    # which of them this process runs (all of them when unset); neither set means one plain connection
+    discord_shard_count: int | None = Field(default=None, ge=1)
+    discord_shard_ids: ShardIds = ()
     port: int = Field(default=8080, ge=1, le=65535)
     host: str | None = None  # unset: 127.0.0.1, or all interfaces for a webhook (see bot.web.bind_host)
 
@@ -222,6 +227,37 @@ class Settings(BaseSettings):
         for item in value:
             if not item.isdigit():
                 raise ValueError(f"{item!r} is not a guild id (a number, e.g. 123456789012345678)")
+        return value
+
+    @field_validator("discord_shard_ids", mode="before")
+    @classmethod
+    def _shard_numbers(cls, value: object) -> object:
+        """Checked here, not by pydantic's int parsing, so the one line says what a shard id is."""
+        items = _split_ids(value)
+        if isinstance(items, tuple):
+            for item in items:
+                if not str(item).isdigit():
+                    raise ValueError(f"{item!r} is not a shard id (a number from 0, e.g. 0,1)")
+        return items
+
+    @field_validator("discord_shard_ids")
+    @classmethod
+    def _shards_of_count(cls, value: tuple[int, ...], info: ValidationInfo) -> tuple[int, ...]:
+        """Each id must be a shard of DISCORD_SHARD_COUNT: Discord closes a connection naming another one,
+        and a process whose ids overlap another's would answer that shard's guilds twice."""
+        if not value:
+            return value
+        count = info.data.get("discord_shard_count")
+        if count is None:
+            raise ValueError("needs DISCORD_SHARD_COUNT, the number of shards across every process")
+        for shard in value:
+            if shard >= count:
+                raise ValueError(
+                    f"shard {shard} does not exist: DISCORD_SHARD_COUNT={count} has 0 to {count - 1}"
+                )
+        for shard in value:
+            if value.count(shard) > 1:
+                raise ValueError(f"names shard {shard} twice")
         return value
 
     @field_validator("default_model", "fallback_models")

@@ -21,6 +21,7 @@ issued only in DMs (`Incoming.private`).
 
 from adapters.discord_bot.client import (
     CapbotClient,
+    ShardedCapbotClient,
     addressed_text,
     answer,
     build_client,
@@ -29,6 +30,7 @@ from adapters.discord_bot.client import (
     people_named,
     point_at,
     run,
+    shard_options,
 )
 from adapters.discord_bot.replies import (
     LIMIT,
@@ -49,6 +51,7 @@ __all__ = [
     "ChatCore",
     "InteractionReply",
     "MessageReply",
+    "ShardedCapbotClient",
     "addressed_text",
     "answer",
     "build_client",
@@ -58,6 +61,7 @@ __all__ = [
     "people_named",
     "point_at",
     "run",
+    "shard_options",
     "short",
     "token_expired",
 ]

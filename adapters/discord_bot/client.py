@@ -105,12 +105,18 @@ class CapbotClient(discord.Client):
     """discord.Client with capbot's command tree; `setup_hook` syncs the commands before connecting."""
 
     def __init__(
-        self, core: ChatCore, settings: Settings, *, message_content: bool = True, edit_interval: float = 1.0
+        self,
+        core: ChatCore,
+        settings: Settings,
+        *,
+        message_content: bool = True,
+        edit_interval: float = 1.0,
+        **shards: Any,
     ) -> None:
         intents = discord.Intents.default()
         intents.message_content = message_content
-        # Model output must never ping @everyone, roles or users.
-        super().__init__(intents=intents, allowed_mentions=discord.AllowedMentions.none())
+        # Model output must never ping @everyone, roles or users. `shards`: `shard_options`, when sharded.
+        super().__init__(intents=intents, allowed_mentions=discord.AllowedMentions.none(), **shards)
         self.core = core
         self.commands = KnownCommands(core.command_list(owner=True))
         self.guild_ids = _guild_ids(settings)
@@ -252,18 +258,43 @@ def _guild_ids(settings: Settings) -> list[int]:
 def point_at(settings: Settings) -> None:
     """Aim discord.py at `DISCORD_API_BASE_URL` and `DISCORD_GATEWAY_URL` (process-wide, as the library is).
 
-    A plain `discord.Client` connects to `DiscordWebSocket.DEFAULT_GATEWAY` (it asks GET /gateway/bot only
-    when sharded) and resumes at the `resume_gateway_url` the READY event names.
+    A plain `discord.Client`, and an `AutoShardedClient` told its shard count (as `shard_options` always
+    does), connect to `DiscordWebSocket.DEFAULT_GATEWAY` (only a sharded client without a count asks
+    GET /gateway/bot, and would then connect wherever Discord says) and resume at the
+    `resume_gateway_url` the READY event names.
     """
     discord.http.Route.BASE = settings.discord_api_base_url.rstrip("/")
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+
+
+class ShardedCapbotClient(CapbotClient, discord.AutoShardedClient):
+    """The same bot over one gateway connection per shard (`DISCORD_SHARD_COUNT`, `DISCORD_SHARD_IDS`).
+
+    Only the connections differ: discord.py routes each shard's events into the one set of handlers
+    above, so a sharded process answers exactly as a plain one does, for the guilds its shards hold.
+    """
+
+
+def shard_options(settings: Settings) -> dict[str, Any]:
+    """`AutoShardedClient`'s options, or none for one plain connection (neither variable set).
+
+    The count is always given when sharding: without it discord.py asks Discord for a recommended count,
+    which processes started apart could disagree on, and connects where Discord says, not where
+    `DISCORD_GATEWAY_URL` points.
+    """
+    count = settings.discord_shard_count
+    if count is None:
+        return {}
+    return {"shard_count": count, "shard_ids": list(settings.discord_shard_ids) or None}
 
 
 def build_client(
     core: ChatCore, settings: Settings, *, message_content: bool = True, edit_interval: float = 1.0
 ) -> CapbotClient:
     point_at(settings)
-    return CapbotClient(core, settings, message_content=message_content, edit_interval=edit_interval)
+    shards = shard_options(settings)
+    kind = ShardedCapbotClient if shards else CapbotClient
+    return kind(core, settings, message_content=message_content, edit_interval=edit_interval, **shards)
 
 
 async def run(core: ChatCore, settings: Settings) -> None:
@@ -271,6 +302,10 @@ async def run(core: ChatCore, settings: Settings) -> None:
     token = settings.secret("DISCORD_BOT_TOKEN")
     if not token:
         raise ConfigError("DISCORD_BOT_TOKEN: required to run the Discord bot")
+    count = settings.discord_shard_count
+    if count is not None:
+        ids = settings.discord_shard_ids or range(count)
+        log.info("discord: running shard(s) %s of %d", ", ".join(map(str, ids)), count)
     for message_content in (True, False):
         client = build_client(core, settings, message_content=message_content)
         try:

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import ConfigError, load_settings
+from tests.fakes.discord_api import TOKEN
 from tests.processes import ROOT
 
 
@@ -62,6 +63,47 @@ def test_a_bad_value_is_one_line_naming_the_variable(
         load_settings(_env_file=None)
     assert str(caught.value).startswith(f"{named}: ")
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        ({"DISCORD_SHARD_COUNT": "0"}, "DISCORD_SHARD_COUNT: Input should be greater than or equal to 1"),
+        ({"DISCORD_SHARD_COUNT": "two"}, "DISCORD_SHARD_COUNT: Input should be a valid integer"),
+        (
+            {"DISCORD_SHARD_IDS": "0"},
+            "DISCORD_SHARD_IDS: needs DISCORD_SHARD_COUNT, the number of shards across every process",
+        ),
+        (
+            {"DISCORD_SHARD_COUNT": "2", "DISCORD_SHARD_IDS": "1,2"},
+            "DISCORD_SHARD_IDS: shard 2 does not exist: DISCORD_SHARD_COUNT=2 has 0 to 1",
+        ),
+        (
+            {"DISCORD_SHARD_COUNT": "2", "DISCORD_SHARD_IDS": "0,x"},
+            "DISCORD_SHARD_IDS: 'x' is not a shard id (a number from 0, e.g. 0,1)",
+        ),
+        ({"DISCORD_SHARD_COUNT": "4", "DISCORD_SHARD_IDS": "1,1"}, "DISCORD_SHARD_IDS: names shard 1 twice"),
+    ],
+)
+def test_bad_shard_settings_are_one_line_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], line: str
+) -> None:
+    monkeypatch.setenv("DISCORD_BOT_TOKEN", TOKEN)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_env_file=None)
+    assert str(caught.value).startswith(line) and "\n" not in str(caught.value)
+
+
+def test_shard_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISCORD_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("DISCORD_SHARD_COUNT", "4")
+    monkeypatch.setenv("DISCORD_SHARD_IDS", "1, 3")
+    settings = load_settings(_env_file=None)
+    assert (settings.discord_shard_count, settings.discord_shard_ids) == (4, (1, 3))
+    monkeypatch.setenv("DISCORD_SHARD_IDS", "")  # blank (`DISCORD_SHARD_IDS=` in .env): every shard
+    assert load_settings(_env_file=None).discord_shard_ids == ()
 
 
 def test_bad_settings_stop_start_up_without_a_traceback(tmp_path: Path) -> None:

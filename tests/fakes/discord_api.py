@@ -6,6 +6,11 @@ GUILD_CREATE, heartbeat ACKs), and lets a test dispatch MESSAGE_CREATE and INTER
 HTTP request is recorded as a `Call`. JSON answers carry `Content-Type: application/json` exactly:
 discord.py parses nothing else.
 
+Several gateway sockets may be open at once, one per shard: each IDENTIFY's `shard: [id, count]` says
+which (none means `[0, 1]`, a plain client), and as Discord does, a shard's READY and GUILD_CREATEs carry
+only the guilds it holds, `(guild_id >> 22) % count`, and each guild's events go to that shard alone
+(events outside a guild, such as DMs, to shard 0).
+
 Payload factories (`user`, `slash`, `autocomplete`, `message`) build events in Discord's shapes, so a
 test reads as "alice runs /ask hello in #general".
 """
@@ -35,6 +40,7 @@ MESSAGE_CONTENT_INTENT = 1 << 15
 JSON = {"Content-Type": "application/json"}  # exactly: discord.py parses JSON only then
 TIMESTAMP = "2026-11-22T12:00:00.000000+00:00"
 TOKEN = "OTAwMDAwMDAwMDAwMDAwMDAx.FakeTs.fake-discord-token_for-tests"  # the Developer Portal's shape
+GUILD_STEP = 1 << 22  # guild ids this far apart fall on consecutive shards: the shard is (id >> 22) % count
 DM_BASE = 960_000_000_000_000_000  # a DM channel the bot opens with user N has id DM_BASE + N
 MESSAGE_LIMIT = 2000  # Discord counts code points: https://github.com/discord/discord-api-docs/issues/1315
 
@@ -88,12 +94,14 @@ class FakeDiscord(FakeServer):
     # (method, path suffix) → retry_after seconds: the next such call answers 429 once, as Discord does
     rate_limit_once: dict[tuple[str, str], float] = field(default_factory=dict)
     closed_dms: set[int] = field(default_factory=set)  # users whose DMs refuse the bot (403, code 50007)
+    guild_ids: list[int] = field(default_factory=lambda: [GUILD_ID])  # the guilds the bot is in
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1_000_000_000_000_000_000)
-        self._sequence = itertools.count(1)
+        self._sequences: dict[int, itertools.count[int]] = {}  # per shard: each socket numbers its events
         self._changed = asyncio.Condition()
-        self._socket: web.WebSocketResponse | None = None
+        self._sockets: dict[int, web.WebSocketResponse] = {}  # shard id → its latest identified socket
+        self._shard_count = 1  # as the last IDENTIFY said
         self.bot = self.user(APP_ID, "capbot", bot=True)
 
     # ------------------------------------------------------------------ lifecycle
@@ -105,8 +113,9 @@ class FakeDiscord(FakeServer):
         return app
 
     async def stopping(self) -> None:
-        if self._socket is not None and not self._socket.closed:
-            await self._socket.close()
+        for socket in self._sockets.values():
+            if not socket.closed:
+                await socket.close()
 
     @property
     def api_base(self) -> str:
@@ -124,8 +133,20 @@ class FakeDiscord(FakeServer):
         """Wait until `predicate()` holds; checked whenever the fake records something."""
         await wait_until(self._changed, predicate, f"fake Discord never saw: {what}", limit)
 
-    async def connected(self) -> None:
-        await self.wait_for(lambda: bool(self.identifies) and self._socket is not None, "IDENTIFY")
+    async def connected(self, shards: int = 1) -> None:
+        """Wait until `shards` gateway sockets have identified (one for a plain client)."""
+        await self.wait_for(lambda: len(self._sockets) >= shards, f"IDENTIFY on {shards} socket(s)")
+
+    def shard_of(self, guild_id: int | None) -> int:
+        """The shard Discord sends a guild's events to; shard 0 for events outside any guild (DMs)."""
+        return 0 if guild_id is None else (guild_id >> 22) % self._shard_count
+
+    def channel_of(self, guild_id: int) -> int:
+        """Each guild's one text channel, #general (CHANNEL_ID in GUILD_ID)."""
+        return CHANNEL_ID + (guild_id - GUILD_ID)
+
+    def _guild_with(self, channel: int) -> int | None:
+        return next((g for g in self.guild_ids if self.channel_of(g) == channel), None)
 
     async def _notify(self) -> None:
         async with self._changed:
@@ -149,29 +170,36 @@ class FakeDiscord(FakeServer):
                     await socket.close(code=4014, message=b"Disallowed intent(s).")
                     await self._notify()
                     break
-                self._socket = socket
-                await self._send("READY", self._ready())
-                await self._send("GUILD_CREATE", self.guild())
+                shard, self._shard_count = payload["d"].get("shard", [0, 1])
+                self._sockets[shard] = socket
+                held = [g for g in self.guild_ids if self.shard_of(g) == shard]
+                await self._send("READY", self._ready(shard, held), shard)
+                for guild_id in held:
+                    await self._send("GUILD_CREATE", self.guild(guild_id), shard)
                 await self._notify()
         return socket
 
-    async def _send(self, event: str, data: dict[str, Any]) -> None:
-        assert self._socket is not None, "the bot has not connected"
-        await self._socket.send_json({"op": 0, "t": event, "s": next(self._sequence), "d": data})
+    async def _send(self, event: str, data: dict[str, Any], shard: int) -> None:
+        sequence = self._sequences.setdefault(shard, itertools.count(1))
+        await self._sockets[shard].send_json({"op": 0, "t": event, "s": next(sequence), "d": data})
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
-        """Send one gateway event (MESSAGE_CREATE, INTERACTION_CREATE, ...) to the connected bot."""
+        """Send one gateway event (MESSAGE_CREATE, INTERACTION_CREATE, ...) to the shard holding its guild,
+        once that shard has connected."""
+        guild_id = data.get("guild_id")
         await self.connected()
-        await self._send(event, data)
+        shard = self.shard_of(int(guild_id) if guild_id else None)
+        await self.wait_for(lambda: shard in self._sockets, f"IDENTIFY of shard {shard}")
+        await self._send(event, data, shard)
 
-    def _ready(self) -> dict[str, Any]:
+    def _ready(self, shard: int, guild_ids: list[int]) -> dict[str, Any]:
         return {
             "v": 10,
             "user": self.bot,
-            "guilds": [{"id": str(GUILD_ID), "unavailable": True}],
-            "session_id": "fake-session",
+            "guilds": [{"id": str(g), "unavailable": True} for g in guild_ids],
+            "session_id": f"fake-session-{shard}",
             "resume_gateway_url": self.gateway_url,
-            "shard": [0, 1],
+            "shard": [shard, self._shard_count],
             "application": {"id": str(APP_ID), "flags": 0},
             "private_channels": [],
             "relationships": [],
@@ -374,9 +402,10 @@ class FakeDiscord(FakeServer):
     def member(self, user: dict[str, Any]) -> dict[str, Any]:
         return {"user": user, "roles": [], "joined_at": TIMESTAMP, "deaf": False, "mute": False, "flags": 0}
 
-    def guild(self) -> dict[str, Any]:
+    def guild(self, guild_id: int = GUILD_ID) -> dict[str, Any]:
+        """A GUILD_CREATE payload: the guild, its @everyone and bot roles, its #general, the bot as member."""
         return {
-            "id": str(GUILD_ID),
+            "id": str(guild_id),
             "name": "Test guild",
             "icon": None,
             "owner_id": str(OWNER_ID),
@@ -393,7 +422,7 @@ class FakeDiscord(FakeServer):
             "features": [],
             "roles": [
                 {
-                    "id": str(GUILD_ID),
+                    "id": str(guild_id),
                     "name": "@everyone",
                     "permissions": str((1 << 41) - 1),
                     "position": 0,
@@ -404,7 +433,7 @@ class FakeDiscord(FakeServer):
                     "flags": 0,
                 },
                 {
-                    "id": str(BOT_ROLE_ID),
+                    "id": str(BOT_ROLE_ID + (guild_id - GUILD_ID)),
                     "name": "capbot",
                     "permissions": "0",
                     "position": 1,
@@ -420,7 +449,7 @@ class FakeDiscord(FakeServer):
             "stickers": [],
             "channels": [
                 {
-                    "id": str(CHANNEL_ID),
+                    "id": str(self.channel_of(guild_id)),
                     "type": 0,
                     "name": "general",
                     "position": 0,
@@ -468,8 +497,9 @@ class FakeDiscord(FakeServer):
             "type": 0,
             "flags": 0,
         }
-        if guild and channel == CHANNEL_ID:
-            made["guild_id"] = str(GUILD_ID)
+        guild_id = self._guild_with(channel) if guild else None
+        if guild_id is not None:
+            made["guild_id"] = str(guild_id)
             made["member"] = {k: v for k, v in self.member(author).items() if k != "user"}
         if replying_to is not None:
             made["type"] = 19
