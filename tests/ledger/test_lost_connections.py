@@ -36,7 +36,10 @@ async def test_a_connection_killed_mid_reserve_is_one_refusal_and_changes_nothin
             waiting: list[int] = []
 
             async def blocked() -> bool:
-                rows = await admin.fetch("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+                # only the backend our own lock blocks: other test runs may share this server
+                rows = await admin.fetch(
+                    "SELECT pid FROM pg_stat_activity WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))"
+                )
                 waiting[:] = [int(r["pid"]) for r in rows]
                 return bool(waiting)
 
