@@ -27,6 +27,7 @@ EXAMPLES: dict[str, Any] = {
     "NotOwner": bot.refusals.NotOwner("cap"),
     "NotAllowed": bot.refusals.NotAllowed("telegram:7"),
     "RateLimited": bot.refusals.RateLimited(30),
+    "QueueFull": bot.refusals.QueueFull(20),
     "BadArguments": bot.refusals.BadArguments("Give an amount", "/cap <user> <amount>"),
     "ModelUnavailable": bot.refusals.ModelUnavailable("x/y", "overloaded"),
     "UnknownUser": bot.refusals.UnknownUser("@nobody"),
