@@ -165,7 +165,8 @@ class CapbotClient(discord.Client):
 
     async def answer_interaction(self, interaction: discord.Interaction, text: str, *, public: bool) -> None:
         """Defer at once (Discord allows three seconds), then let the core answer into the deferred
-        response in the person's turn. An interaction seen before is left alone."""
+        response in the person's turn. An interaction seen before is left alone; one deferred joins its
+        person's queue then, so it may follow a message of theirs that arrived a moment later."""
         if not await self.core.claim(f"discord:interaction:{interaction.id}"):
             return
         try:
