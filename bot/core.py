@@ -23,6 +23,7 @@ from bot.commands.base import Context, Services
 from bot.commands.model import model_choices
 from bot.config import Settings
 from bot.conversation import Conversations
+from bot.deliveries import Deliveries
 from bot.incoming import CUT_DELIVERY_LIMIT, CommandInfo, Incoming, ModelChoice, Reply, split_command
 from bot.ledger import Ledger, utc_now
 from bot.pricing import Pricer, price_updates
@@ -61,6 +62,15 @@ class Core:
         self._commands = {name: c for c in services.commands for name in (c.name, *c.aliases)}
         self._answering: set[asyncio.Task[None]] = set()  # messages being handled, for `drain`
         self._draining = False
+        self._deliveries = Deliveries(services.ledger.db, services.clock)
+
+    async def claim(self, delivery: str) -> bool:
+        """Whether to handle a platform event: True the first time its key is claimed, False for an event
+        already answered or in progress (a redelivery after a crash), in this process or an earlier one.
+
+        Adapters name each event by a key its redeliveries share (e.g. "telegram:<bot>:<update id>").
+        """
+        return await self._deliveries.claim(delivery)
 
     async def handle(self, incoming: Incoming, reply: Reply) -> None:
         """Answer one message. Never raises for anything a person or a provider did.
@@ -119,6 +129,9 @@ class Core:
             await self._gate.check(incoming, command)
             await command.run(Context(self.services, incoming, reply, name, args))
         except Refusal as exc:  # every "no", from any part of the bot: one line for the asker
+            if exc.silent:  # they were told already (a flood past the rate limit): not once per message
+                log.debug("silent refusal of /%s for %s: %r", name, incoming.user, exc)
+                return
             if isinstance(exc, DatabaseBusy):
                 log.warning("database busy while handling /%s for %s", name, incoming.user)
             await reply.text(refusal(exc, self.services.clock()), private=True)

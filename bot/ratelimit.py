@@ -20,15 +20,21 @@ IN_FLIGHT_RETRY_SECONDS = 10
 
 
 class PerMinute:
-    """At most `limit` admitted requests per person in any 60-second window (0: no limit)."""
+    """At most `limit` admitted requests per person in any 60-second window (0: no limit).
+
+    Someone refused is told once: their further requests until one is admitted again are refused
+    silently, so a flood costs one line (and one platform send), not one per message.
+    """
 
     def __init__(self, limit: int, clock: Callable[[], datetime]) -> None:
         self.limit = limit
         self._clock = clock
         self._seen: dict[str, deque[datetime]] = {}
+        self._told: set[str] = set()  # refused since their last admitted request
 
     def admit(self, user: str) -> None:
-        """Count one request, or raise `RateLimited` saying when the oldest one leaves the window.
+        """Count one request, or raise `RateLimited` saying when the oldest one leaves the window
+        (`silent` when they were already told so).
 
         A refused request is not counted, so trying again when told to works.
         """
@@ -40,7 +46,10 @@ class PerMinute:
             seen.popleft()
         if len(seen) >= self.limit:
             wait = (seen[0] + WINDOW - now).total_seconds()
-            raise RateLimited(max(1, math.ceil(wait)), "per_minute")
+            silent = user in self._told
+            self._told.add(user)
+            raise RateLimited(max(1, math.ceil(wait)), "per_minute", silent=silent)
+        self._told.discard(user)
         seen.append(now)
         self._prune(now)
 
@@ -49,6 +58,7 @@ class PerMinute:
         if len(self._seen) > 1024:
             for user in [u for u, s in self._seen.items() if not s or s[-1] <= now - WINDOW]:
                 del self._seen[user]
+                self._told.discard(user)
 
 
 class InFlight:

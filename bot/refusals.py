@@ -14,6 +14,10 @@ from dataclasses import dataclass
 class Refusal(Exception):
     """A request the bot declines; shown to the asker only (ephemeral where the platform can)."""
 
+    # True when the asker was already told and saying it again would only cost a platform send each
+    # time (a flood past the rate limit): the core then answers nothing at all.
+    silent: bool = False
+
 
 class EmptyPrompt(Refusal):
     """/ask with nothing after it: refused before anything is priced or reserved."""
@@ -64,6 +68,15 @@ class RateLimited(Refusal):
 
     retry_in_seconds: int
     reason: str = "per_minute"  # or "in_flight"
+    silent: bool = False  # already told in this window: see `Refusal.silent`
+
+
+@dataclass
+class QueueFull(Refusal):
+    """Someone's messages arrive faster than they are answered: with `waiting` queued, the adapter drops
+    further ones, and says so once per burst (`adapters.person_queues`)."""
+
+    waiting: int
 
 
 @dataclass

@@ -16,6 +16,7 @@ from bot.refusals import (
     NotOwner,
     NotPrivate,
     PromptTooLarge,
+    QueueFull,
     RateLimited,
     Refusal,
     UnknownModelChoice,
@@ -125,6 +126,8 @@ def refusal(exc: Refusal, now: datetime) -> str:
             return f"You already have answers in progress; try again in {seconds} s."
         case RateLimited(retry_in_seconds=seconds):
             return f"Too many requests; try again in {seconds} s."
+        case QueueFull(waiting=waiting):
+            return f"You have {waiting} messages waiting for an answer; I'll skip new ones until I catch up."
         case BadArguments(problem=problem, usage=usage):
             return f"{problem}. Usage: {usage}" if usage else f"{problem}."
         case ModelUnavailable(model_id=model_id, kind=kind):

@@ -102,6 +102,19 @@ async def wait_until(
         raise AssertionError(failure() if callable(failure) else failure) from None
 
 
+class FirstClaims:
+    """The core's delivery claims for stand-in cores: the first claim of a key wins (as `Core.claim`)."""
+
+    def __init__(self) -> None:
+        self.claimed: list[str] = []
+
+    async def claim(self, delivery: str) -> bool:
+        if delivery in self.claimed:
+            return False
+        self.claimed.append(delivery)
+        return True
+
+
 class TrackingCore:
     """Wraps a chat core (real or scripted); a test can wait until N messages were started, or handled."""
 
@@ -117,6 +130,10 @@ class TrackingCore:
             await self.inner.handle(incoming, reply)
         finally:
             await self._record(self.handled, incoming)
+
+    async def claim(self, delivery: str) -> bool:
+        result: bool = await self.inner.claim(delivery)
+        return result
 
     async def _record(self, where: list[Incoming], incoming: Incoming) -> None:
         async with self._changed:

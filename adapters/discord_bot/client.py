@@ -3,15 +3,19 @@
 A slash command is deferred at once (Discord allows three seconds) and becomes an `Incoming`
 ("/ask <prompt>", "/model <id>", ...) that the core answers through an `InteractionReply`; a message in a
 DM, or one that mentions or replies to the bot in a guild channel, goes the same way with a
-`MessageReply`. The slash commands are built from the core's declarations: a command's argument is its one
-option, a streaming command is answered publicly, an owner command is shown to server admins.
+`MessageReply`. The slash commands are built from the core's declarations: a command's argument is its
+one option, a streaming command is answered publicly, an owner command is shown to server admins.
+
+One person's messages and commands are answered in turn through a bounded queue of their own
+(`adapters.person_queues`), and each is claimed first, so one replayed after a reconnect or a restart is
+answered once.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import aiohttp
@@ -21,6 +25,7 @@ from discord import app_commands
 
 from adapters.discord_bot.replies import InteractionReply, MessageReply
 from adapters.handoff import ChatCore, Handoff, KnownCommands, short
+from adapters.person_queues import PersonQueues
 from bot.config import ConfigError, Settings
 from bot.incoming import CommandInfo, Incoming
 from bot.startup import unreachable
@@ -123,6 +128,7 @@ class CapbotClient(discord.Client):
         self.edit_interval = edit_interval
         self.tree = app_commands.CommandTree(self)
         self.tree.on_error = self._on_tree_error  # type: ignore[method-assign]
+        self.queues = PersonQueues()  # discord.py runs each event in a task of its own: one person's in order
         _add_commands(self)
 
     async def setup_hook(self) -> None:
@@ -148,6 +154,17 @@ class CapbotClient(discord.Client):
         text = addressed_text(message, self.user)
         if text is None:
             return
+
+        async def dropped(first: bool) -> None:
+            if first:
+                await _quietly(MessageReply(message).text(self.queues.notice), message.author)
+
+        await self.queues.run(message.author.id, self._answer_message(message, text), dropped)
+
+    async def _answer_message(self, message: discord.Message, text: str) -> None:
+        """In the author's turn: a message seen before (replayed on a reconnect) is not answered again."""
+        if not await self.core.claim(f"discord:message:{message.id}"):
+            return
         reference_author = _referenced_author(message)
         incoming = Incoming(
             user=identity(message.author),
@@ -167,7 +184,11 @@ class CapbotClient(discord.Client):
         await self.answer_interaction(interaction, text, public=command.streams)
 
     async def answer_interaction(self, interaction: discord.Interaction, text: str, *, public: bool) -> None:
-        """Defer at once, then let the core answer into the deferred response."""
+        """Defer at once (Discord allows three seconds), then let the core answer into the deferred
+        response in the person's turn. An interaction seen before is left alone; one deferred joins its
+        person's queue then, so it may follow a message of theirs that arrived a moment later."""
+        if not await self.core.claim(f"discord:interaction:{interaction.id}"):
+            return
         try:
             await interaction.response.defer(ephemeral=not public, thinking=True)
         except discord.HTTPException as exc:  # the 3-second window passed, or Discord is unreachable
@@ -183,16 +204,29 @@ class CapbotClient(discord.Client):
             username=f"@{user.name}",
             display_name=user.display_name,
         )
-        await answer(
-            self.core,
-            incoming,
-            InteractionReply(interaction, public=public, edit_interval=self.edit_interval),
-        )
+        reply = InteractionReply(interaction, public=public, edit_interval=self.edit_interval)
+
+        async def respond() -> None:
+            await answer(self.core, incoming, reply)
+            await _quietly(reply.finish(), user)  # a silent refusal leaves no "thinking…" behind
+
+        async def dropped(first: bool) -> None:
+            await _quietly(reply.text(self.queues.notice, private=True) if first else reply.finish(), user)
+
+        await self.queues.run(user.id, respond(), dropped)
 
     async def _on_tree_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
         log.warning("discord: slash command failed: %s", short(error.__cause__ or error))
+
+
+async def _quietly(call: Awaitable[None], user: discord.abc.User) -> None:
+    """A courtesy call (a drop notice, withdrawing an empty response): failing it is one log line."""
+    try:
+        await call
+    except discord.HTTPException as exc:
+        log.info("discord: could not finish a response to %s: %s", identity(user), short(exc))
 
 
 def _add_commands(client: CapbotClient) -> None:

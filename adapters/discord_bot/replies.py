@@ -97,6 +97,13 @@ class InteractionReply:
         private = not self._public if handle is ORIGINAL else bool(handle.flags.ephemeral)
         self._moved[handle] = await self._post(text, private=private)
 
+    async def finish(self) -> None:
+        """Withdraw the deferred response if nothing was said into it (a silent refusal, a dropped
+        command), so the asker is not left with "thinking…" until the token dies."""
+        if self._original_pending and not self._expired:
+            self._original_pending = False
+            await self._interaction.delete_original_response()
+
     def _expire(self, exc: discord.HTTPException) -> None:
         if not token_expired(exc):
             raise exc

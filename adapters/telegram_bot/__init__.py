@@ -112,19 +112,19 @@ def build_application(
 ) -> TelegramApp:
     """The Application with capbot's handlers; `running` starts it. Tests pass their own interval/limiter."""
     logging.getLogger("telegram.ext.AIORateLimiter").addFilter(_QUIET)
+    handlers = Handlers(
+        core, edit_interval=settings.telegram_edit_interval if edit_interval is None else edit_interval
+    )
     builder = (
         ApplicationBuilder()
         .token(token_of(settings))
         .base_url(settings.telegram_base_url)
-        .concurrent_updates(PerPersonOrder())
+        .concurrent_updates(PerPersonOrder(handlers))
         .rate_limiter(rate_limiter or AIORateLimiter(max_retries=0))
     )
     if settings.telegram_webhook_url:
         builder = builder.updater(None)  # updates arrive through our web server
     application = cast(TelegramApp, builder.build())
-    handlers = Handlers(
-        core, edit_interval=settings.telegram_edit_interval if edit_interval is None else edit_interval
-    )
     application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT, handlers.on_message))
     application.add_handler(CallbackQueryHandler(handlers.on_callback))
     application.add_error_handler(handlers.on_error)

@@ -7,16 +7,17 @@ conversation per chat (`telegram:<chat>:<user>`), paid by their identity `telegr
 
 Updates run concurrently, so a slow answer never holds up anyone else, but `PerPersonOrder` queues one
 person's updates behind each other: their second question waits for the first answer (and is asked with
-its history), and a menu tap is applied after the /model that showed it.
+its history), and a menu tap is applied after the /model that showed it. A person's queue is bounded
+(`adapters.person_queues`), and an update Telegram sends again after a crash is answered once (the core
+claims each update id before its handler runs).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
 from typing import Any
 
 from telegram import Message, Update, User
@@ -25,6 +26,7 @@ from telegram.error import TelegramError
 from telegram.ext import BaseUpdateProcessor, CallbackContext
 
 from adapters.handoff import ChatCore, Handoff, KnownCommands, short
+from adapters.person_queues import PersonQueues
 from adapters.streaming import StreamingAnswer
 from adapters.telegram_bot.menu import Browse, MenuBoard
 from adapters.telegram_bot.reply import Bot, ChatMessenger, TelegramReply, TypingIndicator
@@ -41,44 +43,42 @@ Context = CallbackContext[Bot, Any, Any, Any]
 
 # ---------------------------------------------------------------- ordering
 
-
-@dataclass
-class _Slot:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    waiting: int = 0
+# PTB holds one of its slots for each update from arrival until `do_process_update` returns, waiting in a
+# person's queue included, so its bound must never be what limits: the queues bound what waits (per
+# person) and what runs (everyone together), see `adapters.person_queues`.
+ACCEPTED = sys.maxsize
 
 
 class PerPersonOrder(BaseUpdateProcessor):
-    """Concurrent updates, one person's strictly in arrival order.
+    """Concurrent updates, one person's strictly in arrival order, none holding up anyone else.
 
-    PTB starts one task per update in arrival order, and each reaches this lock before its first real
-    suspension; `asyncio.Lock` wakes waiters first in, first out, so arrival order is answer order.
+    PTB starts one task per update in arrival order, and each joins its person's queue before its first
+    suspension, so arrival order is answer order. An update that is not for the bot (group chatter) is
+    not queued: it only passes through the handler that ignores it.
     """
 
-    def __init__(self, max_concurrent_updates: int = 256) -> None:
-        super().__init__(max_concurrent_updates)
-        self._slots: dict[int, _Slot] = {}
+    def __init__(self, handlers: Handlers, queues: PersonQueues | None = None) -> None:
+        super().__init__(ACCEPTED)
+        self._handlers = handlers
+        self.queues = queues or PersonQueues()
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        person = update.effective_user.id if isinstance(update, Update) and update.effective_user else None
+        person = self._handlers.person(update)
         if person is None:
             await coroutine
             return
-        slot = self._slots.setdefault(person, _Slot())
-        slot.waiting += 1
-        try:
-            async with slot.lock:
-                await coroutine
-        finally:
-            slot.waiting -= 1
-            if slot.waiting == 0:
-                del self._slots[person]  # no lock kept per person ever seen
+
+        async def dropped(first: bool) -> None:
+            if first:
+                await self._handlers.tell_dropped(update, self.queues.notice)
+
+        await self.queues.run(person, coroutine, dropped)
 
     async def initialize(self) -> None:
         """Nothing to allocate."""
 
     async def shutdown(self) -> None:
-        """Nothing to free."""
+        """Nothing to free: `Application.stop` has waited for every update it accepted."""
 
 
 # ---------------------------------------------------------------- which messages are for the bot
@@ -193,13 +193,46 @@ class Handlers:
         self.board = MenuBoard()
         self.commands = KnownCommands(core.command_list(owner=True))
 
+    def person(self, update: object) -> int | None:
+        """Who an update comes from when the bot answers it (a menu tap, a message for the bot); None for
+        anything the handlers ignore."""
+        if not isinstance(update, Update):
+            return None
+        if update.callback_query is not None:
+            return update.callback_query.from_user.id
+        message, sender = update.message, update.effective_user
+        if message is None or sender is None or sender.is_bot or message.text is None:
+            return None
+        return sender.id if addressed(message, update.get_bot().bot, self.commands.names) else None
+
+    async def tell_dropped(self, update: object, notice: str) -> None:
+        """The one notice for the first update of a burst that the person's full queue dropped."""
+        if not isinstance(update, Update):
+            return
+        if update.callback_query is not None:
+            await _toast(update.callback_query.answer(notice[:TOAST]))
+        elif update.message is not None:
+            try:
+                await update.message.reply_text(notice)
+            except TelegramError as exc:
+                log.info(
+                    "telegram: could not tell %s their messages were dropped: %s",
+                    update.effective_user,
+                    short(exc),
+                )
+
+    async def _first_delivery(self, update: Update, context: Context) -> bool:
+        """Claim the update; False when it was answered (or is being answered) already. Telegram re-sends
+        unconfirmed updates after a crash with the same update id, which is unique per bot."""
+        return await self.core.claim(f"telegram:{context.bot.id}:{update.update_id}")
+
     async def on_message(self, update: Update, context: Context) -> None:
         message, sender = update.message, update.effective_user
         if message is None or sender is None or sender.is_bot or message.text is None:
             return
         me = context.bot.bot
         found = addressed(message, me, self.commands.names)
-        if found is None:
+        if found is None or not await self._first_delivery(update, context):
             return
         text, direct = found
         chat_id = message.chat.id
@@ -227,7 +260,7 @@ class Handlers:
 
     async def on_callback(self, update: Update, context: Context) -> None:
         query = update.callback_query
-        if query is None:
+        if query is None or not await self._first_delivery(update, context):
             return
         action = self.board.recall(query.data)
         if action is None or query.message is None:

@@ -100,6 +100,12 @@ MIGRATIONS: list[list[str]] = [
     [
         "ALTER TABLE charges ADD COLUMN absorbed BIGINT NOT NULL DEFAULT 0",
     ],
+    # 6: deliveries already claimed (an opaque key per platform event), so an event redelivered after a
+    # crash is answered once (`bot/deliveries.py`); kept for a day
+    [
+        "CREATE TABLE deliveries (delivery TEXT PRIMARY KEY, claimed_at BIGINT NOT NULL)",
+        "CREATE INDEX deliveries_claimed_at ON deliveries (claimed_at)",
+    ],
 ]
 
 

@@ -67,6 +67,18 @@ async def test_rate_limit_per_minute_says_when_and_owners_are_exempt(tmp_path: P
         assert "Spent" in (await h.say("/spend", user=BOB)).last
 
 
+async def test_a_flood_past_the_rate_limit_gets_one_line_per_window(tmp_path: Path) -> None:
+    async with harness(tmp_path, rate_limit_per_minute=2) as h:
+        said = [(await h.say("/spend", user=BOB)).lines for _ in range(8)]
+        assert all("Spent" in lines[0] for lines in said[:2])
+        assert said[2] == ["Too many requests; try again in 60 s."]
+        assert said[3:] == [[]] * 5  # told once; the rest of the flood costs no message each
+        h.clock.advance(seconds=60)
+        said = [(await h.say("/spend", user=BOB)).lines for _ in range(4)]
+        assert all("Spent" in lines[0] for lines in said[:2])
+        assert said[2:] == [["Too many requests; try again in 60 s."], []]  # a new window: told again
+
+
 async def test_answers_in_flight_are_bounded_per_person(tmp_path: Path) -> None:
     async with harness(tmp_path, max_in_flight=1) as h:
         gate = Gate(h.core.services)

@@ -107,3 +107,27 @@ async def test_in_flight_a_task_handling_messages_in_turn_counts_once() -> None:
     assert limit.count("u:1") == 1
     limit.enter("u:2")  # the same task moved on to someone else's message
     assert limit.count("u:1") == 0 and limit.count("u:2") == 1
+
+
+def test_per_minute_tells_once_then_refuses_silently_until_admitted_again() -> None:
+    clock = Clock()
+    limit = PerMinute(2, clock)
+    limit.admit("u:1")
+    limit.admit("u:1")
+    refusals = []
+    for _ in range(5):
+        with pytest.raises(RateLimited) as refused:
+            limit.admit("u:1")
+        refusals.append(refused.value.silent)
+    assert refusals == [False, True, True, True, True]
+    limit.admit("u:2")
+    limit.admit("u:2")
+    with pytest.raises(RateLimited) as other:
+        limit.admit("u:2")
+    assert not other.value.silent  # told per person
+    clock.advance(seconds=60)  # the window frees up: admitted, and a later flood is told again
+    limit.admit("u:1")
+    limit.admit("u:1")
+    with pytest.raises(RateLimited) as again:
+        limit.admit("u:1")
+    assert not again.value.silent

@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 
 import pytest
 
 from adapters import discord_bot
 from adapters.discord_bot import LIMIT, PLACEHOLDER
 from adapters.discord_bot.replies import NO_DM, SENT_DM
+from adapters.person_queues import PENDING
 from adapters.streaming import CURSOR
 from bot.commands import BY_NAME
 from bot.config import ConfigError, Settings
 from bot.incoming import Incoming, Menu, MenuGroup, MenuItem, Reply
+from bot.refusals import QueueFull
 from bot.startup import PlatformUnreachable
-from bot.wording import UNEXPECTED
+from bot.wording import UNEXPECTED, refusal
 from tests.doubles import TrackingCore, streaming_script
 from tests.fakes.discord_api import (
     APP_ID,
@@ -309,6 +312,79 @@ async def test_two_people_asking_at_once_each_get_their_own_answer(
     assert {i.conversation for i in handled} == {f"discord:{CHANNEL_ID}:19", f"discord:{CHANNEL_ID}:20"}
     assert fake_discord.shown(jo["token"]) == ["Answer for Jo"]
     assert fake_discord.shown(kim["token"]) == ["Answer for Kim"]
+
+
+async def test_a_flood_of_messages_from_one_person_holds_up_no_one_else(
+    fake_discord: FakeDiscord, discord_settings: Settings
+) -> None:
+    """300 DMs from Lee while his first answer is stuck: Max's /spend is answered while Lee's flood is
+    still queued; Lee's queue keeps PENDING of them, and the rest are dropped with one notice."""
+    release_lee = asyncio.Event()
+
+    async def script(incoming: Incoming, reply: Reply) -> None:
+        if incoming.text == "q0":
+            await release_lee.wait()
+        await reply.text(f"answer to {incoming.text}")
+
+    core = TrackingCore(ScriptedCore(script))
+    async with running_bot(core, discord_settings, fake_discord):
+        try:
+            lee = fake_discord.user(21, "lee")
+            for n in range(300):
+                await fake_discord.dispatch(
+                    "MESSAGE_CREATE", fake_discord.message(lee, f"q{n}", channel=DM_CHANNEL)
+                )
+            spend = fake_discord.slash(fake_discord.user(22, "max"), "spend")
+            await fake_discord.dispatch("INTERACTION_CREATE", spend)
+            await fake_discord.wait_for(
+                lambda: fake_discord.shown(spend["token"]) == ["answer to /spend"], "Max"
+            )
+            assert [m.text for m in core.started if m.user == "discord:21"] == ["q0"]  # the rest still queued
+            await fake_discord.wait_for(lambda: len(fake_discord.posted(DM_CHANNEL)) == 1, "the drop notice")
+        finally:
+            release_lee.set()  # a failure above must not leave the client waiting on close
+        await core.wait_handled(1 + 1 + PENDING)
+    notice, *answers = fake_discord.posted(DM_CHANNEL)
+    assert notice == refusal(QueueFull(PENDING), datetime.now(UTC))
+    assert answers == [f"answer to q{n}" for n in range(1 + PENDING)]
+
+
+async def test_a_replayed_message_or_interaction_is_answered_once(
+    fake_discord: FakeDiscord, discord_settings: Settings
+) -> None:
+    core = TrackingCore(saying("an answer"))
+    async with running_bot(core, discord_settings, fake_discord):
+        ned = fake_discord.user(23, "ned")
+        dm = fake_discord.message(ned, "hello", channel=DM_CHANNEL)
+        ask = fake_discord.slash(ned, "ask", {"prompt": "hi"})
+        for event, payload in [("MESSAGE_CREATE", dm), ("INTERACTION_CREATE", ask)] * 2:
+            await fake_discord.dispatch(event, payload)
+        await fake_discord.dispatch("MESSAGE_CREATE", fake_discord.message(ned, "after", channel=DM_CHANNEL))
+        await core.wait_handled(3)
+    # an interaction joins its person's queue once deferred, so it may come after a later message
+    assert sorted(m.text for m in core.handled) == ["/ask hi", "after", "hello"]
+    assert fake_discord.posted(DM_CHANNEL) == ["an answer", "an answer"]
+    assert len(fake_discord.callbacks(ask["token"])) == 1
+
+
+async def test_a_command_answered_with_silence_leaves_no_thinking_behind(
+    fake_discord: FakeDiscord, discord_settings: Settings
+) -> None:
+    """A silent refusal (a flood past the rate limit) says nothing: the deferred response is withdrawn."""
+
+    async def script(incoming: Incoming, reply: Reply) -> None:
+        pass
+
+    core = TrackingCore(ScriptedCore(script))
+    async with running_bot(core, discord_settings, fake_discord):
+        event = fake_discord.slash(fake_discord.user(24, "oz"), "spend")
+        await fake_discord.dispatch("INTERACTION_CREATE", event)
+        await fake_discord.wait_for(lambda: len(fake_discord.for_token(event["token"])) == 2, "withdrawn")
+    calls = fake_discord.for_token(event["token"])
+    assert [(c.method, c.path.rsplit("/", 1)[-1]) for c in calls] == [
+        ("POST", "callback"),
+        ("DELETE", "@original"),
+    ]
 
 
 async def test_a_menu_is_sent_as_text(fake_discord: FakeDiscord, discord_settings: Settings) -> None:

@@ -18,7 +18,7 @@ from adapters.discord_bot import CapbotClient, ChatCore, build_client
 from bot.commands import BY_NAME
 from bot.config import Settings
 from bot.incoming import CommandInfo, Incoming, ModelChoice, Reply
-from tests.doubles import CoreScript
+from tests.doubles import CoreScript, FirstClaims
 from tests.fakes.discord_api import GUILD_ID, TOKEN, FakeDiscord
 
 PRICED_MODELS = [
@@ -26,10 +26,11 @@ PRICED_MODELS = [
 ]
 
 
-class ScriptedCore:
+class ScriptedCore(FirstClaims):
     """A stand-in for `bot.core.Core`: answers with a test's script, offers 40 priced models."""
 
     def __init__(self, script: CoreScript) -> None:
+        super().__init__()
         self.script = script
 
     async def handle(self, incoming: Incoming, reply: Reply) -> None:

@@ -17,17 +17,18 @@ from adapters.telegram_bot import ChatCore, Running, build_application, running
 from bot.commands import BY_NAME
 from bot.config import Settings
 from bot.incoming import CommandInfo, Incoming, ModelChoice, Reply
-from tests.doubles import CoreScript
+from tests.doubles import CoreScript, FirstClaims
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 
 # capbot's commands as the core declares them, in a menu order of the test's choosing
 COMMANDS = [BY_NAME[name].info() for name in ("start", "help", "ask", "model", "spend", "new")]
 
 
-class ScriptedCore:
+class ScriptedCore(FirstClaims):
     """A stand-in for `bot.core.Core`: answers with a test's script and lists capbot's commands."""
 
     def __init__(self, script: CoreScript) -> None:
+        super().__init__()
         self.script = script
 
     async def handle(self, incoming: Incoming, reply: Reply) -> None:

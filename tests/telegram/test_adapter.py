@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 
 import aiohttp
 import pytest
 from pydantic import SecretStr
 
+from adapters.person_queues import PENDING
 from adapters.streaming import CURSOR
 from adapters.telegram_bot import reply as telegram_reply
 from adapters.telegram_bot import run, utf16_units, webhook_secret
 from bot.config import ConfigError, Settings
 from bot.incoming import Incoming, Menu, MenuGroup, MenuItem, Reply
+from bot.refusals import QueueFull
 from bot.startup import PlatformUnreachable
-from bot.wording import UNEXPECTED
+from bot.wording import UNEXPECTED, refusal
 from tests.doubles import TrackingCore, streaming_script
 from tests.fakes import telegram_api as tg
 from tests.fakes.telegram_api import BOT_ID, BOT_USERNAME, GROUP_ID, LIMIT, TOKEN, FakeTelegram
@@ -233,6 +236,35 @@ async def test_two_people_at_once_neither_waits_for_the_other(
         await core.wait_handled(3)
     assert [m.text for m in core.handled] == ["quick", "slow", "second"]
     assert fake_telegram.shown(21) == ["answer to slow", "answer to second"]
+
+
+async def test_a_flood_from_one_person_holds_up_no_one_else(
+    fake_telegram: FakeTelegram, telegram_settings: Settings
+) -> None:
+    """300 questions from Alice while her first answer is stuck: Bob's /spend is answered while her flood
+    is still queued; her queue keeps PENDING of them, and the rest are dropped with one notice."""
+    release_alice = asyncio.Event()
+
+    async def script(incoming: Incoming, reply: Reply) -> None:
+        if incoming.text == "q0":
+            await release_alice.wait()
+        await reply.text(f"answer to {incoming.text}")
+
+    core = TrackingCore(ScriptedCore(script))
+    async with running_bot(core, telegram_settings):
+        try:
+            await fake_telegram.push(*(tg.private_text(ALICE, f"q{n}") for n in range(300)))
+            await fake_telegram.push(tg.private_text(BOB, "/spend"))
+            await fake_telegram.wait_for(lambda: fake_telegram.shown(22) == ["answer to /spend"], "Bob")
+            assert [m.text for m in core.started if m.user == "telegram:21"] == ["q0"]  # the rest queued
+            await fake_telegram.wait_for(lambda: len(fake_telegram.shown(21)) == 1, "the one drop notice")
+        finally:
+            release_alice.set()  # a failure above must not leave the Application waiting on stop
+        await core.wait_handled(1 + 1 + PENDING)
+    notice, *answers = fake_telegram.shown(21)
+    assert notice == refusal(QueueFull(PENDING), datetime.now(UTC))
+    assert answers == [f"answer to q{n}" for n in range(1 + PENDING)]  # in order; the rest dropped
+    assert len(core.handled) == 1 + 1 + PENDING
 
 
 MENU = Menu(

@@ -263,3 +263,46 @@ async def test_a_group_link_shows_no_code_in_the_group_and_a_private_one_links(
     code = private.split("Your link code is ", 1)[1].split(".", 1)[0]
     linked = await ledger(core).redeem_code("discord:32", code)
     assert linked.identities == ("telegram:32", "discord:32")
+
+
+async def test_a_redelivered_update_is_answered_and_charged_once(
+    fake_telegram: FakeTelegram, telegram_settings: Settings, model_server: str
+) -> None:
+    """Telegram re-sends updates a crashed process had not confirmed: the same update twice while running,
+    and once more to a new process on the same database, is one answer and one charge."""
+    settings = with_models(telegram_settings, model_server)
+    question = tg.private_text(ALICE, "What is a ledger?")
+    for restart in range(2):
+        async with core_module.open_core(settings) as real:
+            core = TrackingCore(real)
+            async with running_bot(core, settings):
+                await fake_telegram.push(question, question)
+                await fake_telegram.push(tg.private_text(ALICE, "/spend"))  # answered after both, in order
+                await core.wait_handled(1)
+            charges = await real.services.ledger.db.fetchall(
+                "SELECT cost FROM charges WHERE user_id = 'telegram:31'"
+            )
+        assert [m.text for m in core.handled] == (["/spend"] if restart else ["What is a ledger?", "/spend"])
+    answer, spend, spend_after_restart = fake_telegram.shown(31)
+    assert 'You asked: "What is a ledger?"' in answer
+    assert spend.startswith("Spent $") and spend_after_restart == spend
+    assert len(charges) == 1 and charges[0]["cost"] > 0
+
+
+async def test_a_group_flood_past_the_rate_limit_is_told_once_and_a_bystander_answered(
+    fake_telegram: FakeTelegram, telegram_settings: Settings, model_server: str
+) -> None:
+    """Each line to a group counts against Telegram's 20 a minute there: a flooder past the rate limit is
+    told once, then gets nothing more, so the bystander's answer is not queued behind hundreds of lines."""
+    settings = with_models(telegram_settings, model_server, rate_limit_per_minute=3)
+    async with core_module.open_core(settings) as real:
+        core = TrackingCore(real)
+        async with running_bot(core, settings):
+            await fake_telegram.push(*(tg.group_text(ALICE, "/help") for _ in range(12)))
+            await core.wait_handled(12)
+            await fake_telegram.push(tg.group_text(BOB, "/spend"))
+            await core.wait_handled(13)
+    shown = fake_telegram.shown(GROUP_ID)
+    assert len(shown) == 5  # three help texts, one refusal, Bob's spend: nothing for the other eight
+    assert shown[3] == "Too many requests; try again in 60 s."
+    assert shown[4].startswith("Spent $")
