@@ -1,4 +1,4 @@
-"""`python -m bot [telegram|discord|console|api|users|prices|db]` — see README.md.
+"""`python -m bot [telegram|discord|web|console|api|users|prices|db]` — see README.md.
 
 With no argument, every adapter whose token is set runs in this one process, sharing the core.
 
@@ -97,6 +97,11 @@ def _parser() -> argparse.ArgumentParser:
     console.add_argument("--user", default="console", help="console user name (identity console:NAME)")
     console.add_argument("--demo", action="store_true", help="use a local demo model: no key needed")
     sub.add_parser("api", help="serve only the owner's HTTP API on PORT (needs ADMIN_API_TOKEN)")
+    sub.add_parser(
+        "web",
+        help="the web process: the Telegram webhook (with TELEGRAM_WEBHOOK_URL) and the owner's API on "
+        "PORT; run as many as you like behind one load balancer",
+    )
     cli.add_parser(sub)
     prices_cli.add_parser(sub)
     db_cli.add_parser(sub)
@@ -199,6 +204,12 @@ def _signals(handlers: dict[signal.Signals, Callable[[], None]]) -> Iterator[Non
             loop.remove_signal_handler(signum)
 
 
+_WEB_NEEDS = (
+    "the web process serves the owner's API (set ADMIN_API_TOKEN) and the Telegram webhook (set "
+    "TELEGRAM_WEBHOOK_URL); neither is set"
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     overrides: dict[str, Any] = {}
@@ -225,13 +236,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot import prices_cli
 
             return prices_cli.run(settings, args)
-        if args.mode == "api":
+        webhooks = [p for p in PLATFORMS.values() if p.serves_web(settings)]
+        if args.mode == "api" or (args.mode == "web" and not webhooks):
             if settings.secret("ADMIN_API_TOKEN") is None:
-                raise ConfigError("ADMIN_API_TOKEN: required to serve the API")
+                needs = "required to serve the API" if args.mode == "api" else _WEB_NEEDS
+                raise ConfigError(f"ADMIN_API_TOKEN: {needs}")
             _say_where_the_ledger_is(settings)
             asyncio.run(_api(settings))
             return 0
-        if args.mode:
+        if args.mode == "web":  # the platforms whose updates arrive on PORT, with the API beside them
+            which = webhooks
+        elif args.mode:
             which = [PLATFORMS[args.mode]]
         else:
             which = [p for p in PLATFORMS.values() if p.configured(settings)]
