@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from bot.storage import DatabaseError, open_database
 from bot.storage.migrations import MIGRATIONS
 from tests.postgres import postgres_url, scratch_schema
+from tests.processes import process_environment
 
 LATEST = len(MIGRATIONS)
 
@@ -24,7 +26,32 @@ async def _version(url: str) -> int:
         await db.close()
 
 
-async def test_eight_processes_opening_a_fresh_postgres_database_at_once_all_come_up() -> None:
+async def test_eight_processes_opening_a_fresh_postgres_database_at_once_all_come_up(tmp_path: Path) -> None:
+    """Eight real `python -m bot db migrate` processes at once on a fresh database, as a deploy starts
+    them: all come up, and each version is applied once (they used to die on `schema_version`)."""
+    async with scratch_schema(postgres_url()) as url:
+        env = process_environment(DATABASE_URL=url)
+        started = [
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bot",
+                "db",
+                "migrate",
+                cwd=tmp_path,
+                env=env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            for _ in range(8)
+        ]
+        results = await asyncio.gather(*(p.communicate() for p in started))
+        assert [p.returncode for p in started] == [0] * 8, [err.decode() for _, err in results]
+        assert all(out.decode().startswith(f"schema at version {LATEST}") for out, _ in results)
+        assert await _version(url) == LATEST
+
+
+async def test_eight_pools_opening_a_fresh_postgres_database_at_once_all_come_up() -> None:
     """Each open is its own pool, as separate processes' are; all migrate (or find it done) at once."""
     async with scratch_schema(postgres_url()) as url:
         versions = await asyncio.gather(*(_version(url) for _ in range(8)))
