@@ -41,9 +41,9 @@ from bot.pricing import (
     PER_SEARCH,
     UNCOUNTED_OUTPUT,
     PriceFileError,
+    PriceFileRow,
     Pricer,
     UnpricedModel,
-    _Override,
     describe,
     price_updates,
 )
@@ -264,7 +264,7 @@ def test_the_worst_case_takes_the_reasoning_rate_when_it_is_the_dearer(
             total_price=priced.total_price + extra,
         )
 
-    monkeypatch.setattr("bot.pricing.genai_prices.calc_price", dear_thinking)
+    monkeypatch.setattr(genai_prices, "calc_price", dear_thinking)
     prices = Pricer.from_file(None)
     quote = prices.quote(
         "openai/gpt-4o-mini",
@@ -302,7 +302,7 @@ def test_a_price_becomes_an_amount_rounded_up_never_down() -> None:
     prices = Pricer.from_file(None)
     # one input token at $0.0375 per million is 37.5 nano-dollars: charged 38
     assert prices.cost("google/gemini-flash-1.5-8b", "google", TokenUsage(input_tokens=1), at=AT) == 38
-    override = Pricer({"x/y": _Override(Decimal("0.0001"), Decimal("0.0003"), Decimal("0.0001"), None)})
+    override = Pricer({"x/y": PriceFileRow(Decimal("0.0001"), Decimal("0.0003"), Decimal("0.0001"), None)})
     assert override.cost("x/y", None, TokenUsage(input_tokens=1, output_tokens=1), at=AT) == 1  # 0.4 nano → 1
     quote = override.quote("x/y", None, at=AT, input_tokens=3, max_output_tokens=1, min_output_tokens=1)
     assert quote.input_nanos == 1  # 0.3 nano → 1
@@ -464,7 +464,7 @@ def test_zero_means_free_only_where_someone_said_so(tmp_path: Path) -> None:
         bundled.rates("qianfan/ernie-speed-128k", None)
     owners = pricer(tmp_path, '[models."qianfan/ernie-speed-128k"]\ninput = "0"\noutput = "0"\n')
     assert describe(owners.rates("qianfan/ernie-speed-128k", None)) == "free"
-    not_meant = Pricer({"x/y": _Override(Decimal(0), Decimal(0), Decimal(0), None)})  # a bundled row
+    not_meant = Pricer({"x/y": PriceFileRow(Decimal(0), Decimal(0), Decimal(0), None)})  # a bundled row
     with pytest.raises(UnpricedModel):
         not_meant.rates("x/y", None)
     for model_id, row in PRICES_TOML.items():
