@@ -148,7 +148,11 @@ def webhook_route(application: TelegramApp, secret: str, path: str) -> web.Route
         except Exception as exc:  # a malformed body is the sender's problem: 400, and keep serving
             log.warning("telegram: unreadable webhook update: %s", short(exc))
             return web.Response(status=400)
-        await application.update_queue.put(update)
+        order = application.update_processor
+        if isinstance(order, PerPersonOrder):  # its place in the person's turns, across processes
+            await order.admit(update, application.update_queue)
+        else:
+            await application.update_queue.put(update)
         return web.Response(status=200)
 
     return web.post(path, on_update)
