@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import sys
 from collections.abc import Awaitable
@@ -105,13 +106,22 @@ class PerPersonOrder(BaseUpdateProcessor):
             await self.queues.run(person, coroutine if turn is None else _in_turn(turn, coroutine), dropped)
         finally:
             if turn is not None:  # also when dropped or cancelled: leave the line, nobody waits for it
+                if (
+                    inspect.iscoroutine(coroutine)
+                    and inspect.getcoroutinestate(coroutine) == inspect.CORO_CREATED
+                ):
+                    coroutine.close()  # dropped: the queue closed `_in_turn`, which never got to run it
                 await turn.close()
 
     async def initialize(self) -> None:
         """Nothing to allocate."""
 
     async def shutdown(self) -> None:
-        """Nothing to free: `Application.stop` has waited for every update it accepted."""
+        """`Application.stop` has waited for every update it accepted; an update admitted but never
+        picked up (the stop came first) leaves its person's line here, so no other worker waits for it."""
+        turns, self._turns = list(self._turns.values()), {}
+        for turn in turns:
+            await turn.close()
 
 
 async def _in_turn(turn: Turn, coroutine: Awaitable[Any]) -> None:
