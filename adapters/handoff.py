@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.incoming import CommandInfo, Incoming, ModelChoice, Reply, split_command
+from bot.storage import Turn
 from bot.wording import UNEXPECTED
 
 
@@ -23,6 +24,8 @@ class ChatCore(Protocol):
     async def handle(self, incoming: Incoming, reply: Reply) -> None: ...
 
     async def claim(self, delivery: str) -> bool: ...
+
+    async def line_up(self, key: str) -> Turn: ...
 
     def command_list(self, *, owner: bool = False) -> list[CommandInfo]: ...
 

@@ -33,7 +33,7 @@ from bot.providers.openrouter_models import openrouter_list
 from bot.providers.registry import Providers
 from bot.refusals import Refusal
 from bot.startup import model_warnings
-from bot.storage import DatabaseBusy, open_database
+from bot.storage import DatabaseBusy, Turn, open_database
 from bot.wording import RESTARTING, UNEXPECTED, refusal
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,14 @@ class Core:
         Adapters name each event by a key its redeliveries share (e.g. "telegram:<bot>:<update id>").
         """
         return await self._deliveries.claim(delivery)
+
+    async def line_up(self, key: str) -> Turn:
+        """A place in `key`'s line across every process on this database (see `Database.line_up`).
+
+        Adapters whose events for one person can reach several processes (Telegram webhook workers) hold
+        the turn while handling, so that person's answers keep the order of arrival; `key` is opaque.
+        """
+        return await self.services.ledger.db.line_up(key)
 
     async def handle(self, incoming: Incoming, reply: Reply) -> None:
         """Answer one message. Never raises for anything a person or a provider did.

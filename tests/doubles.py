@@ -12,6 +12,7 @@ from typing import Any
 
 from adapters.streaming import StreamingAnswer
 from bot.incoming import ClosingStream, CommandInfo, Incoming, Menu, ModelChoice, Reply
+from bot.storage import Turn
 
 CoreScript = Callable[[Incoming, Reply], Awaitable[None]]  # what a scripted stand-in core does with a message
 
@@ -114,6 +115,10 @@ class FirstClaims:
         self.claimed.append(delivery)
         return True
 
+    async def line_up(self, key: str) -> Turn:
+        """One process, so a turn taken at once (as `Core.line_up` on SQLite)."""
+        return Turn()
+
 
 class TrackingCore:
     """Wraps a chat core (real or scripted); a test can wait until N messages were started, or handled."""
@@ -134,6 +139,10 @@ class TrackingCore:
     async def claim(self, delivery: str) -> bool:
         result: bool = await self.inner.claim(delivery)
         return result
+
+    async def line_up(self, key: str) -> Turn:
+        turn: Turn = await self.inner.line_up(key)
+        return turn
 
     async def _record(self, where: list[Incoming], incoming: Incoming) -> None:
         async with self._changed:

@@ -4,6 +4,9 @@ Polling by default. With TELEGRAM_WEBHOOK_URL set, Telegram posts updates to tha
 is served by the process's one web server on PORT (beside the owner API, see `bot.web`), and a request
 counts only with the secret token we registered with setWebhook. The secret is derived from the bot token
 (an owner has nothing more to configure, and it changes when the token is rotated).
+Several web processes may serve one webhook URL behind a load balancer: before a request is acknowledged,
+its update lines up in its person's turn in the database (`PerPersonOrder.admit`), so a person's answers
+keep the order in which their updates reached the processes.
 
 TELEGRAM_BASE_URL is python-telegram-bot's `base_url` (the token is appended), so the same code talks to
 api.telegram.org, a local Bot API server or the test fake. Rate limiting is PTB's `AIORateLimiter` (30
@@ -148,7 +151,11 @@ def webhook_route(application: TelegramApp, secret: str, path: str) -> web.Route
         except Exception as exc:  # a malformed body is the sender's problem: 400, and keep serving
             log.warning("telegram: unreadable webhook update: %s", short(exc))
             return web.Response(status=400)
-        await application.update_queue.put(update)
+        order = application.update_processor
+        if isinstance(order, PerPersonOrder):  # its place in the person's turns, across processes
+            await order.admit(update, application.update_queue)
+        else:
+            await application.update_queue.put(update)
         return web.Response(status=200)
 
     return web.post(path, on_update)

@@ -7,7 +7,7 @@ never this module, so there is no import cycle.
 
 from __future__ import annotations
 
-from bot.storage.base import Database, DatabaseBusy, DatabaseError, Row, Tx
+from bot.storage.base import Database, DatabaseBusy, DatabaseError, Row, Turn, Tx
 from bot.storage.migrations import SCHEMA_VERSION, migrate
 from bot.storage.transfer import Tally, export_ledger, import_ledger
 
@@ -18,6 +18,7 @@ __all__ = [
     "DatabaseError",
     "Row",
     "Tally",
+    "Turn",
     "Tx",
     "export_ledger",
     "import_ledger",

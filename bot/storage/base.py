@@ -7,8 +7,8 @@ imports ever imports the driver back (`bot.storage.open_database` loads a driver
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Literal
 
 from bot.refusals import Refusal
@@ -42,6 +42,20 @@ class Tx(ABC):
         """Read many rows inside the transaction (see `fetchone`)."""
 
 
+class Turn:
+    """One place in a line of work for one key: `taken` waits for the places before it, `close` ends it.
+
+    This base class is the turn of a database only one process uses (SQLite): in-process order suffices
+    there, so the turn is taken at once and closing it frees nothing.
+    """
+
+    async def taken(self) -> None:
+        """Wait until every turn lined up before this one (for the same key) has been closed."""
+
+    async def close(self) -> None:
+        """End the turn, or leave the line if it was not taken yet; closing twice is harmless."""
+
+
 class Database(ABC):
     """One SQL text, two drivers: callers write SQL once with `?` placeholders and `tx.lock`.
 
@@ -67,6 +81,26 @@ class Database(ABC):
         """A one-statement write, for changes that need no read before them (heartbeats, migrations)."""
         async with self.write() as tx:
             await tx.execute(sql, *args)
+
+    async def line_up(self, key: str) -> Turn:
+        """A place in `key`'s line, fixed by the time this returns: turns are taken in the order they lined
+        up, across every process on this database. `key` is opaque (adapters pass an identity).
+
+        Several processes can receive one person's messages (web workers behind a load balancer), and the
+        answers should still come in the order asked. This default is for a database only one process
+        uses; PostgreSQL overrides it.
+        """
+        return Turn()
+
+    @asynccontextmanager
+    async def turn(self, key: str) -> AsyncIterator[None]:
+        """Line up for `key` and hold the turn for the block."""
+        turn = await self.line_up(key)
+        try:
+            await turn.taken()
+            yield
+        finally:
+            await turn.close()
 
     @abstractmethod
     async def close(self) -> None:

@@ -4,12 +4,17 @@ Write transactions rely on row locks (`tx.lock` = FOR UPDATE) taken in a fixed o
 the account's users row, then the global row (a merge: both users rows, sorted), so concurrent
 reservations queue instead of racing. Reads take no locks, so a writer re-reads, once its row is locked,
 whatever a merge could have changed before it (the identity's account: `Accounts._on_account`).
+
+Turns (`line_up`) are session-level advisory locks on connections of a second pool, so a long wait in
+line never takes a connection the ledger needs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
+import hashlib
 import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,11 +23,13 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from bot.redact import Redactor
-from bot.storage.base import Database, DatabaseBusy, DatabaseError, Row, Tx
+from bot.storage.base import Database, DatabaseBusy, DatabaseError, Row, Turn, Tx
 
 _PLACEHOLDER = re.compile(r"\?")
 T = TypeVar("T")
 READ_ATTEMPTS = 3  # a read on a lost connection is tried again on a fresh one, this many times in all
+CLOSE_LIMIT = 5.0  # seconds closing the turns pool may wait for a turn still open
+LINED_UP_POLL = 0.002  # seconds between looks at pg_locks while a turn's request reaches the server
 
 
 def _lost_connection_errors() -> tuple[type[BaseException], ...]:
@@ -111,13 +118,61 @@ class _PostgresTx(Tx):
         return [dict(row) for row in await self._conn.fetch(to_dollar_params(sql), *args)]
 
 
+def turn_key(key: str, namespace: str) -> int:
+    """The advisory lock key of `key`'s turns: a stable signed 64-bit hash, the same in every process.
+
+    `namespace` is the schema, so bots (or tests) sharing one database in separate schemas never wait for
+    each other. A collision with another key (or with the migration lock) only makes two lines one.
+    """
+    digest = hashlib.sha256(f"capbot turn\0{namespace}\0{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class _PostgresTurn(Turn):
+    """A session-level advisory lock requested on a connection of its own, which it keeps until closed.
+
+    The server queues waiters for one lock first come, first served, so the order in which requests reach
+    it is the order of the turns.
+    """
+
+    def __init__(self, pool: Any, conn: Any, key: int, request: asyncio.Task[Any]) -> None:
+        self._pool = pool
+        self._conn: Any | None = conn
+        self._key = key
+        self._request = request
+
+    async def taken(self) -> None:
+        try:
+            await asyncio.shield(self._request)
+        except Exception as exc:
+            raise _lost(exc) from None
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if not self._request.done():  # still waiting: leave the line (asyncpg cancels the query)
+                self._request.cancel()
+                with contextlib.suppress(BaseException):
+                    await self._request
+            elif not self._request.cancelled() and self._request.exception() is None:
+                with contextlib.suppress(Exception):  # a lost connection has freed the lock already
+                    await conn.execute("SELECT pg_advisory_unlock($1)", self._key)
+        finally:
+            # the pool's reset also unlocks whatever the session still holds, should anything be left
+            await self._pool.release(conn)
+
+
 class PostgresDatabase(Database):
     """For several machines or heavy load: a connection pool, transactions serialised by row locks."""
 
     dialect: Literal["sqlite", "postgres"] = "postgres"
 
-    def __init__(self, pool: Any) -> None:
+    def __init__(self, pool: Any, turns: Any = None, namespace: str = "") -> None:
         self._pool = pool
+        self._turns = turns  # connections that hold turns (`line_up`), apart from `_pool`
+        self._namespace = namespace
 
     @classmethod
     async def open(
@@ -126,6 +181,9 @@ class PostgresDatabase(Database):
         """Connect a pool of at most `pool_size` connections; a missing asyncpg or an unreachable server is
         one `DatabaseError` line.
 
+        Turns (`line_up`) get a second pool of at most `pool_size` connections, opened only as turns are
+        taken (a process that never lines up, like a polling bot, opens none): a turn keeps its connection
+        while it waits and while the answer runs, and reserves and settles must never queue behind it.
         `server_settings` are per-connection settings (tests use `search_path` for a private schema).
         """
         try:
@@ -146,7 +204,16 @@ class PostgresDatabase(Database):
             raise DatabaseError(
                 f"DATABASE_URL: cannot connect to PostgreSQL at {server_named(url)}: {cause(exc, url)}"
             ) from None
-        return cls(pool)
+        try:
+            namespace = str(await pool.fetchval("SELECT current_schema()") or "")
+            # no command timeout: waiting for a turn lasts as long as the answers before it
+            turns = await asyncpg.create_pool(
+                url, min_size=0, max_size=pool_size, command_timeout=None, server_settings=server_settings
+            )
+        except BaseException:
+            await pool.close()
+            raise
+        return cls(pool, turns, namespace)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:
@@ -193,6 +260,44 @@ class PostgresDatabase(Database):
             await asyncio.sleep(0.05 * 4**attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def line_up(self, key: str) -> Turn:
+        """Request `key`'s advisory lock on a turns connection, and return once the server has it queued
+        (or granted): from then on, a turn lined up anywhere later comes after this one.
+
+        The request is in flight on its own connection, so whether the server has queued it is read in
+        pg_locks from another; that takes a look or two. `DatabaseBusy` when the server can't be reached.
+        """
+        if self._turns is None:  # opened on a bare pool (no turns pool): one process, in-process order
+            return Turn()
+        lock = turn_key(key, self._namespace)
+        try:
+            conn = await self._turns.acquire()
+        except Exception as exc:
+            raise _lost(exc) from None
+        request = asyncio.ensure_future(conn.execute("SELECT pg_advisory_lock($1)", lock))
+        turn = _PostgresTurn(self._turns, conn, lock, request)
+        try:
+            pid = conn.get_server_pid()
+            while not request.done():
+                queued = await self.fetchone(
+                    "SELECT 1 AS queued FROM pg_locks WHERE locktype = 'advisory' AND pid = ?", pid
+                )
+                if queued is not None:
+                    break
+                await asyncio.wait({request}, timeout=LINED_UP_POLL)
+            failed = request.exception() if request.done() and not request.cancelled() else None
+            if failed is not None:
+                raise _lost(failed)
+        except BaseException:
+            await turn.close()
+            raise
+        return turn
+
     async def close(self) -> None:
-        """Close the pool, so the server sees a clean disconnect rather than dropped sockets."""
+        """Close the pools, so the server sees a clean disconnect rather than dropped sockets."""
+        if self._turns is not None:
+            try:  # every turn has been closed by now; should one be stuck, don't wait for it forever
+                await asyncio.wait_for(self._turns.close(), CLOSE_LIMIT)
+            except TimeoutError:
+                self._turns.terminate()
         await self._pool.close()

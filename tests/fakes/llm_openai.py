@@ -33,6 +33,7 @@ class Script:
     """What the fake sends for one request. Defaults: a short answer with exact usage."""
 
     text: str = "Hello from the fake."
+    echo: bool = False  # answer with the text of the request's last user message instead of `text`
     prompt_tokens: int = 12
     completion_tokens: int | None = None  # None: one per word of `text` (or per filled token)
     cached_tokens: int = 0
@@ -54,6 +55,14 @@ class Script:
     keepalive: bool = True  # interleave ": keep-alive" comment lines
     delay: float = 0.0  # seconds between chunks
     hold: asyncio.Event | None = None  # wait for this before answering (concurrency tests)
+
+
+def _last_user_text(body: dict[str, Any]) -> str:
+    """The text of the last user message (its text parts, when it has parts): what an echo answers."""
+    content = [m for m in body.get("messages", []) if m.get("role") == "user"][-1]["content"]
+    if isinstance(content, str):
+        return content
+    return " ".join(part["text"] for part in content if part.get("type") == "text")
 
 
 def openai_error(status: int, message: str, type_: str, code: str | None = None) -> dict[str, Any]:
@@ -160,7 +169,8 @@ class FakeOpenAI(FakeModelServer[Script]):
 
     async def _stream(self, request: web.Request, body: dict[str, Any], script: Script) -> web.StreamResponse:
         limit = int(body.get("max_completion_tokens") or body.get("max_tokens") or 1_000_000)
-        words = [w + " " for w in script.text.split(" ")]
+        text = _last_user_text(body) if script.echo else script.text
+        words = [w + " " for w in text.split(" ")]
         if script.fill_to_limit:
             words = (words * (limit // max(len(words), 1) + 1))[:limit]
         completion = script.completion_tokens if script.completion_tokens is not None else len(words)
