@@ -133,9 +133,9 @@ class FakeDiscord(FakeServer):
         """Wait until `predicate()` holds; checked whenever the fake records something."""
         await wait_until(self._changed, predicate, f"fake Discord never saw: {what}", limit)
 
-    async def connected(self, shards: int = 1) -> None:
+    async def connected(self, shards: int = 1, limit: float = 15) -> None:
         """Wait until `shards` gateway sockets have identified (one for a plain client)."""
-        await self.wait_for(lambda: len(self._sockets) >= shards, f"IDENTIFY on {shards} socket(s)")
+        await self.wait_for(lambda: len(self._sockets) >= shards, f"IDENTIFY on {shards} socket(s)", limit)
 
     def shard_of(self, guild_id: int | None) -> int:
         """The shard Discord sends a guild's events to; shard 0 for events outside any guild (DMs)."""
