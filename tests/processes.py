@@ -29,12 +29,18 @@ async def bot_process(
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", platform, cwd=cwd, env=env, stderr=asyncio.subprocess.PIPE
     )
+    failed: BaseException | None = None
     try:
         yield process
+    except BaseException as exc:
+        failed = exc
+        raise
     finally:
         if process.returncode is None:  # a test may have stopped it already
             process.terminate()
         with contextlib.suppress(ProcessLookupError):
             _, err = await process.communicate()
+            if failed is not None:  # what the process said is the first thing to read about a failure
+                failed.add_note(f"`python -m bot {platform}` said:\n{err.decode(errors='replace')[-4000:]}")
             for secret in never_logged:
                 assert secret.encode() not in err
