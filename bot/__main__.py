@@ -96,7 +96,10 @@ def _parser() -> argparse.ArgumentParser:
     console = sub.add_parser("console", help="chat from this terminal (each stdin line is a message)")
     console.add_argument("--user", default="console", help="console user name (identity console:NAME)")
     console.add_argument("--demo", action="store_true", help="use a local demo model: no key needed")
-    sub.add_parser("api", help="serve only the owner's HTTP API on PORT (needs ADMIN_API_TOKEN)")
+    sub.add_parser(
+        "api",
+        help="serve only the owner's HTTP API and the gateway on PORT (needs ADMIN_API_TOKEN or GATEWAY=1)",
+    )
     sub.add_parser(
         "web",
         help="the web process: the Telegram webhook (with TELEGRAM_WEBHOOK_URL) and the owner's API on "
@@ -151,8 +154,9 @@ async def _platforms(settings: Settings, which: Sequence[Platform]) -> None:
     from bot.web import api_enabled, serve
 
     async with open_core(settings) as core, contextlib.AsyncExitStack() as stack:
-        # The owner's API rides along on PORT; a Telegram webhook shares that one server.
-        if api_enabled(settings) and not any(platform.serves_web(settings) for platform in which):
+        # The owner's API and the gateway ride along on PORT; a Telegram webhook shares that one server.
+        web_wanted = api_enabled(settings) or settings.gateway
+        if web_wanted and not any(platform.serves_web(settings) for platform in which):
             await stack.enter_async_context(serve(core, settings))
         await _until_stopped(core, settings, [platform.run(core, settings) for platform in which])
 
@@ -205,8 +209,8 @@ def _signals(handlers: dict[signal.Signals, Callable[[], None]]) -> Iterator[Non
 
 
 _WEB_NEEDS = (
-    "the web process serves the owner's API (set ADMIN_API_TOKEN) and the Telegram webhook (set "
-    "TELEGRAM_WEBHOOK_URL); neither is set"
+    "the web process serves the owner's API (set ADMIN_API_TOKEN), the gateway (set GATEWAY=1) and the "
+    "Telegram webhook (set TELEGRAM_WEBHOOK_URL); none is set"
 )
 
 
@@ -238,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return prices_cli.run(settings, args)
         webhooks = [p for p in PLATFORMS.values() if p.serves_web(settings)]
         if args.mode == "api" or (args.mode == "web" and not webhooks):
-            if settings.secret("ADMIN_API_TOKEN") is None:
+            if settings.secret("ADMIN_API_TOKEN") is None and not settings.gateway:
                 needs = "required to serve the API" if args.mode == "api" else _WEB_NEEDS
                 raise ConfigError(f"ADMIN_API_TOKEN: {needs}")
             _say_where_the_ledger_is(settings)

@@ -152,6 +152,7 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(default=10, ge=0, le=10_000)
     max_in_flight: int = Field(default=2, ge=1, le=1000)
     admin_api_token: SecretStr | None = None
+    gateway: bool = False  # serve the OpenAI-compatible /v1 on PORT, paid by per-person keys
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     # on SIGTERM or Ctrl-C: how long answers in progress may take to finish before they are cut (and
     # charged what they showed); keep it below the host's stop timeout (Docker's is 10 s by default)

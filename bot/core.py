@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import Any, TypeVar
 
 from bot.access import Gate
 from bot.commands import ALL
@@ -31,12 +32,13 @@ from bot.providers.catalog import ProviderSpec
 from bot.providers.http import create_session
 from bot.providers.openrouter_models import openrouter_list
 from bot.providers.registry import Providers
-from bot.refusals import Refusal
+from bot.refusals import Refusal, Restarting
 from bot.startup import model_warnings
 from bot.storage import DatabaseBusy, Turn, open_database
 from bot.wording import RESTARTING, UNEXPECTED, refusal
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def parse(text: str, direct: bool) -> tuple[str, str] | None:
@@ -60,7 +62,7 @@ class Core:
         self.services = services
         self._gate = Gate(services)
         self._commands = {name: c for c in services.commands for name in (c.name, *c.aliases)}
-        self._answering: set[asyncio.Task[None]] = set()  # messages being handled, for `drain`
+        self._answering: set[asyncio.Future[Any]] = set()  # messages and requests being answered, for `drain`
         self._draining = False
         self._deliveries = Deliveries(services.ledger.db, services.clock)
 
@@ -100,6 +102,30 @@ class Core:
             this = asyncio.current_task()
             if answering.cancelled() and this is not None and not this.cancelling():
                 return  # cut by `drain`, not by our caller: settled and delivered as far as it got
+            raise
+
+    async def outside_chat(self, user: str, work: Callable[[], Awaitable[T]]) -> T:
+        """Run a paid request that comes from outside chat (the gateway's) the way /ask runs in chat: turned
+        away while stopping, through the same access stage (allowlist, rate limit, answers in flight, block),
+        in a task of its own that `drain` waits for and cuts. Refusals are raised for the caller to word;
+        a request `drain` cut (settled as far as it got) raises `Restarting`."""
+        if self._draining:
+            raise Restarting()
+        ask = self._commands["ask"]
+
+        async def run() -> T:
+            await self._gate.check(Incoming(user, f"gateway:{user}", ""), ask)
+            return await work()
+
+        answering = asyncio.ensure_future(run())
+        self._answering.add(answering)
+        answering.add_done_callback(self._answering.discard)
+        try:
+            return await answering
+        except asyncio.CancelledError:
+            this = asyncio.current_task()
+            if answering.cancelled() and this is not None and not this.cancelling():
+                raise Restarting() from None  # cut by `drain`, not by our caller
             raise
 
     @property

@@ -48,6 +48,14 @@ class CapReachedWithHistory(Refusal):
     refused: Refusal  # the ledger's CapReached: what is left and when it resets
 
 
+class BadKey(Refusal):
+    """An API request (the gateway's) without a live key: missing, wrong or revoked, told apart to nobody."""
+
+
+class Restarting(Refusal):
+    """A stop is under way: new requests are turned away while the answers in progress finish."""
+
+
 @dataclass
 class NotOwner(Refusal):
     """An owner command from someone else; it names the command so the line makes sense on its own."""

@@ -1,11 +1,12 @@
-"""One web server per bot process, on PORT: the provisioning API, a health check, and the platform
-runner's own routes (the Telegram webhook) side by side.
+"""One web server per bot process, on PORT: the provisioning API, the OpenAI-compatible gateway, a health
+check, and the platform runner's own routes (the Telegram webhook) side by side.
 
     async with serve(core, settings, extra_routes=[web.post("/telegram/webhook", on_update)]):
         ...  # run the platforms; the server stops when the block ends
 
 `web_app` builds the same application without listening, for tests and for runners that host it
-themselves. The API is mounted under /api/v1 only when ADMIN_API_TOKEN is set. `listening` is the one
+themselves. The API is mounted under /api/v1 only when ADMIN_API_TOKEN is set, the gateway under /v1 only
+when GATEWAY=1 (its keys checked by the ledger, see `key_owner`). `listening` is the one
 way anything here (this server, the demo model, the tests' fakes) puts an aiohttp app on a port, always
 behind the deadlines and the connection cap of `bot.web_limits`.
 
@@ -18,12 +19,14 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, cast
 
 from aiohttp import web
 
 from bot.api import build_api
+from bot.commands.base import Services
 from bot.config import Settings
+from bot.gateway import Authenticate, build_gateway
 from bot.web_limits import DEFAULT_LIMITS, GuardedSite, WebLimits, quiet_accept_errors, whole_body
 
 if TYPE_CHECKING:
@@ -31,6 +34,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
+GATEWAY_PREFIX = "/v1"
+
+
+class KeyOwners(Protocol):
+    """The part of the ledger the gateway authenticates with: per-person keys."""
+
+    async def key_owner(self, secret: str) -> str | None:
+        """The identity a live key belongs to; None for a missing, wrong or revoked key."""
+        ...
+
+
+def key_owner(services: Services) -> Authenticate:
+    """The gateway's production authentication: the ledger's per-person keys (`Ledger.key_owner`)."""
+    ledger = cast(KeyOwners, services.ledger)
+    return ledger.key_owner
 
 
 async def _health(request: web.Request) -> web.Response:
@@ -42,12 +60,17 @@ def web_app(
     settings: Settings,
     extra_routes: Iterable[web.AbstractRouteDef] = (),
     limits: WebLimits = DEFAULT_LIMITS,
+    *,
+    authenticate: Authenticate | None = None,
 ) -> web.Application:
-    """The process's aiohttp application: /healthz, the API (if enabled) and the caller's routes."""
+    """The process's aiohttp application: /healthz, the API and the gateway (if enabled) and the caller's
+    routes. `authenticate` checks the gateway's keys (default: `key_owner`; tests pass their own)."""
     app = web.Application(middlewares=[whole_body(limits)])
     app.router.add_get("/healthz", _health)
     if api_enabled(settings):
         app.add_subapp(API_PREFIX, build_api(core))
+    if settings.gateway:
+        app.add_subapp(GATEWAY_PREFIX, build_gateway(core, authenticate or key_owner(core.services)))
     app.add_routes(list(extra_routes))
     return app
 
@@ -93,6 +116,7 @@ async def serve(
     host: str | None = None,
     port: int | None = None,
     limits: WebLimits = DEFAULT_LIMITS,
+    authenticate: Authenticate | None = None,
 ) -> AsyncIterator[int]:
     """Listen on `host` (else as `bind_host` decides):PORT for the block's duration (port 0 picks a free
     one); yields the bound port."""
@@ -100,15 +124,16 @@ async def serve(
     why = "given by the caller"
     if host is None:
         host, why = bind_host(settings)
-    app = web_app(core, settings, extra_routes, limits)
+    app = web_app(core, settings, extra_routes, limits, authenticate=authenticate)
     async with listening(app, host, settings.port if port is None else port, limits) as url:
         bound = int(url.rsplit(":", 1)[1])
         log.info(
-            "web server on %s port %s (%s)%s",
+            "web server on %s port %s (%s)%s%s",
             host,
             bound,
             why,
             ", API at /api/v1" if api_enabled(settings) else "",
+            ", OpenAI-compatible gateway at /v1" if settings.gateway else "",
         )
         yield bound
 

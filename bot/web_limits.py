@@ -12,6 +12,8 @@ used up the process's file descriptors left nothing for the connections to provi
 - `whole_body` (a middleware) reads the body within `body_timeout` before any handler sees the request;
   handlers then read it from memory.
 - aiohttp's own `keepalive_timeout` closes a kept-alive connection idle for `idle_timeout`.
+- `disconnected(request)` is done once the request's client has gone, for a handler busy waiting on
+  something else (a model's answer): aiohttp itself only notices at the handler's next write.
 - `RepeatThrottle` lets one line of a repeated complaint through per interval, with a count of the ones
   held back: asyncio logs "socket.accept() out of system resource" on every retry (once 81 MB a minute).
 """
@@ -147,6 +149,21 @@ class ConnectionGuard:
             )
 
 
+# Each guarded connection's transport → a future done when it is lost (see `disconnected`).
+_LOST: dict[asyncio.BaseTransport, asyncio.Future[None]] = {}
+
+
+def disconnected(request: web.BaseRequest) -> asyncio.Future[None]:
+    """Done once the client of `request` is gone (at once if it already is); never done for a server that
+    is not a `GuardedSite`, where the handler learns it at its next write as usual."""
+    transport = request.transport
+    if transport is None:
+        gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        gone.set_result(None)
+        return gone
+    return _LOST.get(transport) or asyncio.get_running_loop().create_future()
+
+
 class _Guarded(asyncio.Protocol):
     """One connection: counted, timed until its request head arrives, then aiohttp's alone."""
 
@@ -165,6 +182,7 @@ class _Guarded(asyncio.Protocol):
         self.transport = transport
         self.guard.waiting[self] = None
         loop = asyncio.get_running_loop()
+        _LOST[transport] = loop.create_future()
         self.deadline = loop.call_later(self.guard.limits.head_timeout, self._too_slow)
         self.inner = self.guard.factory()
         self.inner.connection_made(transport)
@@ -206,6 +224,9 @@ class _Guarded(asyncio.Protocol):
         """Stop counting this connection (once, whichever of drop/timeout/loss comes first)."""
         self._head_arrived()
         if self.transport is not None:
+            lost = _LOST.pop(self.transport, None)
+            if lost is not None and not lost.done():
+                lost.set_result(None)
             self.transport = None
             self.guard.open -= 1
 

@@ -9,6 +9,7 @@ from bot.money import BadAmount, format_usd
 from bot.refusals import (
     AmbiguousUser,
     BadArguments,
+    BadKey,
     CapReachedWithHistory,
     EmptyPrompt,
     ModelUnavailable,
@@ -19,6 +20,7 @@ from bot.refusals import (
     QueueFull,
     RateLimited,
     Refusal,
+    Restarting,
     UnknownModelChoice,
     UnknownUser,
 )
@@ -156,6 +158,13 @@ def refusal(exc: Refusal, now: datetime) -> str:
             return owner_protected(exc) + "."
         case DatabaseBusy():
             return "The bot's database is busy; try again in a moment. Nothing was charged."
+        case BadKey():
+            return (
+                "Send your capbot key as Authorization: Bearer <key>; this one is missing, wrong or revoked. "
+                "The bot's owner issues keys."
+            )
+        case Restarting():
+            return RESTARTING
     return "That can't be done."  # a refusal nobody worded yet: still one line that changes nothing
 
 

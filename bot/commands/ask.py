@@ -1,14 +1,10 @@
-"""/ask: the one path from a question to a paid, streamed answer.
+"""/ask: the one path from a question to a paid, streamed answer in a chat.
 
-history + prompt → price the worst case → ledger.reserve (clamps the output limit) → provider.stream →
-reply.stream → usage → cost → ledger.settle. Every exit path settles or releases the hold: a failure
-before any text charges nothing; an answer that shows text but never reports usage (the stream broke,
-it ended without usage, it was stopped or the bot shut down) is charged the bound of what was received,
-never more than the hold; one whose stream ended with usage is charged that usage even when its final
-edit then fails or is cut. A settle the database can't take at that moment is kept and retried by the
-ledger (`settle_surely`): the answer was delivered, so the person hears nothing about it. History never
-prices a person out: when even a short answer with it is more than the allowance can pay, the oldest of
-it is left out until an answer fits.
+history + prompt → `bot.answering` (price the worst case → ledger.reserve, which clamps the output limit →
+provider.stream → reply.stream → usage → cost → ledger.settle, by the money rules written there once for
+chat and the gateway alike). What is chat's alone stays here: the history and its budget, leaving the
+oldest of it out when even a short answer with it is more than the allowance can pay, a retry without it
+when the provider finds the context too long, the fallback models, and the notes said after an answer.
 """
 
 from __future__ import annotations
@@ -19,26 +15,19 @@ from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.answering import MIN_OUTPUT_TOKENS, Paying, check_fits, quote
 from bot.commands.base import Command, Context
 from bot.commands.model import PricedModel, current_model, priced_model
-from bot.conversation import build_prompt, estimate_tokens, input_token_bound, with_less_history
+from bot.conversation import build_prompt, with_less_history
 from bot.incoming import Argument, final_delivery
-from bot.ledger import CapReached, ChargeDetail, Hold, Quote
+from bot.ledger import CapReached, Hold, Quote
 from bot.money import format_usd
-from bot.providers.base import ChatMessage, ChatRequest, Provider, ProviderError, TextDelta, TokenUsage
-from bot.refusals import (
-    CapReachedWithHistory,
-    EmptyPrompt,
-    ModelUnavailable,
-    PromptTooLarge,
-    UnknownModelChoice,
-)
+from bot.providers.base import ChatMessage, ProviderError, TokenUsage
+from bot.refusals import CapReachedWithHistory, EmptyPrompt, ModelUnavailable, UnknownModelChoice
 from bot.storage import DatabaseBusy
 
 log = logging.getLogger(__name__)
 
-# The shortest answer worth paying for; below this the allowance is treated as spent.
-MIN_OUTPUT_TOKENS = 16
 # Kinds of provider failure after which another model may do better.
 FALLBACK_KINDS = frozenset({"rate_limited", "overloaded", "timeout", "unavailable", "malformed"})
 
@@ -131,63 +120,48 @@ async def _fit_note(ctx: Context, *, clamped: bool, trimmed: bool) -> str:
 async def _answer(
     ctx: Context, model: PricedModel, history: list[ChatMessage], question: ChatMessage
 ) -> Outcome:
-    """One model's attempt. Raises ProviderError when nothing was shown (hold released)."""
-    services, settings = ctx.services, ctx.services.settings
-    resolved = model.resolved
+    """One model's attempt, paid by `bot.answering`'s rules. Raises ProviderError when nothing was shown
+    (hold released), `StreamFailed` when the provider failed after text was shown (settled)."""
+    settings = ctx.services.settings
     window = model.rates.context_window
     budget = settings.history_tokens
     if window:
         budget = min(budget, max(window - settings.max_output_tokens, 0))
     built = build_prompt(settings.system_prompt, history, question, budget)
-    tokens = estimate_tokens(built)
-    if window and tokens + MIN_OUTPUT_TOKENS > window:
-        raise PromptTooLarge(resolved.id, tokens, window)
-    started = services.clock()  # the hold and the charge are both priced at the request's start
-    hold, messages, quote = await _reserve(ctx, model, built, started)
+    check_fits(model, built)
+    started = ctx.services.clock()  # the hold and the charge are both priced at the request's start
+    hold, messages, worst = await _reserve(ctx, model, built, started)
     trimmed = len(messages) < len(built)
-    relay = _Relay(ctx)
+    paying = Paying(ctx.services, model, worst, hold, started)
     try:
-        try:
-            await relay.run(resolved.provider, ChatRequest(resolved.name, messages, hold.max_output_tokens))
-        except ProviderError as error:
-            if error.kind != "context_too_long" or relay.shown or len(messages) <= 2:
-                raise
-            # the provider counts tokens differently than we estimate: drop the history once and retry
-            log.info("%s: context too long; retrying without history", resolved.id)
-            messages = build_prompt(settings.system_prompt, [], question, 0)
-            await relay.run(resolved.provider, ChatRequest(resolved.name, messages, hold.max_output_tokens))
-    except BaseException as error:  # a provider failure, a failed final edit, a stop, a shutdown
-        if not relay.shown:  # nothing reached the person: nothing is charged
-            await services.ledger.release_surely(hold)
-            raise
-        # text was shown: its usage when the stream got to its end, else the bound of the text received
-        await _settle(ctx, model, quote, hold, relay.final_usage, relay.received_bytes, started)
-        if isinstance(error, ProviderError):
+        async with paying:
+            try:
+                text = await _relay(ctx, paying, messages)
+            except ProviderError as error:
+                if error.kind != "context_too_long" or paying.shown or len(messages) <= 2:
+                    raise
+                # the provider counts tokens differently than we estimate: drop the history once and retry
+                log.info("%s: context too long; retrying without history", model.resolved.id)
+                messages = build_prompt(settings.system_prompt, [], question, 0)
+                text = await _relay(ctx, paying, messages)
+    except ProviderError as error:
+        if paying.shown:
             raise StreamFailed(error) from None
         raise
-    await _settle(ctx, model, quote, hold, relay.usage, relay.received_bytes, started)
-    clamped = hold.max_output_tokens < quote.max_output_tokens
-    return Outcome(relay.text, relay.usage, clamped, trimmed)
+    return Outcome(text, paying.usage, paying.clamped, trimmed)
+
+
+async def _relay(ctx: Context, paying: Paying, messages: tuple[ChatMessage, ...]) -> str:
+    """Stream the answer into the chat; returns the text delivered (a stop during the final edit does
+    not cut it: the stream had ended, so its usage is what is charged)."""
+    async with ctx.reply.stream() as out:
+        await paying.stream(messages, out.write)
+        return await final_delivery(out)
 
 
 def _quote(ctx: Context, model: PricedModel, messages: tuple[ChatMessage, ...], at: datetime) -> Quote:
-    """The worst case of sending `messages` at the prices of `at`: their input bound, and as much output as
-    the window and the model's own output limit (OpenRouter lists it; asking more is refused) leave."""
-    settings, resolved = ctx.services.settings, model.resolved
-    window = model.rates.context_window
-    max_output = settings.max_output_tokens
-    if window:
-        max_output = min(max_output, window - estimate_tokens(messages))
-    if model.rates.max_output:
-        max_output = min(max_output, model.rates.max_output)
-    return ctx.services.pricer.quote(
-        resolved.id,
-        resolved.spec.price_provider,
-        at=at,
-        input_tokens=input_token_bound(messages),
-        max_output_tokens=max_output,
-        min_output_tokens=MIN_OUTPUT_TOKENS,
-    )
+    """The worst case of sending `messages` at the prices of `at`, with a full answer (MAX_OUTPUT_TOKENS)."""
+    return quote(ctx.services, model, messages, at, ctx.services.settings.max_output_tokens)
 
 
 async def _reserve(
@@ -252,78 +226,6 @@ def _most_history_within(
         if found < len(prompts):
             return prompts[found], quote(found)
     return None
-
-
-def _received_bound(quote: Quote, hold: Hold, received_bytes: int) -> int:
-    """What an answer that ended without usage could have cost: the input at its bound and one output
-    token per UTF-8 byte received (byte-level BPE never yields more tokens than bytes), never more than the
-    hold. Output the model never sent as text (hidden reasoning) is not in it: that is the owner's."""
-    return min(hold.amount, quote.worst_case(received_bytes))
-
-
-class _Relay:
-    """Relays text deltas to the chat and keeps the last (cumulative) usage report."""
-
-    def __init__(self, ctx: Context) -> None:
-        self._reply = ctx.reply
-        self.shown = False
-        self.received_bytes = 0  # UTF-8 bytes of text received so far: they bound its tokens
-        self.text = ""
-        self.usage: TokenUsage | None = None
-        self.ended = False  # the provider's stream got to its end: its last usage report is the final one
-
-    @property
-    def final_usage(self) -> TokenUsage | None:
-        """The usage to charge: only a stream that ended has reported all of it (a cut one may have sent
-        a running count, such as Anthropic's input tokens at the start)."""
-        return self.usage if self.ended else None
-
-    async def run(self, provider: Provider, request: ChatRequest) -> None:
-        async with self._reply.stream() as out:
-            async for event in provider.stream(request):
-                if isinstance(event, TextDelta):
-                    if event.text:
-                        self.shown = True
-                        self.received_bytes += len(event.text.encode("utf-8"))
-                        await out.write(event.text)
-                else:
-                    self.usage = event.usage
-            self.ended = True
-            self.text = await final_delivery(out)  # a stop during the final edit does not cut it
-
-
-async def _settle(
-    ctx: Context,
-    model: PricedModel,
-    quote: Quote,
-    hold: Hold,
-    usage: TokenUsage | None,
-    received_bytes: int,
-    started: datetime,
-) -> None:
-    """Charge the exact cost at the prices of the request's start, or when the provider never said what it
-    used the bound of the text received (estimated). Written now, or by the ledger's retrier when the
-    database can't take it at this moment."""
-    services = ctx.services
-    resolved = model.resolved
-    if usage is None:
-        bound = _received_bound(quote, hold, received_bytes)
-        log.warning(
-            "%s: no usage reported; charging the bound of the text received, %s of the hold %s (estimated)",
-            resolved.id,
-            format_usd(bound),
-            format_usd(hold.amount),
-        )
-        cost, estimated, usage = bound, True, TokenUsage()
-    else:
-        try:
-            price_provider = resolved.spec.price_provider
-            cost, estimated = services.pricer.cost(resolved.id, price_provider, usage, at=started), False
-        except Exception:  # a hold left open would block the allowance until the next restart
-            log.exception("%s: cannot price the reported usage; charging the hold (estimated)", resolved.id)
-            cost, estimated = hold.amount, True
-    detail = ChargeDetail(model=resolved.id, tokens=usage, estimated=estimated)
-    await services.ledger.settle_surely(hold, cost, detail)
 
 
 PROMPT = Argument("prompt", "Your question", required=True)

@@ -41,9 +41,9 @@ def priced_model(services: Services, model_id: str) -> PricedModel:
 MENU_MODELS_PER_PROVIDER = 20
 
 
-def _offered(services: Services, spec: ProviderSpec, current: str) -> Iterator[MenuItem]:
-    """The provider's models that have a price: its curated ones, then every other model OpenRouter lists
-    (once its list is loaded), each labelled with its prices."""
+def provider_models(services: Services, spec: ProviderSpec) -> Iterator[tuple[str, Rates]]:
+    """The provider's models that have a price, with their rates: its curated ones, then every other model
+    OpenRouter lists (once its list is loaded). What the menu offers and what the gateway lists."""
     names = list(spec.models)
     listed = services.pricer.openrouter
     if listed is not None and listed.prices(spec.price_provider):  # OpenRouter: its whole list
@@ -51,9 +51,14 @@ def _offered(services: Services, spec: ProviderSpec, current: str) -> Iterator[M
     for name in names:
         model_id = f"{spec.name}/{name}"
         try:
-            rates = services.pricer.rates(model_id, spec.price_provider)
+            yield model_id, services.pricer.rates(model_id, spec.price_provider)
         except UnpricedModel:
             continue
+
+
+def _offered(services: Services, spec: ProviderSpec, current: str) -> Iterator[MenuItem]:
+    """`provider_models` as menu items, each labelled with its prices."""
+    for model_id, rates in provider_models(services, spec):
         mark = " ✓" if model_id == current else ""
         yield MenuItem(f"{model_id} — {describe(rates)}{mark}", f"/model {model_id}")
 

@@ -42,6 +42,7 @@ class AnthropicMessages:
                 {"role": m.role, "content": m.content} for m in request.messages if m.role != "system"
             ],
             "stream": True,
+            **request.sampling_fields("temperature", "top_p", "stop_sequences"),
         }
         if system:
             body["system"] = system

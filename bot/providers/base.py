@@ -25,12 +25,29 @@ class ChatMessage:
 
 
 @dataclass(frozen=True)
+class Sampling:
+    """How to sample, as the asker set it (the gateway's clients); None or empty: the provider's default.
+    Each wire format sends the ones it takes under its own names; none of them changes what is charged."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ChatRequest:
     """One call. `max_output_tokens` is what the ledger reserved for: a provider must always send it."""
 
     model: str  # the provider's own model name, without the "provider/" prefix
     messages: tuple[ChatMessage, ...]
     max_output_tokens: int
+    sampling: Sampling = Sampling()
+
+    def sampling_fields(self, temperature: str, top_p: str, stop: str) -> dict[str, object]:
+        """The sampling settings that were set, under a wire format's names for them."""
+        fields: dict[str, object] = {temperature: self.sampling.temperature, top_p: self.sampling.top_p}
+        fields[stop] = list(self.sampling.stop) or None
+        return {name: value for name, value in fields.items() if value is not None}
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,10 @@ class GeminiChat:
                 for m in request.messages
                 if m.role != "system"
             ],
-            "generationConfig": {"maxOutputTokens": request.max_output_tokens},
+            "generationConfig": {
+                "maxOutputTokens": request.max_output_tokens,
+                **request.sampling_fields("temperature", "topP", "stopSequences"),
+            },
         }
         if system:
             body["systemInstruction"] = {"parts": [{"text": system}]}

@@ -35,6 +35,7 @@ class OpenAIChat:
             "messages": [{"role": m.role, "content": m.content} for m in request.messages],
             "stream": True,
             self._spec.output_limit_field: request.max_output_tokens,
+            **request.sampling_fields("temperature", "top_p", "stop"),
         }
         if self._spec.stream_usage_option:
             body["stream_options"] = {"include_usage": True}

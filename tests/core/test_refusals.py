@@ -28,6 +28,8 @@ EXAMPLES: dict[str, Any] = {
     "NotAllowed": bot.refusals.NotAllowed("telegram:7"),
     "NotPrivate": bot.refusals.NotPrivate("link"),
     "RateLimited": bot.refusals.RateLimited(30),
+    "BadKey": bot.refusals.BadKey(),
+    "Restarting": bot.refusals.Restarting(),
     "QueueFull": bot.refusals.QueueFull(20),
     "BadArguments": bot.refusals.BadArguments("Give an amount", "/cap <user> <amount>"),
     "ModelUnavailable": bot.refusals.ModelUnavailable("x/y", "overloaded"),
