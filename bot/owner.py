@@ -94,10 +94,10 @@ def parse_key_name(name: str | None, usage: str = "") -> str:
     """A key's label: one line of at most `MAX_KEY_NAME` printable characters ("" for none). A name that
     looks like a key is refused, so no list line can ever carry a secret pasted in by mistake."""
     text = " ".join((name or "").split())
-    if len(text) > MAX_KEY_NAME:
-        raise BadArguments(f"A key name is at most {MAX_KEY_NAME} characters", usage)
     if not text.isprintable() or text.startswith(KEY_PREFIX):
         raise BadArguments("A key name is a short label such as laptop", usage)
+    if len(text) > MAX_KEY_NAME:
+        raise BadArguments(f"A key name is at most {MAX_KEY_NAME} characters", usage)
     return text
 
 
