@@ -1,4 +1,4 @@
-"""`python -m bot [telegram|discord|web|console|api|users|prices|db]` — see README.md.
+"""`python -m bot [telegram|discord|web|console|api|users|keys|prices|db]` — see README.md.
 
 With no argument, every adapter whose token is set runs in this one process, sharing the core.
 
@@ -81,7 +81,7 @@ TOKENS = [p.token_env for p in PLATFORMS.values()]
 
 
 def _parser() -> argparse.ArgumentParser:
-    from bot import cli, db_cli, prices_cli
+    from bot import cli, db_cli, keys_cli, prices_cli
 
     # every sub-parser takes the main parser's class, so all usage errors are one line
     parser = cli.OneLineParser(
@@ -106,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
         "PORT; run as many as you like behind one load balancer",
     )
     cli.add_parser(sub)
+    keys_cli.add_parser(sub)
     prices_cli.add_parser(sub)
     db_cli.add_parser(sub)
     return parser
@@ -232,6 +233,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot import cli
 
             return asyncio.run(cli.run(settings, args))
+        if args.mode == "keys":
+            from bot import keys_cli
+
+            return asyncio.run(keys_cli.run(settings, args))
         if args.mode == "db":
             from bot import db_cli
 

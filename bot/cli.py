@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import NoReturn, TextIO
 
@@ -51,8 +52,18 @@ def add_parser(sub: argparse._SubParsersAction[OneLineParser]) -> None:
     act.add_parser("usage", help="usage per model this period").add_argument("user", nargs="?")
 
 
+# One owner action from a shell: the settings, the bot's ledger, the parsed command line, where to print.
+Act = Callable[[Settings, Ledger, argparse.Namespace, TextIO], Awaitable[None]]
+
+
 async def run(settings: Settings, args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Carry out one `users` action; 0 on success, 1 (one line on stderr) when refused."""
+    return await on_ledger(settings, _act, args, out)
+
+
+async def on_ledger(settings: Settings, act: Act, args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Open the bot's database and run `act` on its ledger: 0 when done, 1 (one line on stderr) for a
+    refusal, which changed nothing, and 2 when the database can't be opened. Shared by the owner's CLIs."""
     try:
         db = await open_database(settings.database_url, pool_size=settings.database_pool_size)
     except DatabaseError as exc:
@@ -60,7 +71,7 @@ async def run(settings: Settings, args: argparse.Namespace, out: TextIO | None =
         return 2
     try:
         ledger = Ledger.from_settings(db, settings)
-        await _act(settings, ledger, args, out or sys.stdout)  # read at call time: it may be replaced
+        await act(settings, ledger, args, out or sys.stdout)  # read at call time: it may be replaced
         return 0
     except Refusal as exc:
         print(f"capbot: {refusal(exc, ledger.now())}", file=sys.stderr)

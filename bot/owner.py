@@ -18,9 +18,21 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot.incoming import is_identity
-from bot.ledger import PERIODS, AccountReport, Ledger, ModelUsage, Period, Unlinked, period_start
+from bot.ledger import (
+    KEY_PREFIX,
+    PERIODS,
+    SHOWN_PREFIX,
+    AccountReport,
+    IssuedKey,
+    KeyInfo,
+    Ledger,
+    ModelUsage,
+    Period,
+    Unlinked,
+    period_start,
+)
 from bot.money import BadAmount, format_usd, parse_usd, spent_and_left
-from bot.refusals import AmbiguousUser, BadArguments, UnknownUser
+from bot.refusals import AmbiguousUser, BadArguments, UnknownKey, UnknownUser
 from bot.wording import PER_PERIOD, THIS_PERIOD
 
 if TYPE_CHECKING:
@@ -73,6 +85,38 @@ def parse_period(period: str | None, usage: str = "") -> Period | None:
         if word == name:
             return name
     raise BadArguments(f"'{period}' is not a period (daily, weekly, monthly, total or default)", usage)
+
+
+MAX_KEY_NAME = 40  # characters: a label for a list line, not a description
+
+
+def parse_key_name(name: str | None, usage: str = "") -> str:
+    """A key's label: one line of at most `MAX_KEY_NAME` printable characters ("" for none). A name that
+    looks like a key is refused, so no list line can ever carry a secret pasted in by mistake."""
+    text = " ".join((name or "").split())
+    if not text.isprintable() or text.startswith(KEY_PREFIX):
+        raise BadArguments("A key name is a short label such as laptop", usage)
+    if len(text) > MAX_KEY_NAME:
+        raise BadArguments(f"A key name is at most {MAX_KEY_NAME} characters", usage)
+    return text
+
+
+def shown_key(key: str) -> str:
+    """A key named in a reply or a refusal: whatever was typed, never more than a shown prefix, so a whole
+    secret typed where an id was expected is not echoed back."""
+    key = " ".join(key.split())
+    return key if len(key) <= SHOWN_PREFIX else key[:SHOWN_PREFIX] + "…"
+
+
+def key_line(key: KeyInfo, *, with_user: bool = False) -> str:
+    """One key for text surfaces: id, prefix, name, when made and last used (never the secret)."""
+    used = "never used" if key.last_used_at is None else f"last used {key.last_used_at:%Y-%m-%d %H:%M} UTC"
+    name = f" {key.name!r}" if key.name else ""
+    who = f" {key.user}" if with_user else ""
+    line = f"#{key.id}{who} {key.prefix}…{name}, made {key.created_at:%Y-%m-%d %H:%M} UTC, {used}"
+    if key.revoked_at is not None:
+        line += f", revoked {key.revoked_at:%Y-%m-%d %H:%M} UTC"
+    return line
 
 
 @dataclass(frozen=True)
@@ -164,6 +208,23 @@ class OwnerActions:
             who, period = report.user, report.period
         since = period_start(period, self.ledger.now())
         return PeriodUsage(who, period, since, await self.ledger.usage_by_model(who, since))
+
+    async def create_key(self, user: str, name: str | None = None, *, usage: str = "") -> IssuedKey:
+        """A gateway key for `user` (the CLI, the API, a person's own /key): it spends their allowance
+        under every rule chat does. `name` is checked by `parse_key_name`; the secret is in the result
+        only, for the one reply that shows it. `usage`: the surface's usage line for a bad name."""
+        return await self.ledger.create_key(user, parse_key_name(name, usage))
+
+    async def keys(self, user: str | None) -> list[KeyInfo]:
+        """The live keys spending one person's allowance (every identity of it), or everyone's."""
+        return await self.ledger.keys(user)
+
+    async def revoke_key(self, user: str, key: str) -> KeyInfo:
+        """Revoke one live key of `user`'s account by id or shown prefix; `UnknownKey` when none is."""
+        revoked = await self.ledger.revoke_key(user, key)
+        if revoked is None:
+            raise UnknownKey(user, shown_key(key))
+        return revoked
 
     def describe(self, report: AccountReport) -> str:
         """One line about one account for text surfaces (see `describe`)."""

@@ -119,10 +119,18 @@ class AmbiguousUser(Refusal):
 
 
 @dataclass
+class UnknownKey(Refusal):
+    """A key to revoke that is not a live key of that person's account (by id or shown prefix)."""
+
+    user: str
+    key: str
+
+
+@dataclass
 class NotPrivate(Refusal):
-    """A command that would show or take a secret (a link code), sent where others can read the answer
-    (a group, a guild channel): refused there, and nothing is issued. `voided`: the code typed there was
-    seen by the chat, so it was made unusable."""
+    """A command that would show or take a secret (a link code, an API key), sent where others can read
+    the answer (a group, a guild channel): refused there, and nothing is issued. `voided`: the code typed
+    there was seen by the chat, so it was made unusable."""
 
     command: str
     voided: bool = False

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -37,18 +37,9 @@ API_PREFIX = "/api/v1"
 GATEWAY_PREFIX = "/v1"
 
 
-class KeyOwners(Protocol):
-    """The part of the ledger the gateway authenticates with: per-person keys."""
-
-    async def key_owner(self, secret: str) -> str | None:
-        """The identity a live key belongs to; None for a missing, wrong or revoked key."""
-        ...
-
-
 def key_owner(services: Services) -> Authenticate:
     """The gateway's production authentication: the ledger's per-person keys (`Ledger.key_owner`)."""
-    ledger = cast(KeyOwners, services.ledger)
-    return ledger.key_owner
+    return services.ledger.key_owner
 
 
 async def _health(request: web.Request) -> web.Response:

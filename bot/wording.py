@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.ledger import Blocked, CapReached, LinkRefused, OwnerProtected
+from bot.ledger import Blocked, CapReached, LinkRefused, OwnerProtected, TooManyKeys
 from bot.money import BadAmount, format_usd
 from bot.refusals import (
     AmbiguousUser,
@@ -21,6 +21,7 @@ from bot.refusals import (
     RateLimited,
     Refusal,
     Restarting,
+    UnknownKey,
     UnknownModelChoice,
     UnknownUser,
 )
@@ -38,6 +39,9 @@ _LINK_REFUSALS = {
         "split them now (spend can't be split back); or unlink after the period resets"
     ),
 }
+
+# What each command that refuses outside a private chat would have shown there.
+_SECRETS = {"link": "a link code", "key": "an API key"}
 
 _PROVIDER_FAILURES = {
     "auth": "is unavailable right now (the owner has been told)",
@@ -118,8 +122,9 @@ def refusal(exc: Refusal, now: datetime) -> str:
                 "seen here, so it no longer works. Send /link privately on your other account for a new one."
             )
         case NotPrivate(command=command):
+            secret = _SECRETS.get(command, "a secret")
             return (
-                f"Send /{command} to me in a private chat: a link code must not be seen by anyone else. "
+                f"Send /{command} to me in a private chat: {secret} must not be seen by anyone else. "
                 "Nothing was issued here."
             )
         case NotAllowed(user=user):
@@ -156,6 +161,10 @@ def refusal(exc: Refusal, now: datetime) -> str:
             return _LINK_REFUSALS.get(reason, "Those identities can't be linked") + "."
         case OwnerProtected():
             return owner_protected(exc) + "."
+        case UnknownKey(user=user, key=key):
+            return f"{key} is not a live key of {user}; list them to see their ids and prefixes."
+        case TooManyKeys(user=user, limit=limit):
+            return f"{user} already has {limit} live keys; revoke one before making another."
         case DatabaseBusy():
             return "The bot's database is busy; try again in a moment. Nothing was charged."
         case BadKey():

@@ -134,6 +134,7 @@ async def snapshot(db: Database) -> dict[str, list[dict[str, Any]]]:
         "links": "SELECT * FROM links ORDER BY identity",
         "link_codes": "SELECT * FROM link_codes ORDER BY code_hash",
         "global_state": "SELECT * FROM global_state",
+        "api_keys": "SELECT * FROM api_keys ORDER BY id",
     }
     return {name: [dict(r) for r in await db.fetchall(sql)] for name, sql in tables.items()}
 

@@ -1,4 +1,4 @@
-"""The owner's provisioning API: users, their limits, disable/enable, usage; mounted under /api/v1.
+"""The owner's provisioning API: users, their limits, disable/enable, usage, gateway keys; under /api/v1.
 
 Every route needs `Authorization: Bearer <ADMIN_API_TOKEN>` (compared in constant time); without it the
 answer is 401 and nothing runs. Errors are JSON: {"error": {"code", "message"}}. The API goes through
@@ -19,13 +19,25 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from pydantic import BaseModel, ValidationError
 
-from bot.api.models import LimitInput, LimitSet, ModelUsageOut, UsageReport, UserList, UserOut, UserPatch
+from bot.api.models import (
+    KeyCreate,
+    KeyCreated,
+    KeyList,
+    KeyOut,
+    LimitInput,
+    LimitSet,
+    ModelUsageOut,
+    UsageReport,
+    UserList,
+    UserOut,
+    UserPatch,
+)
 from bot.api.openapi import openapi_document
 from bot.commands.base import Services
-from bot.ledger import AccountReport, LinkRefused, OwnerProtected
+from bot.ledger import AccountReport, KeyInfo, LinkRefused, OwnerProtected, TooManyKeys
 from bot.money import nanos_to_usd
 from bot.owner import CapChange, OwnerActions, parse_cap, parse_period
-from bot.refusals import AmbiguousUser, BadArguments, UnknownUser
+from bot.refusals import AmbiguousUser, BadArguments, UnknownKey, UnknownUser
 from bot.wording import owner_protected, refusal
 
 if TYPE_CHECKING:
@@ -89,6 +101,9 @@ def _middleware(token: str | None) -> Middleware:
             return _error(status, "unknown_user" if status == 404 else "ambiguous_user", refusal(exc, now))
         except BadArguments as exc:
             return _error(400, "bad_request", exc.problem + ".")
+        except (UnknownKey, TooManyKeys) as exc:
+            status, code = (404, "unknown_key") if isinstance(exc, UnknownKey) else (409, "too_many_keys")
+            return _error(status, code, refusal(exc, request.app[SERVICES].clock()))
         except LinkRefused as exc:  # /unlink: nothing linked, or answers in flight; the state, not the input
             now = request.app[SERVICES].clock()
             return _error(409, exc.reason, refusal(exc, now))
@@ -248,6 +263,30 @@ async def usage(request: web.Request) -> web.Response:
     return _json(report)
 
 
+def _key(key: KeyInfo) -> KeyOut:
+    return KeyOut(**asdict(key))
+
+
+async def list_keys(request: web.Request) -> web.Response:
+    """GET /users/{user}/keys: the live keys spending this person's allowance (any identity of it)."""
+    found = await _actions(request).keys(await _user(request))
+    return _json(KeyList(keys=[_key(k) for k in found]))
+
+
+async def create_key(request: web.Request) -> web.Response:
+    """POST /users/{user}/keys: a new key, its secret in this answer only (201); stored as a hash."""
+    user = await _user(request)
+    body = await _body(request, KeyCreate)
+    issued = await _actions(request).create_key(user, body.name)
+    return _json(KeyCreated(**asdict(issued), last_used_at=None, revoked_at=None), status=201)
+
+
+async def revoke_key(request: web.Request) -> web.Response:
+    """DELETE /users/{user}/keys/{key}: by id or shown prefix; the key stops working at once."""
+    user = await _user(request)
+    return _json(_key(await _actions(request).revoke_key(user, request.match_info["key"])))
+
+
 async def openapi(request: web.Request) -> web.Response:
     """GET /openapi.json: behind the token like every route, as it describes the owner's API."""
     return web.json_response(openapi_document())
@@ -270,5 +309,8 @@ def build_api(core: Core) -> web.Application:
     app.router.add_post("/users/{user}/disable", disable)
     app.router.add_post("/users/{user}/enable", enable)
     app.router.add_post("/users/{user}/unlink", unlink)
+    app.router.add_get("/users/{user}/keys", list_keys)
+    app.router.add_post("/users/{user}/keys", create_key)
+    app.router.add_delete("/users/{user}/keys/{key}", revoke_key)
     app.router.add_get("/usage", usage)
     return app

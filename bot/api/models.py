@@ -74,6 +74,34 @@ class UsageReport(BaseModel):
     absorbed: Usd
 
 
+class KeyCreate(_In):
+    """POST: a new gateway key for the person; `name` is an optional label (e.g. "laptop")."""
+
+    name: str | None = Field(default=None, max_length=40, examples=["laptop"])
+
+
+class KeyOut(BaseModel):
+    """A key as lists show it: its id and shown prefix, never the secret."""
+
+    id: int
+    user: str = Field(examples=["telegram:12345"])  # the identity it was made for
+    prefix: str = Field(examples=["capbot-Ab3dE"])
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None  # updated at most once a minute
+    revoked_at: datetime | None
+
+
+class KeyCreated(KeyOut):
+    """The answer to POST: the one time the secret is shown; only its hash is kept."""
+
+    secret: str = Field(examples=["capbot-Ab3dE..."])
+
+
+class KeyList(BaseModel):
+    keys: list[KeyOut]
+
+
 class ErrorDetail(BaseModel):
     code: str
     message: str

@@ -8,7 +8,18 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from bot.api.models import ErrorOut, LimitSet, UsageReport, UserList, UserOut, UserPatch
+from bot.api.models import (
+    ErrorOut,
+    KeyCreate,
+    KeyCreated,
+    KeyList,
+    KeyOut,
+    LimitSet,
+    UsageReport,
+    UserList,
+    UserOut,
+    UserPatch,
+)
 
 _REF = "#/components/schemas/{model}"
 _USER = {
@@ -68,6 +79,35 @@ def _unlink() -> dict[str, Any]:
     return op
 
 
+_KEY = {
+    "name": "key",
+    "in": "path",
+    "required": True,
+    "description": "the key's id, or its shown prefix (capbot-xxxxx)",
+    "schema": {"type": "string", "pattern": r"^([0-9]{1,18}|capbot-[A-Za-z0-9_-]{1,60})$"},
+}
+
+
+def _keys() -> dict[str, Any]:
+    """/users/{user}/keys: list (200) and create (201, the secret shown once)."""
+    create = _op(
+        "Make a gateway key for this person; its secret is in this answer only", KeyCreated, body=KeyCreate
+    )
+    create["responses"]["201"] = create["responses"].pop("200")
+    create["responses"]["201"]["description"] = "Created; the secret is shown only here"
+    create["responses"]["409"] = _json(
+        ErrorOut, "The @username matches several identities, or the person has too many live keys"
+    )
+    return {"get": _op("The live keys spending this person's allowance", KeyList), "post": create}
+
+
+def _revoke_key() -> dict[str, Any]:
+    op = _op("Revoke one key (by id or shown prefix); it stops working at once", KeyOut)
+    op["parameters"].append(_KEY)
+    op["responses"]["404"] = _json(ErrorOut, "Unknown user, or no such live key of theirs")
+    return op
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     """The document served at /api/v1/openapi.json (paths are relative to the /api/v1 server)."""
@@ -77,6 +117,10 @@ def openapi_document() -> dict[str, Any]:
         (UserOut, "serialization"),
         (UserList, "serialization"),
         (UsageReport, "serialization"),
+        (KeyCreate, "validation"),
+        (KeyCreated, "serialization"),
+        (KeyList, "serialization"),
+        (KeyOut, "serialization"),
         (ErrorOut, "serialization"),
     ]
     _, schemas = models_json_schema(models, ref_template=_REF)
@@ -108,6 +152,8 @@ def openapi_document() -> dict[str, Any]:
             "/users/{user}/disable": {"post": _op("Disable (block) this person", UserOut)},
             "/users/{user}/enable": {"post": _op("Enable (unblock) this person", UserOut)},
             "/users/{user}/unlink": {"post": _unlink()},
+            "/users/{user}/keys": _keys(),
+            "/users/{user}/keys/{key}": {"delete": _revoke_key()},
             "/usage": {
                 "get": _op("Usage per model this period", UsageReport, user=False, query=[usage_user])
             },

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.commands import admin, ask, basics, link, model, spend
+from bot.commands import admin, ask, basics, key, link, model, spend
 from bot.commands.base import Command
 
 ALL: tuple[Command, ...] = (
@@ -11,6 +11,7 @@ ALL: tuple[Command, ...] = (
     *spend.COMMANDS,
     *basics.COMMANDS,
     *link.COMMANDS,
+    *key.COMMANDS,
     *admin.COMMANDS,
 )
 BY_NAME: dict[str, Command] = {name: c for c in ALL for name in (c.name, *c.aliases)}

@@ -6,7 +6,8 @@ parallel requests cannot all pass the same check. Charges are added to running t
 at once, which keeps `/spend` O(1) and lets an owner change a period without a scan.
 
 `Ledger` is the one front door: money moves only through `reserve` → `settle` / `release` here, and the
-same object carries its accounts (`accounts.py`), links (`links.py`) and reads (`reports.py`).
+same object carries its accounts (`accounts.py`), links (`links.py`), reads (`reports.py`) and the
+gateway's keys (`keys.py`).
 
 Which period pays: a charge belongs to the moment its hold was reserved, not the moment it settles. The
 hold was checked against that period's allowance, so that period pays for it; a question asked at
@@ -31,6 +32,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Literal
 
 from bot.ledger.accounts import GLOBAL, utc_now
+from bot.ledger.keys import Keys
 from bot.ledger.links import Links
 from bot.ledger.periods import all_keys, period_key, reset_time
 from bot.ledger.records import Blocked, CapReached, ChargeDetail, Hold, Quote
@@ -51,7 +53,7 @@ ORPHAN_AFTER = timedelta(minutes=2)
 FLUSH_LIMIT = timedelta(seconds=5)  # at a clean stop, how long settles the database refused may still try
 
 
-class Ledger(Links, Reports):
+class Ledger(Links, Reports, Keys):
     """Per-person dollar caps that hold under concurrency: reserve the worst case, settle the exact cost."""
 
     @classmethod

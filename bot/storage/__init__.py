@@ -7,9 +7,13 @@ never this module, so there is no import cycle.
 
 from __future__ import annotations
 
+import asyncio
+
 from bot.storage.base import Database, DatabaseBusy, DatabaseError, Row, Turn, Tx
 from bot.storage.migrations import SCHEMA_VERSION, migrate
 from bot.storage.transfer import Tally, export_ledger, import_ledger
+
+MIGRATION_PATIENCE = 60.0  # seconds a start-up waits for another process's migration to finish
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -46,8 +50,24 @@ async def open_database(url: str, *, pool_size: int = 10) -> Database:
     else:
         raise DatabaseError("DATABASE_URL: must start with sqlite://, postgres:// or postgresql://")
     try:
-        await migrate(database)
+        await _migrate_patiently(database)
     except BaseException:
         await database.close()
         raise
     return database
+
+
+async def _migrate_patiently(database: Database) -> None:
+    """Migrate, waiting while another process that started at the same moment holds the write lock for its
+    own migration (SQLite gives up after its busy timeout; PostgreSQL queues on the advisory lock)."""
+    deadline = asyncio.get_running_loop().time() + MIGRATION_PATIENCE
+    while True:
+        try:
+            await migrate(database)
+            return
+        except DatabaseBusy as exc:
+            if asyncio.get_running_loop().time() > deadline:
+                raise DatabaseError(
+                    f"DATABASE_URL: the database stayed locked while migrating ({exc})"
+                ) from None
+        await asyncio.sleep(0.2)

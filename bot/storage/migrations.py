@@ -106,6 +106,21 @@ MIGRATIONS: list[list[str]] = [
         "CREATE TABLE deliveries (delivery TEXT PRIMARY KEY, claimed_at BIGINT NOT NULL)",
         "CREATE INDEX deliveries_claimed_at ON deliveries (claimed_at)",
     ],
+    # 7: per-person keys for the gateway (`bot/ledger/keys.py`): only a hash of each key is stored, with a
+    # short prefix to tell keys apart; a revoked key keeps its row (revoked_at), so its hash stays taken
+    [
+        """CREATE TABLE api_keys (
+            id {id},
+            key_hash TEXT NOT NULL UNIQUE,
+            prefix TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            name TEXT NOT NULL DEFAULT '',
+            created_at BIGINT NOT NULL,
+            revoked_at BIGINT,
+            last_used_at BIGINT
+        )""",
+        "CREATE INDEX api_keys_user ON api_keys (user_id)",
+    ],
 ]
 
 

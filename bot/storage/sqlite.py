@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,6 +20,8 @@ import aiosqlite
 from bot.storage.base import Database, DatabaseBusy, DatabaseError, Row, Tx
 
 BUSY_TIMEOUT_MS = 5000  # how long a writer waits for another process's write before `DatabaseBusy`
+# How long opening waits for a file another process holds locked while it creates or migrates the schema.
+OPEN_PATIENCE = 60.0
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:
@@ -64,7 +67,9 @@ class SqliteDatabase(Database):
     async def open(cls, path: str) -> SqliteDatabase:
         """Open (creating the folder) a database file, or `:memory:` for a throwaway one.
 
-        A path that can't be used fails here, as one `DatabaseError` line, not at the first request.
+        A path that can't be used fails here, as one `DatabaseError` line, not at the first request. A
+        file another process holds locked (it is creating or migrating the schema: two processes started
+        together on one file) is waited for, up to `OPEN_PATIENCE` seconds, rather than refused.
         """
         memory = path in ("", ":memory:")
         if not memory:
@@ -74,6 +79,21 @@ class SqliteDatabase(Database):
                 raise DatabaseError(
                     f"DATABASE_URL: cannot create {Path(path).parent}: {exc.strerror}"
                 ) from None
+        deadline = time.monotonic() + OPEN_PATIENCE
+        pause = 0.05
+        while True:
+            try:
+                return await cls._open(path, memory)
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc) or time.monotonic() + pause > deadline:
+                    raise DatabaseError(f"DATABASE_URL: cannot open {path}: {exc}") from None
+            except sqlite3.Error as exc:
+                raise DatabaseError(f"DATABASE_URL: cannot open {path}: {exc}") from None
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 1.0)
+
+    @classmethod
+    async def _open(cls, path: str, memory: bool) -> SqliteDatabase:
         writer: aiosqlite.Connection | None = None
         try:
             if not memory:
@@ -83,10 +103,10 @@ class SqliteDatabase(Database):
                 return cls(writer, writer)
             await _run(writer, "PRAGMA journal_mode=WAL")
             reader = await cls._connect(path)
-        except sqlite3.Error as exc:
+        except BaseException:
             if writer is not None:
                 await writer.close()
-            raise DatabaseError(f"DATABASE_URL: cannot open {path}: {exc}") from None
+            raise
         return cls(writer, reader)
 
     @staticmethod

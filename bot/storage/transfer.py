@@ -23,9 +23,19 @@ FORMAT = "capbot-ledger"
 K = TypeVar("K")
 # Every table that holds the ledger or the conversations, in an order that never refers forward.
 # `instances` (heartbeats of running processes) and `schema_version` are the database's own.
-TABLES = ("users", "global_state", "totals", "links", "link_codes", "holds", "charges", "messages")
+TABLES = (
+    "users",
+    "global_state",
+    "totals",
+    "links",
+    "link_codes",
+    "api_keys",
+    "holds",
+    "charges",
+    "messages",
+)
 # Tables whose ids come from a sequence on PostgreSQL (BIGSERIAL): continued past the imported ones.
-SEQUENCED = ("holds", "charges", "messages")
+SEQUENCED = ("api_keys", "holds", "charges", "messages")
 
 
 @dataclass(frozen=True)

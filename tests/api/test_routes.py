@@ -51,6 +51,9 @@ ROUTES = [
     ("POST", "/users/telegram:2/disable", None),
     ("POST", "/users/telegram:2/enable", None),
     ("POST", "/users/telegram:2/unlink", None),
+    ("GET", "/users/telegram:2/keys", None),
+    ("POST", "/users/telegram:2/keys", {"name": "laptop"}),
+    ("DELETE", "/users/telegram:2/keys/{key}", None),  # any key: the token is checked first
     ("GET", "/usage", None),
 ]
 

@@ -40,6 +40,8 @@ EXAMPLES: dict[str, Any] = {
     "Blocked": bot.ledger.Blocked("telegram:7"),
     "OwnerProtected": bot.ledger.OwnerProtected("discord:5", "telegram:1"),
     "LinkRefused": bot.ledger.LinkRefused("bad_code"),
+    "UnknownKey": bot.refusals.UnknownKey("telegram:2", "7"),
+    "TooManyKeys": bot.ledger.TooManyKeys("telegram:2", 20),
     "DatabaseBusy": bot.storage.DatabaseBusy("locked"),
     "BadAmount": bot.money.BadAmount("'x' is not an amount of dollars"),
 }

@@ -211,3 +211,24 @@ async def test_refusals_in_openai_shape(fake_openai: FakeOpenAI, tmp_path: Path)
         assert (await h.ledger.summary(BOB)).spent == 0
         await check_invariants(h.ledger)
     assert len(fake_openai.requests) == 1  # the failed call; nothing else reached the provider
+
+
+async def test_a_persons_own_key_spends_their_allowance_until_it_is_revoked(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    """Done when: OPENAI_BASE_URL=.../v1 OPENAI_API_KEY=<a person's key> works through capbot, charged to
+    that person. The ledger's own keys here (no test key store): made by the owner, revoked by the owner."""
+    fake_openai.then(Script(text="Hi.", prompt_tokens=12, completion_tokens=2))
+    settings = openai_settings(fake_openai, gateway=True, provider_retries=0)
+    async with harness(tmp_path, **settings) as h, listening(web_app(h.core, h.settings)) as root:
+        issued = await h.core.services.owner_actions.create_key(BOB, "laptop")
+        own = client(f"{root}/v1", issued.secret)
+        answer = await own.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])
+        assert answer.choices[0].message.content == "Hi. "
+        assert (await h.ledger.summary(BOB)).spent == expected_cost(12, 2)
+        assert "Spent" in (await h.say("/spend", user=BOB)).last  # the same allowance as chat
+        await h.core.services.owner_actions.revoke_key(BOB, issued.prefix)
+        with pytest.raises(openai.AuthenticationError):
+            await own.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "again"}])
+        assert len(fake_openai.requests) == 1
+        await check_invariants(h.ledger)

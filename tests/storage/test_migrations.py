@@ -81,3 +81,26 @@ async def test_a_schema_newer_than_this_release_is_refused_in_one_line(kind: str
     else:
         async with scratch_schema(postgres_url()) as url:
             await check(url)
+
+
+async def test_processes_opening_one_fresh_sqlite_file_at_once_all_come_up(tmp_path: Path) -> None:
+    """Two bot processes on one SQLite file (a console beside a bot, two shards on one machine) used to
+    race: the second one's open failed with "database is locked" while the first one migrated."""
+    env = process_environment(DATABASE_URL=f"sqlite:///{tmp_path / 'capbot.db'}")
+    started = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "db",
+            "migrate",
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for _ in range(6)
+    ]
+    results = await asyncio.gather(*(p.communicate() for p in started))
+    assert [p.returncode for p in started] == [0] * 6, [err.decode() for _, err in results]
+    assert await _version(f"sqlite:///{tmp_path / 'capbot.db'}") == LATEST

@@ -31,6 +31,9 @@ async def _seed(tmp_path: Path) -> None:
         await charge(h.ledger, "discord:3", 2 * CENT, "openai/gpt-4o-mini", input_tokens=10, output_tokens=5)
         await h.say("/cap telegram:9 5 weekly")
         await h.ledger.issue_code("telegram:9")
+        await h.ledger.create_key("telegram:2", "laptop")
+        revoked = await h.ledger.create_key("discord:3")
+        await h.ledger.revoke_key("discord:3", str(revoked.id))
         await h.core.services.conversations.append(
             "t:telegram:2", [ChatMessage("user", "héllo"), ChatMessage("assistant", "hi ✓")]
         )
@@ -70,10 +73,12 @@ def test_a_sqlite_ledger_moves_into_postgres_whole(
             out = capsys.readouterr().out
             assert "imported" in out and "the totals match the file" in out
             assert await _table_rows(pg_url) == await _table_rows(sqlite_url)
+            assert len((await _table_rows(pg_url))["api_keys"]) == 2
             # the imported ledger is a working one: new ids follow the imported ones, invariants hold
             async with harness(tmp_path / "pg", database_url=pg_url) as h:
                 await charge(h.ledger, "telegram:2", CENT)
                 await check_invariants(h.ledger)
+                assert (await h.ledger.create_key("telegram:2")).id == 3  # after the imported keys
             # a second import into the now non-empty database is refused and changes nothing
             before = await _table_rows(pg_url)
             assert await db("import", str(export)) == 1
