@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SERVICES = web.AppKey("services", Services)
+routes = web.RouteTableDef()  # each route is declared on its handler below
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -161,6 +162,11 @@ def _out(report: AccountReport, services: Services) -> UserOut:
     )
 
 
+def _standing(request: web.Request, report: AccountReport) -> web.Response:
+    """A person's standing as every /users route answers it."""
+    return _json(_out(report, request.app[SERVICES]))
+
+
 def _json(model: BaseModel, status: int = 200) -> web.Response:
     return web.json_response(text=model.model_dump_json(), status=status)
 
@@ -173,26 +179,29 @@ async def _user(request: web.Request) -> str:
     return await _actions(request).resolve(request.match_info["user"])
 
 
+@routes.get("/users")
 async def list_users(request: web.Request) -> web.Response:
     """GET /users: every account, biggest spender first; unlike /users in chat, not cut to the top ones."""
     found = await _actions(request).everyone()
     return _json(UserList(users=[_out(r, request.app[SERVICES]) for r in found]))
 
 
+@routes.get("/users/{user}")
 async def get_user(request: web.Request) -> web.Response:
     """GET /users/{user}: by any identity of the account, or an @username the bot has seen."""
-    report = await _actions(request).standing(await _user(request))
-    return _json(_out(report, request.app[SERVICES]))
+    return _standing(request, await _actions(request).standing(await _user(request)))
 
 
+@routes.put("/users/{user}/limit")
 async def put_limit(request: web.Request) -> web.Response:
     """PUT /users/{user}/limit: the whole limit; a period left out is the default, as PUT replaces."""
     user = await _user(request)
     body = await _body(request, LimitSet)
     report = await _actions(request).set_cap(user, _limit(body.limit, body.period, keep_period=False))
-    return _json(_out(report, request.app[SERVICES]))
+    return _standing(request, report)
 
 
+@routes.patch("/users/{user}")
 async def patch_user(request: web.Request) -> web.Response:
     """PATCH /users/{user}: only the given fields change; all are checked before any is written."""
     actions = _actions(request)
@@ -209,38 +218,42 @@ async def patch_user(request: web.Request) -> web.Response:
         report = await actions.set_cap(user, change)
     elif body.period is not None:  # a new period, the same cap
         report = await actions.set_period(user, period)
-    return _json(_out(report, request.app[SERVICES]))
+    return _standing(request, report)
 
 
 async def _set_disabled(request: web.Request, disabled: bool) -> web.Response:
     report = await _actions(request).set_blocked(await _user(request), disabled)
-    return _json(_out(report, request.app[SERVICES]))
+    return _standing(request, report)
 
 
+@routes.post("/users/{user}/disable")
 async def disable(request: web.Request) -> web.Response:
     """POST /users/{user}/disable: a block, refused for owners and whoever shares an owner's allowance."""
     return await _set_disabled(request, True)
 
 
+@routes.post("/users/{user}/enable")
 async def enable(request: web.Request) -> web.Response:
     """POST /users/{user}/enable: lifts a block; always allowed."""
     return await _set_disabled(request, False)
 
 
+@routes.post("/users/{user}/unlink")
 async def unlink(request: web.Request) -> web.Response:
     """POST /users/{user}/unlink: split this identity off the allowance it shares (the account itself:
     every identity linked into it); spend stays with the account, the split identity starts afresh."""
     user = await _user(request)
     await _actions(request).unlink(user)
-    return _json(_out(await _actions(request).standing(user), request.app[SERVICES]))
+    return _standing(request, await _actions(request).standing(user))
 
 
+@routes.delete("/users/{user}")
 async def delete_user(request: web.Request) -> web.Response:
     """Forget the owner's settings for a person (cap, period, block, model); charges are kept."""
-    report = await _actions(request).reset(await _user(request))
-    return _json(_out(report, request.app[SERVICES]))
+    return _standing(request, await _actions(request).reset(await _user(request)))
 
 
+@routes.get("/usage")
 async def usage(request: web.Request) -> web.Response:
     """GET /usage[?user=]: the same numbers as /usage in chat, with exact decimal dollar amounts."""
     actions = _actions(request)
@@ -267,12 +280,14 @@ def _key(key: KeyInfo) -> KeyOut:
     return KeyOut(**asdict(key))
 
 
+@routes.get("/users/{user}/keys")
 async def list_keys(request: web.Request) -> web.Response:
     """GET /users/{user}/keys: the live keys spending this person's allowance (any identity of it)."""
     found = await _actions(request).keys(await _user(request))
     return _json(KeyList(keys=[_key(k) for k in found]))
 
 
+@routes.post("/users/{user}/keys")
 async def create_key(request: web.Request) -> web.Response:
     """POST /users/{user}/keys: a new key, its secret in this answer only (201); stored as a hash."""
     user = await _user(request)
@@ -281,12 +296,14 @@ async def create_key(request: web.Request) -> web.Response:
     return _json(KeyCreated(**asdict(issued), last_used_at=None, revoked_at=None), status=201)
 
 
+@routes.delete("/users/{user}/keys/{key}")
 async def revoke_key(request: web.Request) -> web.Response:
     """DELETE /users/{user}/keys/{key}: by id or shown prefix; the key stops working at once."""
     user = await _user(request)
     return _json(_key(await _actions(request).revoke_key(user, request.match_info["key"])))
 
 
+@routes.get("/openapi.json")
 async def openapi(request: web.Request) -> web.Response:
     """GET /openapi.json: behind the token like every route, as it describes the owner's API."""
     return web.json_response(openapi_document())
@@ -300,17 +317,5 @@ def build_api(core: Core) -> web.Application:
     services = core.services
     app = web.Application(middlewares=[_middleware(services.settings.secret("ADMIN_API_TOKEN"))])
     app[SERVICES] = services
-    app.router.add_get("/openapi.json", openapi)
-    app.router.add_get("/users", list_users)
-    app.router.add_get("/users/{user}", get_user)
-    app.router.add_patch("/users/{user}", patch_user)
-    app.router.add_delete("/users/{user}", delete_user)
-    app.router.add_put("/users/{user}/limit", put_limit)
-    app.router.add_post("/users/{user}/disable", disable)
-    app.router.add_post("/users/{user}/enable", enable)
-    app.router.add_post("/users/{user}/unlink", unlink)
-    app.router.add_get("/users/{user}/keys", list_keys)
-    app.router.add_post("/users/{user}/keys", create_key)
-    app.router.add_delete("/users/{user}/keys/{key}", revoke_key)
-    app.router.add_get("/usage", usage)
+    app.add_routes(routes)
     return app

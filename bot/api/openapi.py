@@ -22,13 +22,17 @@ from bot.api.models import (
 )
 
 _REF = "#/components/schemas/{model}"
-_USER = {
-    "name": "user",
-    "in": "path",
-    "required": True,
-    "description": "platform:id (e.g. telegram:12345) or a known @username",
-    "schema": {"type": "string", "pattern": r"^(@\S+|[A-Za-z0-9_.-]+:\S+)$"},
-}
+
+
+def _in_path(name: str, description: str, pattern: str) -> dict[str, Any]:
+    """A required path parameter, described for clients and constrained for schema-driven tests."""
+    schema = {"type": "string", "pattern": pattern}
+    return {"name": name, "in": "path", "required": True, "description": description, "schema": schema}
+
+
+_USER = _in_path(
+    "user", "platform:id (e.g. telegram:12345) or a known @username", r"^(@\S+|[A-Za-z0-9_.-]+:\S+)$"
+)
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
@@ -79,13 +83,11 @@ def _unlink() -> dict[str, Any]:
     return op
 
 
-_KEY = {
-    "name": "key",
-    "in": "path",
-    "required": True,
-    "description": "the key's id, or its shown prefix (capbot-xxxxx)",
-    "schema": {"type": "string", "pattern": r"^([0-9]{1,18}|capbot-[A-Za-z0-9_-]{1,60})$"},
-}
+_KEY = _in_path(
+    "key",
+    "the key's id, or its shown prefix (capbot-xxxxx)",
+    r"^([0-9]{1,18}|capbot-[A-Za-z0-9_-]{1,60})$",
+)
 
 
 def _keys() -> dict[str, Any]:
