@@ -6,7 +6,7 @@ check, and the platform runner's own routes (the Telegram webhook) side by side.
 
 `web_app` builds the same application without listening, for tests and for runners that host it
 themselves. The API is mounted under /api/v1 only when ADMIN_API_TOKEN is set, the gateway under /v1 only
-when GATEWAY=1 (its keys checked by the ledger, see `key_owner`). `listening` is the one
+when GATEWAY=1 (its keys checked by the ledger, see `key_owner`). `bot.web_limits.listening` is the one
 way anything here (this server, the demo model, the tests' fakes) puts an aiohttp app on a port, always
 behind the deadlines and the connection cap of `bot.web_limits`.
 
@@ -27,7 +27,7 @@ from bot.api import build_api
 from bot.commands.base import Services
 from bot.config import Settings
 from bot.gateway import Authenticate, build_gateway
-from bot.web_limits import DEFAULT_LIMITS, GuardedSite, WebLimits, quiet_accept_errors, whole_body
+from bot.web_limits import DEFAULT_LIMITS, WebLimits, listening, quiet_accept_errors, whole_body
 
 if TYPE_CHECKING:
     from bot.core import Core
@@ -81,24 +81,6 @@ def bind_host(settings: Settings) -> tuple[str, str]:
 
 
 @asynccontextmanager
-async def listening(
-    app: web.Application, host: str = "127.0.0.1", port: int = 0, limits: WebLimits = DEFAULT_LIMITS
-) -> AsyncIterator[str]:
-    """Serve `app` on `host`:`port` for the block's duration (port 0 picks a free one); yields the base
-    URL it listens on, `http://HOST:PORT`. Cleaned up on exit, whatever happened inside."""
-    runner = web.AppRunner(
-        app, access_log=None, keepalive_timeout=limits.idle_timeout, lingering_time=limits.lingering_time
-    )
-    await runner.setup()
-    try:
-        site = GuardedSite(runner, host, port, limits)
-        await site.start()
-        yield f"http://{host}:{bound_port(runner)}"
-    finally:
-        await runner.cleanup()
-
-
-@asynccontextmanager
 async def serve(
     core: Core,
     settings: Settings,
@@ -127,11 +109,3 @@ async def serve(
             ", OpenAI-compatible gateway at /v1" if settings.gateway else "",
         )
         yield bound
-
-
-def bound_port(runner: web.AppRunner) -> int:
-    """The port the server actually listens on."""
-    for address in runner.addresses:
-        if isinstance(address, tuple) and len(address) >= 2:
-            return int(address[1])
-    raise RuntimeError("the web server is not listening")

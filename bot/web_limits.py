@@ -23,7 +23,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -284,3 +285,29 @@ def whole_body(limits: WebLimits) -> Callable[..., Awaitable[web.StreamResponse]
         return await handler(request)
 
     return read_first
+
+
+@asynccontextmanager
+async def listening(
+    app: web.Application, host: str = "127.0.0.1", port: int = 0, limits: WebLimits = DEFAULT_LIMITS
+) -> AsyncIterator[str]:
+    """Serve `app` on `host`:`port` for the block's duration (port 0 picks a free one); yields the base
+    URL it listens on, `http://HOST:PORT`. Cleaned up on exit, whatever happened inside."""
+    runner = web.AppRunner(
+        app, access_log=None, keepalive_timeout=limits.idle_timeout, lingering_time=limits.lingering_time
+    )
+    await runner.setup()
+    try:
+        site = GuardedSite(runner, host, port, limits)
+        await site.start()
+        yield f"http://{host}:{bound_port(runner)}"
+    finally:
+        await runner.cleanup()
+
+
+def bound_port(runner: web.AppRunner) -> int:
+    """The port the server actually listens on."""
+    for address in runner.addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            return int(address[1])
+    raise RuntimeError("the web server is not listening")

@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.providers.catalog import ProviderSpec
-from bot.web import listening
+from bot.web_limits import listening
 
 DEMO_MODEL = "demo/capbot-demo"
 

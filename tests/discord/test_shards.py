@@ -136,7 +136,7 @@ async def test_two_bot_processes_answer_their_own_shards_guilds(
                 bot_process("discord", workdir, env_of_shard, never_logged=secret)
             )
         # two interpreters importing discord.py and opening one database side by side: slow on a busy CI
-        await fake_discord.connected(shards=2, limit=120)
+        await fake_discord.connected(shards=2, limit=60)
         for user_id, guild_id in ((71, GUILD_ID), (72, OTHER_GUILD)):
             who, channel = fake_discord.user(user_id, f"user{user_id}"), fake_discord.channel_of(guild_id)
             asked = fake_discord.message(

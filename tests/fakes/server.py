@@ -8,7 +8,7 @@ from typing import Self
 
 from aiohttp import web
 
-from bot.web import listening
+from bot.web_limits import listening
 
 
 class FakeServer:

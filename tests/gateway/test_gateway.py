@@ -15,7 +15,8 @@ import pytest
 from openai import AsyncOpenAI
 
 from bot.money import format_usd, usd_to_nanos
-from bot.web import listening, web_app
+from bot.web import web_app
+from bot.web_limits import listening
 from tests.core.test_ask import BOB, MODEL, expected_cost, holds, openai_settings
 from tests.fakes.llm_openai import FakeOpenAI, Script
 from tests.harness import Harness, check_invariants, harness, spy_reserves

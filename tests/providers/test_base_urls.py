@@ -18,7 +18,7 @@ from bot.providers.base import ChatMessage, ChatRequest, ProviderError
 from bot.providers.catalog import BY_NAME, CATALOG, ProviderSpec
 from bot.providers.http import create_session
 from bot.providers.registry import Providers
-from bot.web import listening
+from bot.web_limits import listening
 
 # path prefix the owner puts in the base URL → path the request must arrive at (model "m")
 EXPECTED_WIRE_PATH = {

@@ -26,28 +26,27 @@ async def _version(url: str) -> int:
         await db.close()
 
 
+async def _migrate_at_once(url: str, count: int, cwd: Path) -> list[str]:
+    """`count` real `python -m bot db migrate` processes started together on `url`; each must exit 0.
+    Returns what each printed."""
+    env = process_environment(DATABASE_URL=url)
+    pipe = asyncio.subprocess.PIPE
+    argv = (sys.executable, "-m", "bot", "db", "migrate")
+    started = [
+        await asyncio.create_subprocess_exec(*argv, cwd=cwd, env=env, stdout=pipe, stderr=pipe)
+        for _ in range(count)
+    ]
+    results = await asyncio.gather(*(p.communicate() for p in started))
+    assert [p.returncode for p in started] == [0] * count, [err.decode() for _, err in results]
+    return [out.decode() for out, _ in results]
+
+
 async def test_eight_processes_opening_a_fresh_postgres_database_at_once_all_come_up(tmp_path: Path) -> None:
     """Eight real `python -m bot db migrate` processes at once on a fresh database, as a deploy starts
     them: all come up, and each version is applied once (they used to die on `schema_version`)."""
     async with scratch_schema(postgres_url()) as url:
-        env = process_environment(DATABASE_URL=url)
-        started = [
-            await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bot",
-                "db",
-                "migrate",
-                cwd=tmp_path,
-                env=env,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-            )
-            for _ in range(8)
-        ]
-        results = await asyncio.gather(*(p.communicate() for p in started))
-        assert [p.returncode for p in started] == [0] * 8, [err.decode() for _, err in results]
-        assert all(out.decode().startswith(f"schema at version {LATEST}") for out, _ in results)
+        outputs = await _migrate_at_once(url, 8, tmp_path)
+        assert all(out.startswith(f"schema at version {LATEST}") for out in outputs)
         assert await _version(url) == LATEST
 
 
@@ -86,21 +85,6 @@ async def test_a_schema_newer_than_this_release_is_refused_in_one_line(kind: str
 async def test_processes_opening_one_fresh_sqlite_file_at_once_all_come_up(tmp_path: Path) -> None:
     """Two bot processes on one SQLite file (a console beside a bot, two shards on one machine) used to
     race: the second one's open failed with "database is locked" while the first one migrated."""
-    env = process_environment(DATABASE_URL=f"sqlite:///{tmp_path / 'capbot.db'}")
-    started = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "db",
-            "migrate",
-            cwd=tmp_path,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        for _ in range(6)
-    ]
-    results = await asyncio.gather(*(p.communicate() for p in started))
-    assert [p.returncode for p in started] == [0] * 6, [err.decode() for _, err in results]
-    assert await _version(f"sqlite:///{tmp_path / 'capbot.db'}") == LATEST
+    url = f"sqlite:///{tmp_path / 'capbot.db'}"
+    await _migrate_at_once(url, 6, tmp_path)
+    assert await _version(url) == LATEST
