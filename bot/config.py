@@ -141,6 +141,15 @@ class Settings(BaseSettings):
     provider_retries: int = Field(default=2, ge=0, le=10)  # extra attempts on 429/5xx before any text
     retry_base_delay: float = Field(default=0.5, ge=0, le=60)  # backoff start when no Retry-After
 
+    # media: photos and voice notes (unset TRANSCRIPTION_MODEL: OpenAI's when an OpenAI key is set)
+    max_media_mb: Decimal = Field(default=Decimal(20), gt=0, le=2000)  # Telegram lets bots download 20 MB
+    max_images: int = Field(default=4, ge=0, le=32)  # per message; 0 turns images off
+    max_audio_seconds: int = Field(default=300, ge=0, le=7200)  # 0 turns voice notes off
+    transcription_model: str | None = None
+
+    # languages: what a person whose client reports none of en, zh, es, fr is answered in
+    default_language: Literal["en", "zh_Hans", "es", "fr"] = "en"
+
     # money and access
     database_url: str = "sqlite:///data/capbot.db"
     database_pool_size: int = Field(default=10, ge=1, le=1000)  # PostgreSQL connections per process

@@ -11,7 +11,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import NamedTuple, Protocol, Self
+from typing import Literal, NamedTuple, Protocol, Self
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,22 @@ class Incoming:
     username: str | None = None  # "@handle" where the platform has one, for owner commands
     display_name: str | None = None
     reply_to_user: str | None = None  # identity of the author of the message this one replies to
+    language: str | None = None  # what the person's client reports (Telegram language_code, Discord locale)
+    attachments: tuple[Attachment, ...] = ()  # images and audio sent with the message, already downloaded
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One image or audio file that came with a message, downloaded by the adapter within `MAX_MEDIA_MB`.
+
+    The bytes travel, never a platform URL: a Telegram file URL carries the bot token.
+    """
+
+    kind: Literal["image", "audio"]
+    data: bytes
+    mime: str  # as the platform declared it ("image/jpeg", "audio/ogg"); the core checks the bytes itself
+    name: str = ""  # the file name where the platform has one
+    duration: float | None = None  # seconds, for audio, where the platform reports it
 
 
 @dataclass(frozen=True)
