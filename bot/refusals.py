@@ -9,6 +9,8 @@ nothing of the bot, so every part can raise a refusal without an import cycle.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
 
 
 class Refusal(Exception):
@@ -134,3 +136,12 @@ class NotPrivate(Refusal):
 
     command: str
     voided: bool = False
+
+
+@dataclass
+class FileNotTaken(Refusal):
+    """A file that came with a message and never reaches the core: over `MAX_MEDIA_MB` (refused before
+    any download), a download that failed, or a kind the bot can't read (neither an image nor audio)."""
+
+    reason: Literal["too_big", "download_failed", "unsupported"]
+    limit_mb: Decimal = Decimal(0)

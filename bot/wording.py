@@ -12,6 +12,7 @@ from bot.refusals import (
     BadKey,
     CapReachedWithHistory,
     EmptyPrompt,
+    FileNotTaken,
     ModelUnavailable,
     NotAllowed,
     NotOwner,
@@ -133,6 +134,12 @@ def refusal(exc: Refusal, now: datetime) -> str:
             return f"You already have answers in progress; try again in {seconds} s."
         case RateLimited(retry_in_seconds=seconds):
             return f"Too many requests; try again in {seconds} s."
+        case FileNotTaken(reason="too_big", limit_mb=limit):
+            return f"That file is too big: I take files up to {limit.normalize():f} MB."
+        case FileNotTaken(reason="download_failed"):
+            return "I couldn't download that file; please send it again."
+        case FileNotTaken():
+            return "I can read images and voice notes or audio files, not this kind of file."
         case QueueFull(waiting=waiting):
             return f"You have {waiting} messages waiting for an answer; I'll skip new ones until I catch up."
         case BadArguments(problem=problem, usage=usage):

@@ -44,6 +44,7 @@ from telegram.ext import (
 
 from adapters.handoff import ChatCore, short
 from adapters.telegram_bot.app import Handlers, PerPersonOrder
+from adapters.telegram_bot.media import file_url_base
 from adapters.telegram_bot.reply import LIMIT, Bot, utf16_units
 from bot.config import ConfigError, Settings
 from bot.incoming import CommandInfo
@@ -70,6 +71,8 @@ TelegramApp = Application[Bot, Any, Any, Any, Any, Any]
 ALLOWED_UPDATES = ["message", "callback_query"]
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 DEFAULT_WEBHOOK_PATH = "/telegram/webhook"
+# Text, and the files the core may answer: photos, documents (images; others get one line), voice, audio.
+MESSAGES = filters.TEXT | filters.PHOTO | filters.Document.ALL | filters.VOICE | filters.AUDIO
 COMMAND_NAME = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 
 
@@ -116,19 +119,22 @@ def build_application(
     """The Application with capbot's handlers; `running` starts it. Tests pass their own interval/limiter."""
     logging.getLogger("telegram.ext.AIORateLimiter").addFilter(_QUIET)
     handlers = Handlers(
-        core, edit_interval=settings.telegram_edit_interval if edit_interval is None else edit_interval
+        core,
+        edit_interval=settings.telegram_edit_interval if edit_interval is None else edit_interval,
+        max_media_mb=settings.max_media_mb,
     )
     builder = (
         ApplicationBuilder()
         .token(token_of(settings))
         .base_url(settings.telegram_base_url)
+        .base_file_url(file_url_base(settings.telegram_base_url))
         .concurrent_updates(PerPersonOrder(handlers))
         .rate_limiter(rate_limiter or AIORateLimiter(max_retries=0))
     )
     if settings.telegram_webhook_url:
         builder = builder.updater(None)  # updates arrive through our web server
     application = cast(TelegramApp, builder.build())
-    application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT, handlers.on_message))
+    application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & MESSAGES, handlers.on_message))
     application.add_handler(CallbackQueryHandler(handlers.on_callback))
     application.add_error_handler(handlers.on_error)
     return application

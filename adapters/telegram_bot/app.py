@@ -20,6 +20,8 @@ import inspect
 import logging
 import sys
 from collections.abc import Awaitable
+from dataclasses import replace
+from decimal import Decimal
 from typing import Any
 
 from telegram import Message, Update, User
@@ -28,11 +30,14 @@ from telegram.error import TelegramError
 from telegram.ext import BaseUpdateProcessor, CallbackContext
 
 from adapters.handoff import ChatCore, Handoff, KnownCommands, short
+from adapters.media import file_line
 from adapters.person_queues import PersonQueues
 from adapters.streaming import StreamingAnswer
+from adapters.telegram_bot.media import carries_media, download, wanted
 from adapters.telegram_bot.menu import Browse, MenuBoard
 from adapters.telegram_bot.reply import Bot, ChatMessenger, TelegramReply, TypingIndicator
 from bot.incoming import Incoming, Menu
+from bot.refusals import FileNotTaken
 from bot.storage import Turn
 
 log = logging.getLogger(__name__)
@@ -153,9 +158,10 @@ def addressed(message: Message, me: User, commands: frozenset[str]) -> tuple[str
     """(text for the core, direct) for a message meant for the bot, None for anything else.
 
     `commands` are the names the core knows: in a group a bare "/start" may be for another bot, so only
-    those (or a command explicitly "@"-addressed to this bot) are taken.
+    those (or a command explicitly "@"-addressed to this bot) are taken. A photo's or a file's caption
+    reads like a message's text: it is the question asked about the file (empty: the file alone).
     """
-    text = message.text or ""
+    text = body(message)
     if message.chat.type == ChatType.PRIVATE:
         return text, True
     if text.startswith("/"):
@@ -175,14 +181,26 @@ def _own_mentions(message: Message, me: User) -> list[tuple[int, int]]:
     """UTF-16 (offset, length) of each mention of the bot: "@botname", or a text mention of its user."""
     handle = f"@{me.username}".lower()
     found = []
-    for entity, shown in message.parse_entities(
-        [MessageEntityType.MENTION, MessageEntityType.TEXT_MENTION]
-    ).items():
+    kinds: list[str | None] = [MessageEntityType.MENTION, MessageEntityType.TEXT_MENTION]
+    parsed = (
+        message.parse_entities(kinds) if message.text is not None else message.parse_caption_entities(kinds)
+    )
+    for entity, shown in parsed.items():
         if (entity.type == MessageEntityType.MENTION and shown.lower() == handle) or (
             entity.user is not None and entity.user.id == me.id
         ):
             found.append((entity.offset, entity.length))
     return found
+
+
+def body(message: Message) -> str:
+    """What a message says: its text, or the caption of the photo or file it carries."""
+    return message.text if message.text is not None else message.caption or ""
+
+
+def for_the_core(message: Message) -> bool:
+    """Whether a message is of a kind the core answers: text, or a file (a photo, a voice note, ...)."""
+    return message.text is not None or carries_media(message)
 
 
 def _without(text: str, spans: list[tuple[int, int]]) -> str:
@@ -243,9 +261,10 @@ class MenuReply:
 class Handlers:
     """The two entry points PTB calls: a text message, and a tap on a menu button."""
 
-    def __init__(self, core: ChatCore, *, edit_interval: float) -> None:
+    def __init__(self, core: ChatCore, *, edit_interval: float, max_media_mb: Decimal = Decimal(20)) -> None:
         self.core = core
         self.edit_interval = edit_interval
+        self.max_media_mb = max_media_mb
         self.board = MenuBoard()
         self.commands = KnownCommands(core.command_list(owner=True))
 
@@ -257,7 +276,7 @@ class Handlers:
         if update.callback_query is not None:
             return update.callback_query.from_user.id
         message, sender = update.message, update.effective_user
-        if message is None or sender is None or sender.is_bot or message.text is None:
+        if message is None or sender is None or sender.is_bot or not for_the_core(message):
             return None
         return sender.id if addressed(message, update.get_bot().bot, self.commands.names) else None
 
@@ -284,7 +303,7 @@ class Handlers:
 
     async def on_message(self, update: Update, context: Context) -> None:
         message, sender = update.message, update.effective_user
-        if message is None or sender is None or sender.is_bot or message.text is None:
+        if message is None or sender is None or sender.is_bot or not for_the_core(message):
             return
         me = context.bot.bot
         found = addressed(message, me, self.commands.names)
@@ -305,13 +324,22 @@ class Handlers:
             display_name=sender.full_name,
             reply_to_user=identity(replied) if replied is not None else None,
         )
-        # A streamed answer takes a while before its first word; commands like /spend answer at once.
-        streams = self.commands.streams(text, direct=direct)
+        files = wanted(message)
+        # A streamed answer takes a while before its first word; commands like /spend answer at once. A
+        # file alone is a question too (the core asks about it).
+        streams = self.commands.streams(text, direct=direct) or bool(files and direct)
         indicator = TypingIndicator(context.bot, chat_id, topic) if streams else None
         reply_to = message.message_id if group else None
         messenger = ChatMessenger(context.bot, chat_id, reply_to=reply_to, topic=topic, typing=indicator)
         reply = TelegramReply(messenger, self.board, asker=sender.id, edit_interval=self.edit_interval)
         async with indicator or contextlib.nullcontext():
+            if files:
+                try:
+                    attachments = await download(context.bot, files, self.max_media_mb)
+                except FileNotTaken as refused:  # one line, and the core never hears of it
+                    await _say(reply, file_line(refused), sender)
+                    return
+                incoming = replace(incoming, attachments=attachments)
             await answer(self.core, incoming, reply)
 
     async def on_callback(self, update: Update, context: Context) -> None:
@@ -360,6 +388,13 @@ class Handlers:
         error = context.error
         log.warning("telegram: %s", short(error) if error else "unknown error")
         log.debug("telegram: error detail", exc_info=error)
+
+
+async def _say(reply: TelegramReply, line: str, sender: User) -> None:
+    try:
+        await reply.text(line)
+    except TelegramError as exc:
+        log.info("telegram: could not tell %s about their file: %s", identity(sender), short(exc))
 
 
 async def _toast(call: Awaitable[bool]) -> None:

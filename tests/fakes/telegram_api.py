@@ -117,6 +117,7 @@ class FakeTelegram(FakeServer):
     commands: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # scope (JSON) → commands
     webhook: dict[str, Any] = field(default_factory=dict)  # the last setWebhook parameters
     faults: list[Fault] = field(default_factory=list)
+    files: FileStore = field(default_factory=lambda: FileStore())  # getFile and downloads: see below
 
     def __post_init__(self) -> None:
         self._changed = asyncio.Condition()
@@ -128,6 +129,7 @@ class FakeTelegram(FakeServer):
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._endpoint)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._download)
         return app
 
     async def stopping(self) -> None:
@@ -252,6 +254,8 @@ class FakeTelegram(FakeServer):
                     "has_custom_certificate": False,
                     "pending_update_count": 0,
                 }
+            case "getFile":
+                return self.files.get_file(p)
             case "sendChatAction" | "answerCallbackQuery" | "close" | "logOut":
                 return True
         raise ApiError(404, "Not Found")
@@ -336,6 +340,17 @@ class FakeTelegram(FakeServer):
             ):
                 raise ApiError(400, "Bad Request: can't parse entities: entity out of the text")
         return text
+
+    # ------------------------------------------------------------------ files: downloads (getFile above)
+
+    async def _download(self, request: web.Request) -> web.Response:
+        """GET /file/bot<token>/<path>: the bytes, as Telegram serves a file getFile named."""
+        try:
+            if request.match_info["token"] != self.token:
+                return web.Response(status=401, text="Unauthorized")
+            return self.files.download(request.match_info["path"])
+        finally:
+            await self._notify()
 
 
 def _public(stored: dict[str, Any]) -> dict[str, Any]:
@@ -447,3 +462,126 @@ def buttons(made: dict[str, Any]) -> list[dict[str, Any]]:
     """The inline keyboard buttons of a bot message, row by row flattened."""
     rows = (made.get("reply_markup") or {}).get("inline_keyboard") or []
     return [button for row in rows for button in row]
+
+
+# ---------------------------------------------------------------------- files: what getFile serves
+
+TELEGRAM_DOWNLOAD_LIMIT = 20 * 1024 * 1024  # getFile refuses bigger files (bots may download 20 MB)
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    file_id: str
+    file_unique_id: str
+    path: str  # what getFile answers; the download is at /file/bot<token>/<path>
+    data: bytes
+    size: int  # as Telegram declares it (a test may declare more than the bytes: a file over a limit)
+
+
+@dataclass
+class FileStore:
+    """The files a bot may fetch with getFile. `downloads` lists the file ids downloaded, in order (a file
+    refused before its download is never there); `fail_download` makes the next downloads of one fail."""
+
+    stored: dict[str, StoredFile] = field(default_factory=dict)
+    downloads: list[str] = field(default_factory=list)
+    failing: dict[str, int] = field(default_factory=dict)  # file id → downloads still to fail (with 500)
+
+    def add(
+        self, data: bytes, *, folder: str = "photos", suffix: str = "jpg", size: int | None = None
+    ) -> StoredFile:
+        number = len(self.stored)
+        made = StoredFile(
+            file_id=f"file-{number}-AgACAgIAAxkBAAI",
+            file_unique_id=f"unique-{number}",
+            path=f"{folder}/file_{number}.{suffix}",
+            data=data,
+            size=len(data) if size is None else size,
+        )
+        self.stored[made.file_id] = made
+        return made
+
+    def fail_download(self, stored: StoredFile, times: int = 1) -> None:
+        self.failing[stored.file_id] = times
+
+    def get_file(self, p: dict[str, Any]) -> dict[str, Any]:
+        found = self.stored.get(str(p.get("file_id")))
+        if found is None:
+            raise ApiError(400, "Bad Request: invalid file_id")
+        if found.size > TELEGRAM_DOWNLOAD_LIMIT:
+            raise ApiError(400, "Bad Request: file is too big")
+        return {
+            "file_id": found.file_id,
+            "file_unique_id": found.file_unique_id,
+            "file_size": found.size,
+            "file_path": found.path,
+        }
+
+    def download(self, path: str) -> web.Response:
+        found = next((f for f in self.stored.values() if f.path == path), None)
+        if found is None:
+            return web.Response(status=404, text="Not Found")
+        self.downloads.append(found.file_id)
+        if self.failing.get(found.file_id, 0) > 0:
+            self.failing[found.file_id] -= 1
+            return web.Response(status=500, text="Internal Server Error")
+        return web.Response(body=found.data, content_type="application/octet-stream")
+
+
+def file_fields(stored: StoredFile) -> dict[str, Any]:
+    return {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id, "file_size": stored.size}
+
+
+def photo(*sizes: tuple[StoredFile, int, int]) -> list[dict[str, Any]]:
+    """A message's `photo`: one PhotoSize per (file, width, height), smallest first as Telegram sends."""
+    return [file_fields(stored) | {"width": width, "height": height} for stored, width, height in sizes]
+
+
+def document(stored: StoredFile, mime: str, name: str) -> dict[str, Any]:
+    return file_fields(stored) | {"mime_type": mime, "file_name": name}
+
+
+def voice(stored: StoredFile, duration: int, mime: str = "audio/ogg") -> dict[str, Any]:
+    return file_fields(stored) | {"duration": duration, "mime_type": mime}
+
+
+def audio(
+    stored: StoredFile, duration: int, mime: str = "audio/mpeg", name: str = "song.mp3"
+) -> dict[str, Any]:
+    return file_fields(stored) | {"duration": duration, "mime_type": mime, "file_name": name}
+
+
+def private_media(sender: dict[str, Any], caption: str = "", **media: Any) -> dict[str, Any]:
+    """A person sends the bot a file in their private chat: `photo=photo(...)`, `document=`, `voice=`,
+    `audio=`, with an optional caption."""
+    return update(message=_with_media(message(sender, chat(sender["id"]), caption), caption, [], media))
+
+
+def group_media(
+    sender: dict[str, Any],
+    caption: str = "",
+    *,
+    chat_id: int = GROUP_ID,
+    reply_to: dict[str, Any] | None = None,
+    **media: Any,
+) -> dict[str, Any]:
+    """A file sent in a group; `@capbot_test_bot` in the caption becomes a mention entity."""
+    entities = command_entities(caption)
+    handle = "@" + BOT_USERNAME
+    at = caption.find(handle)
+    if at >= 0:
+        entities.append({"type": "mention", "offset": utf16_len(caption[:at]), "length": utf16_len(handle)})
+    made = message(sender, chat(chat_id), caption, reply_to=reply_to)
+    return update(message=_with_media(made, caption, entities, media))
+
+
+def _with_media(
+    made: dict[str, Any], caption: str, entities: list[dict[str, Any]], media: dict[str, Any]
+) -> dict[str, Any]:
+    """A text message turned into one with a file: the text becomes its caption (none when empty)."""
+    del made["text"]
+    if caption:
+        made["caption"] = caption
+    if entities:
+        made["caption_entities"] = entities
+    return made | media

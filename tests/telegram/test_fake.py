@@ -213,3 +213,44 @@ async def test_json_and_form_bodies_are_the_same_call(fake_telegram: FakeTelegra
             )
     assert fake_telegram.calls[-1].params == params
     assert fake_telegram.chat_messages(-5)[0]["capbot_reply_to"] == 1
+
+
+# ---------------------------------------------------------------------- files
+
+
+def test_media_factories_round_trip() -> None:
+    files = tg.FileStore()
+    small, large = files.add(b"s"), files.add(b"large")
+    parsed = round_trip(
+        tg.private_media(ALICE, "what is it?", photo=tg.photo((small, 90, 68), (large, 2560, 1920)))
+    )
+    assert parsed.message is not None and parsed.message.caption == "what is it?"
+    assert [p.width for p in parsed.message.photo] == [90, 2560]
+    sound = files.add(b"OggS", folder="voice", suffix="oga")
+    round_trip(tg.private_media(ALICE, voice=tg.voice(sound, 7)))
+    round_trip(tg.private_media(ALICE, audio=tg.audio(sound, 61)))
+    round_trip(tg.private_media(ALICE, document=tg.document(large, "image/png", "chart.png")))
+    grouped = round_trip(tg.group_media(ALICE, f"@{BOT_USERNAME} this?", photo=tg.photo((small, 90, 68))))
+    assert grouped.message is not None
+    assert [e.type for e in grouped.message.caption_entities] == ["mention"]
+
+
+async def test_get_file_and_download_with_the_token_and_faults() -> None:
+    async with FakeTelegram() as fake:
+        stored = fake.files.add(b"\xff\xd8 jpeg bytes")
+        big = fake.files.add(b"x", size=tg.TELEGRAM_DOWNLOAD_LIMIT + 1)
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{fake.base_url}{TOKEN}/getFile", data={"file_id": stored.file_id}) as got:
+                result = (await got.json())["result"]
+            assert result["file_path"] == stored.path and result["file_size"] == len(stored.data)
+            async with http.post(f"{fake.base_url}{TOKEN}/getFile", data={"file_id": big.file_id}) as got:
+                assert got.status == 400 and "too big" in (await got.json())["description"]
+            url = f"{fake.root}/file/bot{TOKEN}/{stored.path}"
+            async with http.get(url) as got:
+                assert got.status == 200 and await got.read() == stored.data
+            async with http.get(f"{fake.root}/file/botWRONG/{stored.path}") as got:
+                assert got.status == 401
+            fake.files.fail_download(stored)
+            async with http.get(url) as got:
+                assert got.status == 500
+        assert fake.files.downloads == [stored.file_id, stored.file_id]
