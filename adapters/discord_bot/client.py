@@ -23,11 +23,14 @@ import discord
 import yarl
 from discord import app_commands
 
+from adapters.discord_bot.media import download
 from adapters.discord_bot.replies import InteractionReply, MessageReply
 from adapters.handoff import ChatCore, Handoff, KnownCommands, short
+from adapters.media import file_line
 from adapters.person_queues import PersonQueues
 from bot.config import ConfigError, Settings
-from bot.incoming import CommandInfo, Incoming
+from bot.incoming import Attachment, CommandInfo, Incoming
+from bot.refusals import FileNotTaken
 from bot.startup import unreachable
 
 log = logging.getLogger("adapters.discord_bot")  # one logger for the whole adapter
@@ -54,9 +57,9 @@ def conversation_key(channel_id: int | None, user_id: int) -> str:
 
 def addressed_text(message: discord.Message, me: discord.ClientUser) -> str | None:
     """The text of a message meant for the bot (mention removed), or None when it is not for the bot
-    (or is a DM with no text, such as an attachment alone)."""
+    (or is a DM with neither text nor a file). With files it may be empty: the files are the question."""
     if message.guild is None:
-        return message.content.strip() or None
+        return message.content.strip() if message.content.strip() or message.attachments else None
     # People often pick the bot's own role from the mention list instead of the bot; that counts too.
     own_roles = [r for r in message.role_mentions if r.tags is not None and r.tags.bot_id == me.id]
     if me in message.mentions or own_roles or _replies_to(message, me):
@@ -126,6 +129,7 @@ class CapbotClient(discord.Client):
         self.commands = KnownCommands(core.command_list(owner=True))
         self.guild_ids = _guild_ids(settings)
         self.edit_interval = edit_interval
+        self.max_media_mb = settings.max_media_mb
         self.tree = app_commands.CommandTree(self)
         self.tree.on_error = self._on_tree_error  # type: ignore[method-assign]
         self.queues = PersonQueues()  # discord.py runs each event in a task of its own: one person's in order
@@ -165,6 +169,13 @@ class CapbotClient(discord.Client):
         """In the author's turn: a message seen before (replayed on a reconnect) is not answered again."""
         if not await self.core.claim(f"discord:message:{message.id}"):
             return
+        attachments: tuple[Attachment, ...] = ()
+        if message.attachments:
+            try:
+                attachments = await download(message.attachments, self.max_media_mb)
+            except FileNotTaken as refused:  # one line, and the core never hears of it
+                await _quietly(MessageReply(message).text(file_line(refused)), message.author)
+                return
         reference_author = _referenced_author(message)
         incoming = Incoming(
             user=identity(message.author),
@@ -175,6 +186,7 @@ class CapbotClient(discord.Client):
             username=f"@{message.author.name}",
             display_name=message.author.display_name,
             reply_to_user=f"discord:{reference_author}" if reference_author else None,
+            attachments=attachments,
         )
         await answer(self.core, incoming, MessageReply(message, edit_interval=self.edit_interval))
 

@@ -95,6 +95,10 @@ class FakeDiscord(FakeServer):
     rate_limit_once: dict[tuple[str, str], float] = field(default_factory=dict)
     closed_dms: set[int] = field(default_factory=set)  # users whose DMs refuse the bot (403, code 50007)
     guild_ids: list[int] = field(default_factory=lambda: [GUILD_ID])  # the guilds the bot is in
+    # attachments people send, served at their `url` like Discord's CDN (see `attachment`)
+    cdn: dict[str, bytes] = field(default_factory=dict)  # path → bytes
+    downloads: list[str] = field(default_factory=list)  # paths fetched, in order
+    failing_downloads: set[str] = field(default_factory=set)  # paths that answer 500
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1_000_000_000_000_000_000)
@@ -109,6 +113,7 @@ class FakeDiscord(FakeServer):
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/gateway", self._gateway)
+        app.router.add_get("/attachments/{path:.+}", self._serve_attachment)
         app.router.add_route("*", API + "/{tail:.*}", self._api)
         return app
 
@@ -479,6 +484,7 @@ class FakeDiscord(FakeServer):
         guild: bool = True,
         mentions: list[dict[str, Any]] | None = None,
         replying_to: dict[str, Any] | None = None,
+        attachments: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         made: dict[str, Any] = {
             "id": str(next(self._ids)),
@@ -491,7 +497,7 @@ class FakeDiscord(FakeServer):
             "mention_everyone": False,
             "mentions": mentions or [],
             "mention_roles": [],
-            "attachments": [],
+            "attachments": attachments or [],
             "embeds": [],
             "pinned": False,
             "type": 0,
@@ -511,6 +517,47 @@ class FakeDiscord(FakeServer):
             }
             made["referenced_message"] = replying_to
         return made
+
+    def attachment(
+        self,
+        data: bytes,
+        filename: str,
+        content_type: str | None,
+        *,
+        size: int | None = None,
+        voice_seconds: float | None = None,
+    ) -> dict[str, Any]:
+        """An attachment for `message(attachments=[...])`, its bytes served at its `url`. `size` declares
+        another size than the bytes' (a file over a limit); `voice_seconds` makes it a voice message."""
+        attachment_id = str(next(self._ids))
+        path = f"{CHANNEL_ID}/{attachment_id}/{filename}"
+        self.cdn[path] = data
+        made: dict[str, Any] = {
+            "id": attachment_id,
+            "filename": filename,
+            "size": len(data) if size is None else size,
+            "url": f"{self.root}/attachments/{path}",
+            "proxy_url": f"{self.root}/attachments/{path}",
+        }
+        if content_type is not None:
+            made["content_type"] = content_type
+        if voice_seconds is not None:
+            made |= {"duration_secs": voice_seconds, "waveform": "AAAA", "flags": 0}
+        return made
+
+    def fail_download(self, attachment: dict[str, Any]) -> None:
+        """Every download of this attachment answers 500."""
+        self.failing_downloads.add(attachment["url"].split("/attachments/", 1)[1])
+
+    async def _serve_attachment(self, request: web.Request) -> web.Response:
+        path = request.match_info["path"]
+        self.downloads.append(path)
+        await self._notify()
+        if path in self.failing_downloads:
+            return web.Response(status=500, text="Internal Server Error")
+        if path not in self.cdn:
+            return web.Response(status=404, text="Not Found")
+        return web.Response(body=self.cdn[path], content_type="application/octet-stream")
 
     def slash(
         self,
