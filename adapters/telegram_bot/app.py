@@ -33,6 +33,7 @@ from adapters.handoff import ChatCore, Handoff, KnownCommands, short
 from adapters.media import file_line
 from adapters.person_queues import PersonQueues
 from adapters.streaming import StreamingAnswer
+from adapters.telegram_bot.albums import Albums
 from adapters.telegram_bot.media import carries_media, download, wanted
 from adapters.telegram_bot.menu import Browse, MenuBoard
 from adapters.telegram_bot.reply import Bot, ChatMessenger, TelegramReply, TypingIndicator
@@ -97,6 +98,7 @@ class PerPersonOrder(BaseUpdateProcessor):
             await queue.put(update)
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        self._handlers.arrived(update)
         person = self._handlers.person(update)
         turn = self._turns.pop(id(update), None)  # before any suspension, like joining the queue below
         if person is None:
@@ -267,6 +269,12 @@ class Handlers:
         self.max_media_mb = max_media_mb
         self.board = MenuBoard()
         self.commands = KnownCommands(core.command_list(owner=True))
+        self.albums = Albums()
+
+    def arrived(self, update: object) -> None:
+        """Note an album part as it arrives, before it waits in its person's queue (`albums`)."""
+        if isinstance(update, Update) and update.message is not None:
+            self.albums.arrived(update.message)
 
     def person(self, update: object) -> int | None:
         """Who an update comes from when the bot answers it (a menu tap, a message for the bot); None for
@@ -307,9 +315,21 @@ class Handlers:
             return
         me = context.bot.bot
         found = addressed(message, me, self.commands.names)
-        if found is None or not await self._first_delivery(update, context):
+        if found is None:
+            return
+        # The first addressed part of an album answers for all of its parts, even when its claim fails
+        # (answered before a crash): the other parts then find the album taken, and are not answered.
+        album = self.albums.take(message) if message.media_group_id is not None else None
+        if message.media_group_id is not None and album is None:
+            return
+        if not await self._first_delivery(update, context):
             return
         text, direct = found
+        files = wanted(message)
+        if album is not None:
+            parts = await album.complete()
+            text = _album_question(text, message, parts, me, self.commands.names)
+            files = [file for part in parts for file in wanted(part)]
         chat_id = message.chat.id
         group = message.chat.type != ChatType.PRIVATE
         topic = message.message_thread_id if message.is_topic_message else None
@@ -324,7 +344,6 @@ class Handlers:
             display_name=sender.full_name,
             reply_to_user=identity(replied) if replied is not None else None,
         )
-        files = wanted(message)
         # A streamed answer takes a while before its first word; commands like /spend answer at once. A
         # file alone is a question too (the core asks about it).
         streams = self.commands.streams(text, direct=direct) or bool(files and direct)
@@ -388,6 +407,18 @@ class Handlers:
         error = context.error
         log.warning("telegram: %s", short(error) if error else "unknown error")
         log.debug("telegram: error detail", exc_info=error)
+
+
+def _album_question(
+    text: str, leader: Message, parts: list[Message], me: User, commands: frozenset[str]
+) -> str:
+    """An album's question: the captions of its parts, the addressed part's first (mention removed)."""
+    others = []
+    for part in parts:
+        if part.message_id != leader.message_id:
+            found = addressed(part, me, commands)
+            others.append(found[0] if found is not None else body(part).strip())
+    return "\n".join(caption for caption in (text, *others) if caption)
 
 
 async def _say(reply: TelegramReply, line: str, sender: User) -> None:

@@ -5,6 +5,7 @@ file into the fake Telegram (the Discord fake takes attachments in `FakeDiscord.
 from __future__ import annotations
 
 import io
+import itertools
 from typing import Any
 
 from PIL import Image
@@ -61,3 +62,26 @@ async def send_voice(
     make = tg.group_media if group else tg.private_media
     await fake.push(make(sender, voice=tg.voice(stored, seconds), **options))
     return stored
+
+
+_albums = itertools.count(13_000_000_000_000_000)
+
+
+def album_updates(
+    fake: FakeTelegram,
+    sender: dict[str, Any],
+    captions: tuple[str, ...],
+    *,
+    group: bool = False,
+    **options: Any,
+) -> tuple[list[dict[str, Any]], list[StoredFile]]:
+    """An album: one photo message per caption ("" for none), sharing a media_group_id, as Telegram sends
+    them (push them together); and each photo's stored file (one 1280×960 size each)."""
+    media_group_id = str(next(_albums))
+    stored = [fake.files.add(image(1280, 960, color=(n * 40 % 256, 90, 90))) for n in range(len(captions))]
+    make = tg.group_media if group else tg.private_media
+    updates = [
+        make(sender, caption, photo=tg.photo((file, 1280, 960)), media_group_id=media_group_id, **options)
+        for file, caption in zip(stored, captions, strict=True)
+    ]
+    return updates, stored

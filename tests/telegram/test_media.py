@@ -13,7 +13,7 @@ from bot.config import Settings
 from bot.incoming import Attachment, Incoming, Reply
 from tests.doubles import TrackingCore
 from tests.fakes import telegram_api as tg
-from tests.fakes.media_files import image, photo_update, send_photo, send_voice, voice_bytes
+from tests.fakes.media_files import album_updates, image, photo_update, send_photo, send_voice, voice_bytes
 from tests.fakes.telegram_api import BOT_USERNAME, GROUP_ID, TOKEN, FakeTelegram
 from tests.fakes.telegram_fixtures import ScriptedCore, running_bot
 
@@ -178,3 +178,46 @@ async def test_in_a_group_a_photo_is_answered_only_when_addressed(
     assert replied.text == "" and replied.attachments[0].kind == "audio"
     assert replied.attachments[0].duration == 4.0
     assert len(fake_telegram.files.downloads) == 2  # the chatter's photo was never fetched
+
+
+async def test_an_album_is_one_question_with_every_photo(
+    fake_telegram: FakeTelegram, telegram_settings: Settings
+) -> None:
+    core = recording()
+    parts, stored = album_updates(fake_telegram, ALICE, ("which is sharpest?", "", ""))
+    async with running_bot(core, telegram_settings):
+        await fake_telegram.push(*parts)
+        (seen,) = await core.wait_handled(1)
+        await send_photo(fake_telegram, ALICE, "and this one?")  # after the album: a question of its own
+        await core.wait_handled(2)
+    assert seen.text == "which is sharpest?"
+    assert [a.data for a in seen.attachments] == [file.data for file in stored]
+    assert len(core.started) == 2 and fake_telegram.shown(31) == ["got 3 file(s)", "got 1 file(s)"]
+
+
+async def test_an_album_in_a_group_is_taken_by_its_mention_with_the_other_captions(
+    fake_telegram: FakeTelegram, telegram_settings: Settings
+) -> None:
+    core = recording()
+    captions = (f"@{BOT_USERNAME} spot the difference", "left", "right")
+    parts, stored = album_updates(fake_telegram, ALICE, captions, group=True)
+    async with running_bot(core, telegram_settings):
+        await fake_telegram.push(*parts)
+        (seen,) = await core.wait_handled(1)
+    assert seen.text == "spot the difference\nleft\nright"
+    assert len(seen.attachments) == 3 and seen.attachments[2].data == stored[2].data
+    assert fake_telegram.shown(GROUP_ID) == ["got 3 file(s)"]
+
+
+async def test_an_album_answered_before_a_crash_is_not_answered_again(
+    fake_telegram: FakeTelegram, telegram_settings: Settings
+) -> None:
+    inner = ScriptedCore(recording().inner.script)
+    core = TrackingCore(inner)
+    parts, _ = album_updates(fake_telegram, ALICE, ("first", "", ""))
+    inner.claimed.append(f"telegram:{tg.BOT_ID}:{parts[0]['update_id']}")  # its leader was answered
+    async with running_bot(core, telegram_settings):
+        await fake_telegram.push(*parts)
+        await send_photo(fake_telegram, ALICE, "new")
+        (seen,) = await core.wait_handled(1)
+    assert seen.text == "new" and len(core.started) == 1  # no later part of the album answered it
