@@ -16,6 +16,9 @@ continues as ordinary messages (see `replies`). A mention can't be answered ephe
 channel its private lines go to the asker's DMs, with a one-line pointer in the channel. Link codes are
 issued only in DMs (`Incoming.private`).
 
+Image and audio attachments (voice messages too) on a message for the bot are downloaded within
+MAX_MEDIA_MB and handed to the core with it (`media`).
+
 `client` is what comes in (the client, its commands, `run`); `replies` is how answers go out.
 """
 

@@ -3,8 +3,9 @@
 A slash command is deferred at once (Discord allows three seconds) and becomes an `Incoming`
 ("/ask <prompt>", "/model <id>", ...) that the core answers through an `InteractionReply`; a message in a
 DM, or one that mentions or replies to the bot in a guild channel, goes the same way with a
-`MessageReply`. The slash commands are built from the core's declarations: a command's argument is its
-one option, a streaming command is answered publicly, an owner command is shown to server admins.
+`MessageReply`, with its image and audio attachments downloaded (`media`). The slash commands are
+built from the core's declarations: a command's argument is its one option, a streaming command is
+answered publicly, an owner command is shown to server admins.
 
 One person's messages and commands are answered in turn through a bounded queue of their own
 (`adapters.person_queues`), and each is claimed first, so one replayed after a reconnect or a restart is

@@ -14,7 +14,8 @@ messages a second overall, 20 a minute per group) with no retries of its own for
 there reaches the streaming loop, which skips progress edits and waits out only the final text.
 
 Modules: `app` (which messages reach the core, ordering, handlers), `reply` (formatting, splitting,
-flood control, typing), `menu` (inline keyboards for the core's menus).
+flood control, typing), `menu` (inline keyboards for the core's menus), `media` (photos, image files,
+voice notes and audio files downloaded within MAX_MEDIA_MB), `albums` (a media group as one question).
 """
 
 from __future__ import annotations

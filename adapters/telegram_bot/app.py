@@ -2,8 +2,10 @@
 
 A private chat is a conversation with the bot, so plain text there is a question. In a group the bot
 speaks only when spoken to: a command for it (`/ask`, `/ask@botname`), a message that mentions it, or a
-reply to one of its messages; everything else is chatter and never reaches the core. Each person has one
-conversation per chat (`telegram:<chat>:<user>`), paid by their identity `telegram:<user>`.
+reply to one of its messages; everything else is chatter and never reaches the core. A photo, an image
+file, a voice note or an audio file is a message too, its caption the question (`media`), and an album
+is one (`albums`). Each person has one conversation per chat (`telegram:<chat>:<user>`), paid by their
+identity `telegram:<user>`.
 
 Updates run concurrently, so a slow answer never holds up anyone else, but `PerPersonOrder` queues one
 person's updates behind each other: their second question waits for the first answer (and is asked with
@@ -263,7 +265,7 @@ class MenuReply:
 class Handlers:
     """The two entry points PTB calls: a text message, and a tap on a menu button."""
 
-    def __init__(self, core: ChatCore, *, edit_interval: float, max_media_mb: Decimal = Decimal(20)) -> None:
+    def __init__(self, core: ChatCore, *, edit_interval: float, max_media_mb: Decimal) -> None:
         self.core = core
         self.edit_interval = edit_interval
         self.max_media_mb = max_media_mb

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ EXAMPLES: dict[str, Any] = {
     "BadKey": bot.refusals.BadKey(),
     "Restarting": bot.refusals.Restarting(),
     "QueueFull": bot.refusals.QueueFull(20),
+    "FileNotTaken": bot.refusals.FileNotTaken("too_big", Decimal("20")),
     "BadArguments": bot.refusals.BadArguments("Give an amount", "/cap <user> <amount>"),
     "ModelUnavailable": bot.refusals.ModelUnavailable("x/y", "overloaded"),
     "UnknownUser": bot.refusals.UnknownUser("@nobody"),

@@ -4,8 +4,10 @@ for a file that can't be taken. The end-to-end answers live with the core's medi
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 
+import pytest
 from telegram import PhotoSize
 
 from adapters.telegram_bot.media import best_photo, file_url_base
@@ -135,8 +137,9 @@ async def test_a_file_over_the_limit_is_one_line_and_never_downloaded(
 
 
 async def test_a_failed_download_is_one_line_and_nothing_reaches_the_core(
-    fake_telegram: FakeTelegram, telegram_settings: Settings
+    fake_telegram: FakeTelegram, telegram_settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     core = recording()
     made, stored = photo_update(fake_telegram, ALICE, "what is it?")
     fake_telegram.files.fail_download(stored[-1])
@@ -147,6 +150,9 @@ async def test_a_failed_download_is_one_line_and_nothing_reaches_the_core(
         (seen,) = await core.wait_handled(1)
     assert fake_telegram.shown(31) == [FAILED, "got 1 file(s)"]
     assert seen.text == "again" and len(core.started) == 1
+    (logged,) = [r.getMessage() for r in caplog.records if r.name == "adapters.telegram_bot.media"]
+    assert "could not download a file" in logged
+    assert TOKEN.split(":", 1)[1] not in logged  # the file URL carries it (libraries' logs: bot.redact)
 
 
 async def test_a_file_of_another_kind_is_one_line(
