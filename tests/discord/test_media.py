@@ -8,23 +8,17 @@ from decimal import Decimal
 from typing import Any
 
 from bot.config import Settings
-from bot.incoming import Attachment, Incoming, Reply
+from bot.incoming import Attachment
 from tests.doubles import TrackingCore
 from tests.fakes.discord_api import APP_ID, TOKEN, FakeDiscord
 from tests.fakes.discord_fixtures import ScriptedCore, running_bot
-from tests.fakes.media_files import image, voice_bytes
+from tests.fakes.media_files import FAILED, TOO_BIG, UNSUPPORTED, count_files, image, voice_bytes
 
 DM_CHANNEL = 940_000_000_000_000_002
-TOO_BIG = "That file is too big: I take files up to 1 MB."
-FAILED = "I couldn't download that file; please send it again."
-UNSUPPORTED = "I can read images and voice notes or audio files, not this kind of file."
 
 
 def recording() -> TrackingCore:
-    async def script(incoming: Incoming, reply: Reply) -> None:
-        await reply.text(f"got {len(incoming.attachments)} file(s)")
-
-    return TrackingCore(ScriptedCore(script))
+    return TrackingCore(ScriptedCore(count_files))
 
 
 async def send_dm(fake: FakeDiscord, text: str, *attachments: dict[str, Any]) -> None:

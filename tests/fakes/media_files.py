@@ -6,12 +6,27 @@ from __future__ import annotations
 
 import io
 import itertools
+from decimal import Decimal
 from typing import Any
 
 from PIL import Image
 
+from adapters.media import file_line
+from bot.incoming import Incoming, Reply
+from bot.refusals import FileNotTaken
 from tests.fakes import telegram_api as tg
 from tests.fakes.telegram_api import FakeTelegram, StoredFile
+
+# The lines for a file that is not taken (with MAX_MEDIA_MB=1 for the first)
+TOO_BIG = file_line(FileNotTaken("too_big", Decimal(1)))
+FAILED = file_line(FileNotTaken("download_failed"))
+UNSUPPORTED = file_line(FileNotTaken("unsupported"))
+
+
+async def count_files(incoming: Incoming, reply: Reply) -> None:
+    """A stand-in core's script: say how many files came (the test reads the rest off what it recorded)."""
+    await reply.text(f"got {len(incoming.attachments)} file(s)")
+
 
 # Telegram's sizes of one photo whose original is 2560×1920: the bot takes 2560 (the smallest ≥ 2048)
 PHOTO_SIZES = ((90, 68), (320, 240), (1280, 960), (2560, 1920))

@@ -12,24 +12,29 @@ from telegram import PhotoSize
 
 from adapters.telegram_bot.media import best_photo, file_url_base
 from bot.config import Settings
-from bot.incoming import Attachment, Incoming, Reply
+from bot.incoming import Attachment, Incoming
 from tests.doubles import TrackingCore
 from tests.fakes import telegram_api as tg
-from tests.fakes.media_files import album_updates, image, photo_update, send_photo, send_voice, voice_bytes
+from tests.fakes.media_files import (
+    FAILED,
+    TOO_BIG,
+    UNSUPPORTED,
+    album_updates,
+    count_files,
+    image,
+    photo_update,
+    send_photo,
+    send_voice,
+    voice_bytes,
+)
 from tests.fakes.telegram_api import BOT_USERNAME, GROUP_ID, TOKEN, FakeTelegram
 from tests.fakes.telegram_fixtures import ScriptedCore, running_bot
 
 ALICE = tg.user(31, "Alice", "alice")
-TOO_BIG = "That file is too big: I take files up to 1 MB."
-FAILED = "I couldn't download that file; please send it again."
-UNSUPPORTED = "I can read images and voice notes or audio files, not this kind of file."
 
 
 def recording() -> TrackingCore:
-    async def script(incoming: Incoming, reply: Reply) -> None:
-        await reply.text(f"got {len(incoming.attachments)} file(s)")
-
-    return TrackingCore(ScriptedCore(script))
+    return TrackingCore(ScriptedCore(count_files))
 
 
 def small_limit(settings: Settings) -> Settings:
@@ -218,7 +223,7 @@ async def test_an_album_in_a_group_is_taken_by_its_mention_with_the_other_captio
 async def test_an_album_answered_before_a_crash_is_not_answered_again(
     fake_telegram: FakeTelegram, telegram_settings: Settings
 ) -> None:
-    inner = ScriptedCore(recording().inner.script)
+    inner = ScriptedCore(count_files)
     core = TrackingCore(inner)
     parts, _ = album_updates(fake_telegram, ALICE, ("first", "", ""))
     inner.claimed.append(f"telegram:{tg.BOT_ID}:{parts[0]['update_id']}")  # its leader was answered
