@@ -143,9 +143,12 @@ async def ask(ctx: Context) -> None:
 
 
 def _seeing_models(ctx: Context) -> tuple[str, ...]:
-    """Models of the configured providers' lists that see images, for a refusal to name."""
-    listed = [f"{spec.name}/{name}" for spec in ctx.services.providers.configured() for name in spec.models]
-    return tuple(seeing(listed)[:SEEING_NAMED])
+    """Models that see images, for a refusal to name: the first of each configured provider's list."""
+    firsts = []
+    for spec in ctx.services.providers.configured():
+        found = seeing([f"{spec.name}/{name}" for name in spec.models])
+        firsts.extend(found[:1])
+    return tuple(firsts[:SEEING_NAMED])
 
 
 async def _fit_note(ctx: Context, *, clamped: bool, trimmed: bool, shrunk: bool = False) -> str:
