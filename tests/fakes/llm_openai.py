@@ -24,6 +24,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import aiohttp
 from aiohttp import web
 
 from tests.fakes.image_billing import Billed, NotAnImage, openai_image
@@ -179,7 +180,7 @@ class FakeOpenAI(FakeModelServer[Script]):
         """OpenAI's speech to text: multipart `file` and `model`; a JSON answer with `text` and `usage`."""
         fields: dict[str, Any] = {}
         async for part in await request.multipart():
-            if isinstance(part, web.BodyPartReader) and part.name:
+            if isinstance(part, aiohttp.BodyPartReader) and part.name:
                 fields[part.name] = (part, await part.read())
         if "file" not in fields or "model" not in fields:
             error = openai_error(400, "file and model are required", "invalid_request_error")
