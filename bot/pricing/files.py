@@ -36,7 +36,14 @@ class PriceFileRow:
 
     @property
     def usable(self) -> bool:
-        return self.deliberate or self.input > 0 or self.output > 0 or bool(self.audio_minute)
+        """For chat: a row priced by the minute of audio prices no chat, so it never makes one free."""
+        return self.audio_minute is None and (self.deliberate or self.input > 0 or self.output > 0)
+
+    @property
+    def usable_for_audio(self) -> bool:
+        if self.audio_minute is None:
+            return self.usable
+        return self.deliberate or self.audio_minute > 0
 
 
 def _decimal(entry: Mapping[str, Any], key: str, where: str, default: Decimal | None = None) -> Decimal:

@@ -47,13 +47,13 @@ class Pricer:
         overrides = load_overrides(path)
         return cls(overrides, clock) if clock else cls(overrides)
 
-    def _override(self, model_id: str) -> PriceFileRow | None:
+    def _override(self, model_id: str, *, audio: bool = False) -> PriceFileRow | None:
         """The price file's row for the model (or its provider's "provider/*"); refused if it prices
-        nothing without saying it means to."""
+        nothing without saying it means to (for chat, or for transcription when `audio`)."""
         key = model_id.lower()
         provider = key.split("/", 1)[0]
         override = self._overrides.get(key) or self._overrides.get(f"{provider}/*")
-        if override is not None and not override.usable:
+        if override is not None and not (override.usable_for_audio if audio else override.usable):
             raise UnpricedModel(model_id)
         return override
 
@@ -186,7 +186,7 @@ class Pricer:
         """The most a transcription of `seconds` of audio can cost: by the minute where a price file says
         so, else `audio_tokens` of audio input and `output_tokens` of transcript at the model's prices (the
         bounds the caller takes from the duration). All of it is input: a transcript can't be clamped."""
-        if (override := self._override(model_id)) and override.audio_minute is not None:
+        if (override := self._override(model_id, audio=True)) and override.audio_minute is not None:
             usd = seconds / SECONDS_PER_MINUTE * override.audio_minute
         else:
             usage = AudioUsage(
@@ -200,7 +200,7 @@ class Pricer:
     ) -> int | None:
         """The exact cost of a transcription from what it reported, in nano-dollars rounded up; None when
         the report can't be priced (seconds for a model priced by the token, or the other way round)."""
-        override = self._override(model_id)
+        override = self._override(model_id, audio=True)
         if override is not None and override.audio_minute is not None:
             if usage.seconds is None:
                 return None
@@ -213,7 +213,7 @@ class Pricer:
         self, model_id: str, price_provider: str | None, usage: AudioUsage, at: datetime
     ) -> Decimal:
         """Audio tokens at the audio input rate (genai-prices; a price file's row has one input rate)."""
-        if override := self._override(model_id):
+        if override := self._override(model_id, audio=True):
             return (usage.input_tokens * override.input + usage.output_tokens * override.output) / MTOK
         genai_entry(model_id, price_provider, at)
         priced = genai_price(

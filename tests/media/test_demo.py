@@ -14,10 +14,13 @@ from tests.media.photos import photo, voice, with_photos, with_voice
 
 async def test_the_demo_answers_a_photo_and_a_voice_note_with_labelled_stand_ins(tmp_path: Path) -> None:
     settings = settings_for(tmp_path, default_model=DEMO_MODEL, transcription_model=DEMO_MODEL)
-    async with demo_server(word_delay=0) as url, open_core(settings, extra_specs=[demo_spec(url)], clock=Clock()) as core:
+    async with (
+        demo_server(word_delay=0) as url,
+        open_core(settings, extra_specs=[demo_spec(url)], clock=Clock()) as core,
+    ):
         seen = RecordingReply()
         await core.handle(with_photos("What is this?", photo(2000, 1000), user=OWNER), seen)
-        assert seen.answers[0].startswith('[demo model, no LLM behind it] You sent 1 image')
+        assert seen.answers[0].startswith("[demo model, no LLM behind it] You sent 1 image")
         heard = RecordingReply()
         await core.handle(with_voice("", voice(2.0), user=OWNER), heard)
         assert heard.lines[0].startswith('🎤 "[demo transcript, no speech recognition behind it]')

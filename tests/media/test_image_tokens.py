@@ -57,6 +57,8 @@ def test_each_smaller_way_of_sending_costs_less(model: str) -> None:
     assert all(later.width <= earlier.width for earlier, later in zip(ways, ways[1:], strict=False))
 
 
-@pytest.mark.parametrize("model", ["deepseek/deepseek-chat", "openai/gpt-3.5-turbo", "mistral/mistral-small-latest"])
+@pytest.mark.parametrize(
+    "model", ["deepseek/deepseek-chat", "openai/gpt-3.5-turbo", "mistral/mistral-small-latest"]
+)
 def test_models_without_a_row_cant_see(model: str) -> None:
     assert family_for(model) is None
