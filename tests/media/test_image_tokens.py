@@ -3,6 +3,8 @@ getting cheaper as they get smaller."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from bot.media.image_tokens import sizings
@@ -53,8 +55,8 @@ def test_each_smaller_way_of_sending_costs_less(model: str) -> None:
     assert family is not None
     ways = sizings(family, 3000, 2000)
     assert len(ways) > 1
-    assert all(later.tokens < earlier.tokens for earlier, later in zip(ways, ways[1:], strict=False))
-    assert all(later.width <= earlier.width for earlier, later in zip(ways, ways[1:], strict=False))
+    assert all(later.tokens < earlier.tokens for earlier, later in itertools.pairwise(ways))
+    assert all(later.width <= earlier.width for earlier, later in itertools.pairwise(ways))
 
 
 @pytest.mark.parametrize(
