@@ -9,12 +9,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import genai_prices
+import pytest
 
 from bot.money import usd_to_nanos
 from tests.doubles import RecordingReply, message
 from tests.fakes.llm_fixtures import Fakes
 from tests.fakes.llm_openai import Transcription
-from tests.harness import harness
+from tests.harness import harness, spy_reserves
 from tests.media.photos import photo, voice, with_photos, with_voice
 from tests.providers.wiring import BOB, MODELS, env, settled
 
@@ -140,3 +141,27 @@ async def test_a_photo_and_a_voice_note_together(tmp_path: Path, fakes: Fakes) -
         content = openai.requests[-1].body["messages"][-1]["content"]
         assert content[0] == {"type": "text", "text": HEARD} and content[1]["type"] == "image_url"
         assert len(await settled(h)) == 2
+
+
+async def test_the_hold_comes_from_the_duration_or_a_bound_from_the_size(
+    tmp_path: Path, fakes: Fakes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 10 s voice note is held as 250 audio tokens and 164 of transcript; one of unknown length as long
+    as its bytes could play at 6 kbit/s (7,500 bytes: 10 s), and never longer than MAX_AUDIO_SECONDS."""
+    expected = genai_prices.calc_price(
+        genai_prices.Usage(input_tokens=250, input_audio_tokens=250, output_tokens=164),
+        "gpt-4o-mini-transcribe",
+        provider_id="openai",
+    )
+    async with harness(tmp_path, max_audio_seconds=8, **env(fakes)) as h:
+        granted = spy_reserves(h, monkeypatch)
+        await h.core.handle(with_voice("", b"OggS" + bytes(7496)), RecordingReply())
+        capped = granted[0].quote.input_nanos
+    async with harness(tmp_path / "b", **env(fakes)) as h:
+        granted = spy_reserves(h, monkeypatch)
+        await h.core.handle(with_voice("", b"OggS" + bytes(7496)), RecordingReply())
+        by_size = granted[0].quote.input_nanos
+        await h.core.handle(with_voice("", b"OggS" + bytes(100), duration=10.0), RecordingReply())
+        by_duration = granted[2].quote.input_nanos
+    assert by_size == by_duration == usd_to_nanos(Decimal(expected.total_price))
+    assert capped < by_size  # 8 s at most
