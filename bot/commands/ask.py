@@ -9,6 +9,7 @@ when the provider finds the context too long, the fallback models, and the notes
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import logging
@@ -23,11 +24,12 @@ from bot.conversation import build_prompt, with_less_history
 from bot.incoming import Argument, final_delivery
 from bot.ledger import CapReached, Hold, Quote
 from bot.media.attachments import check_attachments
+from bot.media.image_tokens import Sizing
 from bot.media.images import CheckedImage, image_levels
 from bot.media.transcription import transcribe
 from bot.media.vision import family_for, seeing
 from bot.money import format_usd
-from bot.providers.base import ChatMessage, ProviderError, TokenUsage
+from bot.providers.base import ChatMessage, ImagePart, ProviderError, TokenUsage
 from bot.refusals import (
     CannotSee,
     CapReachedWithHistory,
@@ -79,7 +81,8 @@ async def ask(ctx: Context) -> None:
     (a charge of its own), its text shown and asked; images go to models that see, priced in the quote."""
     prompt = ctx.args.strip()
     services = ctx.services
-    media = check_attachments(services.settings, ctx.incoming.attachments)
+    # decoding and scaling images is CPU work: off the event loop, so other chats keep streaming
+    media = await asyncio.to_thread(check_attachments, services.settings, ctx.incoming.attachments)
     if not prompt and not media.images and media.audio is None:
         raise EmptyPrompt()
     chosen = await current_model(services, ctx.user)
@@ -186,9 +189,8 @@ async def _answer(
     family = family_for(model.resolved.id)
     levels = image_levels(family, images) if family else [()]
     for level, sizings in enumerate(levels):
-        question = dataclasses.replace(
-            question, images=tuple(i.part(s) for i, s in zip(images, sizings, strict=True))
-        )
+        parts = await asyncio.to_thread(_parts, images, sizings)  # Pillow's scaling is CPU work
+        question = dataclasses.replace(question, images=parts)
         built = build_prompt(settings.system_prompt, history, question, budget)
         check_fits(model, built)
         started = ctx.services.clock()  # the hold and the charge are both priced at the request's start
@@ -216,6 +218,10 @@ async def _answer(
             raise StreamFailed(error) from None
         raise
     return Outcome(text, paying.usage, paying.clamped, trimmed, shrunk=level > 0)
+
+
+def _parts(images: tuple[CheckedImage, ...], sizings: tuple[Sizing, ...]) -> tuple[ImagePart, ...]:
+    return tuple(image.part(sizing) for image, sizing in zip(images, sizings, strict=True))
 
 
 async def _relay(ctx: Context, paying: Paying, messages: tuple[ChatMessage, ...]) -> str:
