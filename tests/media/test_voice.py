@@ -165,3 +165,17 @@ async def test_the_hold_comes_from_the_duration_or_a_bound_from_the_size(
         by_duration = granted[2].quote.input_nanos
     assert by_size == by_duration == usd_to_nanos(Decimal(expected.total_price))
     assert capped < by_size  # 8 s at most
+
+
+async def test_an_azure_deployment_transcribes_at_its_own_url_with_its_key(
+    tmp_path: Path, fakes: Fakes
+) -> None:
+    openai = fakes[0]
+    async with harness(tmp_path, transcription_model="azure/gpt-4o-mini-transcribe", **env(fakes)) as h:
+        await h.core.handle(with_voice("", voice(2.0)), RecordingReply())
+        (received,) = openai.audio
+        assert received.path == "/openai/deployments/gpt-4o-mini-transcribe/audio/transcriptions"
+        assert received.headers["api-key"] == env(fakes)["azure_openai_api_key"]
+        assert "authorization" not in received.headers
+        transcription, _ = await settled(h)
+    assert transcription["model"] == "azure/gpt-4o-mini-transcribe" and transcription["cost"] > 0
