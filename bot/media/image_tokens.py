@@ -123,7 +123,8 @@ def sizings(family: Family, width: int, height: int) -> list[Sizing]:
 
 
 def _scale(width: int, height: int, ratio: float) -> tuple[int, int]:
-    """Scaled down by `ratio` (never up), each side at least one pixel and never rounded up past it."""
+    """Scaled down by `ratio` (never up), each side at least one pixel and never rounded up past it (the
+    nudge keeps 3000 x 1568/3000 at 1568, where floating point says 1567.99...)."""
     if ratio >= 1:
         return width, height
-    return max(math.floor(width * ratio), 1), max(math.floor(height * ratio), 1)
+    return max(math.floor(width * ratio + 1e-6), 1), max(math.floor(height * ratio + 1e-6), 1)
