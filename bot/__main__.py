@@ -219,7 +219,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     overrides: dict[str, Any] = {}
     if args.mode == "console" and args.demo:
-        overrides = {"default_model": "demo/capbot-demo", "database_url": "sqlite:///data/demo.db"}
+        overrides = {
+            "default_model": "demo/capbot-demo",
+            "database_url": "sqlite:///data/demo.db",
+            "transcription_model": "demo/capbot-demo",  # a labelled stand-in, so voice notes work keyless
+        }
     try:
         settings = load_settings(**overrides)
         if args.mode == "console" and args.demo:

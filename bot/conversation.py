@@ -15,13 +15,20 @@ MAX_STORED_MESSAGES = 200
 
 
 def input_token_bound(messages: Sequence[ChatMessage]) -> int:
-    """An upper bound on input tokens: byte-level BPE never yields more tokens than UTF-8 bytes."""
-    return sum(len(m.content.encode("utf-8")) + PER_MESSAGE_OVERHEAD for m in messages)
+    """An upper bound on input tokens: byte-level BPE never yields more tokens than UTF-8 bytes, and an
+    image is billed by its provider's formula (its `tokens`)."""
+    return sum(len(m.content.encode("utf-8")) + PER_MESSAGE_OVERHEAD + _image_tokens(m) for m in messages)
 
 
 def estimate_tokens(messages: Sequence[ChatMessage]) -> int:
     """A realistic (not guaranteed) token count, for budgets and context checks: ~3 bytes a token."""
-    return sum(len(m.content.encode("utf-8")) // 3 + PER_MESSAGE_OVERHEAD for m in messages)
+    return sum(
+        len(m.content.encode("utf-8")) // 3 + PER_MESSAGE_OVERHEAD + _image_tokens(m) for m in messages
+    )
+
+
+def _image_tokens(message: ChatMessage) -> int:
+    return sum(image.tokens for image in message.images)
 
 
 def build_prompt(

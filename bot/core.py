@@ -41,17 +41,18 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def parse(text: str, direct: bool) -> tuple[str, str] | None:
+def parse(text: str, direct: bool, attachments: bool = False) -> tuple[str, str] | None:
     """(command name, arguments), or None when the message is not for the bot.
 
-    "/ask@capbot hi" → ("ask", "hi"); plain text counts as /ask only where it is addressed to the bot.
+    "/ask@capbot hi" → ("ask", "hi"); plain text counts as /ask only where it is addressed to the bot, and
+    so does a photo or voice note, with or without a caption.
     """
     text = text.strip()
     command = split_command(text)
     if command is not None:
         return command
     if direct:  # plain text addressed to the bot is a question; a bare mention asks what it can do
-        return ("ask", text) if text else ("help", "")
+        return ("ask", text) if text or attachments else ("help", "")
     return None
 
 
@@ -87,7 +88,7 @@ class Core:
 
         The work runs in a task of its own, so `drain` can cut it without cancelling the adapter's task
         (which still has the platform to talk to); a message cut that way returns quietly."""
-        parsed = parse(incoming.text, incoming.direct)
+        parsed = parse(incoming.text, incoming.direct, bool(incoming.attachments))
         if parsed is None:
             return
         if self._draining:

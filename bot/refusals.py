@@ -145,3 +145,38 @@ class FileNotTaken(Refusal):
 
     reason: Literal["too_big", "download_failed", "unsupported"]
     limit_mb: Decimal = Decimal(0)
+
+
+@dataclass
+class BadAttachment(Refusal):
+    """A file that came with a message and can't be used (corrupt, unsupported, empty): nothing is charged
+    and nothing is stored. `reason` is a clause for people ("the file is not an image, or it is damaged")."""
+
+    reason: str
+
+
+@dataclass
+class TooManyImages(Refusal):
+    """More images in one message than MAX_IMAGES (0: images are turned off)."""
+
+    limit: int
+
+
+@dataclass
+class AudioTooLong(Refusal):
+    """Audio longer than MAX_AUDIO_SECONDS (0: voice notes are turned off)."""
+
+    seconds: int
+    limit: int
+
+
+@dataclass
+class CannotSee(Refusal):
+    """An image for a model that can't see one; `seeing` names configured models that can."""
+
+    model_id: str
+    seeing: tuple[str, ...]
+
+
+class NoTranscription(Refusal):
+    """Audio, but no model to transcribe it: TRANSCRIPTION_MODEL unset and no OpenAI key, or unusable."""

@@ -8,8 +8,11 @@ from bot.ledger import Blocked, CapReached, LinkRefused, OwnerProtected, TooMany
 from bot.money import BadAmount, format_usd
 from bot.refusals import (
     AmbiguousUser,
+    AudioTooLong,
     BadArguments,
+    BadAttachment,
     BadKey,
+    CannotSee,
     CapReachedWithHistory,
     EmptyPrompt,
     FileNotTaken,
@@ -17,11 +20,13 @@ from bot.refusals import (
     NotAllowed,
     NotOwner,
     NotPrivate,
+    NoTranscription,
     PromptTooLarge,
     QueueFull,
     RateLimited,
     Refusal,
     Restarting,
+    TooManyImages,
     UnknownKey,
     UnknownModelChoice,
     UnknownUser,
@@ -148,6 +153,22 @@ def refusal(exc: Refusal, now: datetime) -> str:
             return f"{model_id} {_PROVIDER_FAILURES.get(kind, 'failed')}. You were not charged."
         case BadAmount():
             return f"{exc}."
+        case BadAttachment(reason=reason):
+            return f"I can't use that file: {reason}. Nothing was charged."
+        case TooManyImages(limit=0):
+            return "This bot doesn't take images. Nothing was charged."
+        case TooManyImages(limit=limit):
+            return f"Send at most {limit} images in one message. Nothing was charged."
+        case AudioTooLong(limit=0):
+            return "This bot doesn't take voice notes or audio. Nothing was charged."
+        case AudioTooLong(seconds=seconds, limit=limit):
+            return f"That audio is {seconds} s long; I take up to {limit} s. Nothing was charged."
+        case CannotSee(model_id=model_id, seeing=seeing) if seeing:
+            return f"{model_id} can't see images. Pick one that can with /model: {', '.join(seeing)}."
+        case CannotSee(model_id=model_id):
+            return f"{model_id} can't see images, and no model on this bot can. Nothing was charged."
+        case NoTranscription():
+            return "This bot has no model to transcribe voice notes; send your question as text."
         case UnknownUser(name=name) if name.startswith("@"):
             return (
                 f"I don't know {name}: nobody with that username has written to the bot yet. "
@@ -191,3 +212,17 @@ RESTARTING = "The bot is restarting; ask again in a moment."
 UNEXPECTED = "Sorry, something went wrong on our side; please try again. The owner's log has the details."
 NO_PROVIDER = "No model is available: the owner has not set up a provider key."
 NO_PRICED_MODEL = "No model is available: none of the configured providers' models has a known price."
+
+
+# How much of a transcript the person is shown before their answer: enough to see it was heard right.
+HEARD_SHOWN = 300
+
+
+def heard(transcript: str) -> str:
+    """The transcript of a voice note, quoted (and shortened) before it is answered as the question."""
+    shown = transcript if len(transcript) <= HEARD_SHOWN else transcript[: HEARD_SHOWN - 1] + "…"
+    return f'🎤 "{shown}"'
+
+
+def no_speech() -> str:
+    return "I heard no words in that recording."

@@ -9,6 +9,8 @@ when the provider finds the context too long, the fallback models, and the notes
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import functools
 import logging
 from bisect import bisect_left
@@ -21,12 +23,31 @@ from bot.commands.model import PricedModel, current_model, priced_model
 from bot.conversation import build_prompt, with_less_history
 from bot.incoming import Argument, final_delivery
 from bot.ledger import CapReached, Hold, Quote
+from bot.media.attachments import check_attachments
+from bot.media.image_tokens import Sizing
+from bot.media.images import CheckedImage, image_levels
+from bot.media.transcription import transcribe
+from bot.media.vision import family_for, seeing
 from bot.money import format_usd
-from bot.providers.base import ChatMessage, ProviderError, TokenUsage
-from bot.refusals import CapReachedWithHistory, EmptyPrompt, ModelUnavailable, UnknownModelChoice
+from bot.providers.base import ChatMessage, ImagePart, ProviderError, TokenUsage
+from bot.refusals import (
+    CannotSee,
+    CapReachedWithHistory,
+    EmptyPrompt,
+    ModelUnavailable,
+    UnknownModelChoice,
+)
 from bot.storage import DatabaseBusy
+from bot.wording import heard, no_speech
 
 log = logging.getLogger(__name__)
+
+# The question of an image sent without one.
+DESCRIBE = "Describe this image."
+# What the history keeps of an image: a follow-up doesn't pay for it again.
+IMAGE_STAND_IN = "[image]"
+# At most this many models that see are named when the chosen one can't.
+SEEING_NAMED = 5
 
 # Kinds of provider failure after which another model may do better.
 FALLBACK_KINDS = frozenset({"rate_limited", "overloaded", "timeout", "unavailable", "malformed"})
@@ -41,6 +62,7 @@ class Outcome:
     usage: TokenUsage | None
     clamped: bool
     trimmed: bool
+    shrunk: bool = False  # the images were sent smaller than full size, to fit the allowance
 
 
 class StreamFailed(Exception):
@@ -53,15 +75,33 @@ class StreamFailed(Exception):
 
 async def ask(ctx: Context) -> None:
     """/ask: the person's model, then each FALLBACK_MODELS entry while the failure is one another may not
-    have (rate limits, outages); a model that failed after showing text is not followed by another."""
+    have (rate limits, outages); a model that failed after showing text is not followed by another.
+
+    Attachments are checked before anything is paid (a bad file is one line); a voice note is transcribed
+    (a charge of its own), its text shown and asked; images go to models that see, priced in the quote."""
     prompt = ctx.args.strip()
-    if not prompt:
-        raise EmptyPrompt()
     services = ctx.services
+    # decoding and scaling images is CPU work: off the event loop, so other chats keep streaming
+    media = await asyncio.to_thread(check_attachments, services.settings, ctx.incoming.attachments)
+    if not prompt and not media.images and media.audio is None:
+        raise EmptyPrompt()
     chosen = await current_model(services, ctx.user)
     candidates = [chosen, *(m for m in services.settings.fallback_models if m != chosen)]
+    if media.images:
+        if family_for(chosen) is None:
+            raise CannotSee(chosen, _seeing_models(ctx))
+        candidates = seeing(candidates)
+    if media.audio is not None:
+        transcribed = await transcribe(services, ctx.user, media.audio)
+        if not transcribed.text and not prompt and not media.images:
+            await ctx.reply.text(no_speech())
+            return
+        await ctx.reply.text(heard(transcribed.text))
+        prompt = "\n\n".join(part for part in (prompt, transcribed.text) if part)
+    prompt = prompt or DESCRIBE
     history = await services.conversations.history(ctx.incoming.conversation)
     question = ChatMessage("user", prompt)
+    stored = ChatMessage("user", " ".join([IMAGE_STAND_IN] * len(media.images) + [prompt]))
     for attempt, model_id in enumerate(candidates):
         last = attempt == len(candidates) - 1
         try:
@@ -72,7 +112,7 @@ async def ask(ctx: Context) -> None:
             log.warning("fallback model %s is not usable; skipped", model_id)
             continue
         try:
-            outcome = await _answer(ctx, model, history, question)
+            outcome = await _answer(ctx, model, history, question, media.images)
         except ProviderError as error:
             if error.kind == "auth":
                 key_env = model.resolved.spec.key_env or "its key"
@@ -93,22 +133,34 @@ async def ask(ctx: Context) -> None:
             log.info("answered by fallback model %s", model_id)
         try:
             await services.conversations.append(
-                ctx.incoming.conversation, [question, ChatMessage("assistant", outcome.text)]
+                ctx.incoming.conversation, [stored, ChatMessage("assistant", outcome.text)]
             )
         except DatabaseBusy:  # the answer was delivered and is paid for: only its history is lost
             log.warning("database busy: this exchange is left out of %s's history", ctx.user)
         usage = outcome.usage
         clamped = outcome.clamped and usage is not None and usage.output_tokens >= MIN_OUTPUT_TOKENS
-        if clamped or outcome.trimmed:
-            await ctx.reply.text(await _fit_note(ctx, clamped=clamped, trimmed=outcome.trimmed))
+        if clamped or outcome.trimmed or outcome.shrunk:
+            note = await _fit_note(ctx, clamped=clamped, trimmed=outcome.trimmed, shrunk=outcome.shrunk)
+            await ctx.reply.text(note)
         return
 
 
-async def _fit_note(ctx: Context, *, clamped: bool, trimmed: bool) -> str:
+def _seeing_models(ctx: Context) -> tuple[str, ...]:
+    """Models that see images, for a refusal to name: the first of each configured provider's list."""
+    firsts = []
+    for spec in ctx.services.providers.configured():
+        found = seeing([f"{spec.name}/{name}" for name in spec.models])
+        firsts.extend(found[:1])
+    return tuple(firsts[:SEEING_NAMED])
+
+
+async def _fit_note(ctx: Context, *, clamped: bool, trimmed: bool, shrunk: bool = False) -> str:
     """One line after an answer shaped to fit the allowance: what was cut, and what is left."""
     summary = await ctx.services.ledger.summary(ctx.user)
     remaining = format_usd(summary.remaining) if summary.remaining is not None else "unlimited"
-    if trimmed and clamped:
+    if shrunk:
+        what = "The image was sent at a lower resolution to fit your allowance"
+    elif trimmed and clamped:
         what = "Earlier messages were left out and the answer length was limited to fit your allowance"
     elif trimmed:
         what = "Earlier messages were left out to fit your allowance"
@@ -118,19 +170,36 @@ async def _fit_note(ctx: Context, *, clamped: bool, trimmed: bool) -> str:
 
 
 async def _answer(
-    ctx: Context, model: PricedModel, history: list[ChatMessage], question: ChatMessage
+    ctx: Context,
+    model: PricedModel,
+    history: list[ChatMessage],
+    question: ChatMessage,
+    images: tuple[CheckedImage, ...] = (),
 ) -> Outcome:
     """One model's attempt, paid by `bot.answering`'s rules. Raises ProviderError when nothing was shown
-    (hold released), `StreamFailed` when the provider failed after text was shown (settled)."""
+    (hold released), `StreamFailed` when the provider failed after text was shown (settled).
+
+    Images go at full size when the allowance can pay for them, else at the largest smaller size it can
+    (`image_levels`), else the ledger's refusal stands: the quote always holds what they may cost."""
     settings = ctx.services.settings
     window = model.rates.context_window
     budget = settings.history_tokens
     if window:
         budget = min(budget, max(window - settings.max_output_tokens, 0))
-    built = build_prompt(settings.system_prompt, history, question, budget)
-    check_fits(model, built)
-    started = ctx.services.clock()  # the hold and the charge are both priced at the request's start
-    hold, messages, worst = await _reserve(ctx, model, built, started)
+    family = family_for(model.resolved.id)
+    levels = image_levels(family, images) if family else [()]
+    for level, sizings in enumerate(levels):
+        parts = await asyncio.to_thread(_parts, images, sizings)  # Pillow's scaling is CPU work
+        question = dataclasses.replace(question, images=parts)
+        built = build_prompt(settings.system_prompt, history, question, budget)
+        check_fits(model, built)
+        started = ctx.services.clock()  # the hold and the charge are both priced at the request's start
+        try:
+            hold, messages, worst = await _reserve(ctx, model, built, started)
+            break
+        except (CapReached, CapReachedWithHistory):
+            if level == len(levels) - 1:
+                raise
     trimmed = len(messages) < len(built)
     paying = Paying(ctx.services, model, worst, hold, started)
     try:
@@ -148,7 +217,11 @@ async def _answer(
         if paying.shown:
             raise StreamFailed(error) from None
         raise
-    return Outcome(text, paying.usage, paying.clamped, trimmed)
+    return Outcome(text, paying.usage, paying.clamped, trimmed, shrunk=level > 0)
+
+
+def _parts(images: tuple[CheckedImage, ...], sizings: tuple[Sizing, ...]) -> tuple[ImagePart, ...]:
+    return tuple(image.part(sizing) for image, sizing in zip(images, sizings, strict=True))
 
 
 async def _relay(ctx: Context, paying: Paying, messages: tuple[ChatMessage, ...]) -> str:

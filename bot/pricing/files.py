@@ -1,6 +1,7 @@
 """Price files: bot/prices.toml, bundled with capbot, then the owner's PRICES_FILE (later rows win).
 
-A row prices a model ("provider/model") or a whole provider ("provider/*") flat, in USD per million tokens.
+A row prices a model ("provider/model") or a whole provider ("provider/*") flat, in USD per million tokens;
+a transcription model billed by the minute of audio (Whisper on Groq or OpenAI) has `audio_minute` instead.
 """
 
 from __future__ import annotations
@@ -31,10 +32,18 @@ class PriceFileRow:
     per_request: Decimal = Decimal(0)  # USD per request, e.g. the search fee of a model that always searches
     source: str = BUNDLED_FILE
     deliberate: bool = False  # the owner's file, or a row marked `free = true`: a zero price is meant
+    audio_minute: Decimal | None = None  # USD per minute of audio transcribed, for models billed by time
 
     @property
     def usable(self) -> bool:
-        return self.deliberate or self.input > 0 or self.output > 0
+        """For chat: a row priced by the minute of audio prices no chat, so it never makes one free."""
+        return self.audio_minute is None and (self.deliberate or self.input > 0 or self.output > 0)
+
+    @property
+    def usable_for_audio(self) -> bool:
+        if self.audio_minute is None:
+            return self.usable
+        return self.deliberate or self.audio_minute > 0
 
 
 def _decimal(entry: Mapping[str, Any], key: str, where: str, default: Decimal | None = None) -> Decimal:
@@ -80,15 +89,22 @@ def load_overrides(*paths: Path | None) -> dict[str, PriceFileRow]:
             free = entry.get("free", False)
             if not isinstance(free, bool):
                 raise PriceFileError(f"{where}: free must be true or false")
-            inp = _decimal(entry, "input", where)
+            per_minute = (
+                _decimal(entry, "audio_minute", where, Decimal(0)) if "audio_minute" in entry else None
+            )
+            no_tokens = (
+                Decimal(0) if per_minute is not None else None
+            )  # a per-minute row needs no token price
+            inp = _decimal(entry, "input", where, no_tokens)
             found[model_id.lower()] = PriceFileRow(
                 input=inp,
-                output=_decimal(entry, "output", where),
+                output=_decimal(entry, "output", where, no_tokens),
                 cached_input=_decimal(entry, "cached_input", where, inp),
                 context_window=window,
                 per_request=_decimal(entry, "per_request", where, Decimal(0)),
                 source=_file_source(name, free),
                 deliberate=name != BUNDLED_FILE or free,
+                audio_minute=per_minute,
             )
     return found
 

@@ -17,10 +17,12 @@ from bot.pricing.genai import genai_entry, genai_price, genai_rates, genai_usage
 from bot.pricing.rates import MTOK, PriceSource, Rates, UnpricedModel, per_mtok
 from bot.providers.base import TokenUsage
 from bot.providers.openrouter_models import ListedModel, OpenRouterList
+from bot.providers.transcription import AudioUsage
 
 # More input tokens than any price tier starts at: a request this size is priced at the dearest tier.
 # A power of ten, so scaling its price back to a real input size is exact in Decimal.
 TOP_TIER_TOKENS = 10**12
+SECONDS_PER_MINUTE = Decimal(60)
 
 
 class Pricer:
@@ -45,13 +47,13 @@ class Pricer:
         overrides = load_overrides(path)
         return cls(overrides, clock) if clock else cls(overrides)
 
-    def _override(self, model_id: str) -> PriceFileRow | None:
+    def _override(self, model_id: str, *, audio: bool = False) -> PriceFileRow | None:
         """The price file's row for the model (or its provider's "provider/*"); refused if it prices
-        nothing without saying it means to."""
+        nothing without saying it means to (for chat, or for transcription when `audio`)."""
         key = model_id.lower()
         provider = key.split("/", 1)[0]
         override = self._overrides.get(key) or self._overrides.get(f"{provider}/*")
-        if override is not None and not override.usable:
+        if override is not None and not (override.usable_for_audio if audio else override.usable):
             raise UnpricedModel(model_id)
         return override
 
@@ -170,3 +172,58 @@ class Pricer:
         genai_entry(model_id, price_provider, at)
         priced = genai_price(model_id, price_provider, genai_usage(usage), at)
         return usd_to_nanos(Decimal(priced.total_price))
+
+    def transcription_quote(
+        self,
+        model_id: str,
+        price_provider: str | None,
+        *,
+        at: datetime,
+        seconds: Decimal,
+        audio_tokens: int,
+        output_tokens: int,
+    ) -> Quote:
+        """The most a transcription of `seconds` of audio can cost: by the minute where a price file says
+        so, else `audio_tokens` of audio input and `output_tokens` of transcript at the model's prices (the
+        bounds the caller takes from the duration). All of it is input: a transcript can't be clamped."""
+        if (override := self._override(model_id, audio=True)) and override.audio_minute is not None:
+            usd = seconds / SECONDS_PER_MINUTE * override.audio_minute
+        else:
+            usage = AudioUsage(
+                input_tokens=audio_tokens, audio_tokens=audio_tokens, output_tokens=output_tokens
+            )
+            usd = self._audio_usd(model_id, price_provider, usage, at)
+        return Quote(usd_to_nanos(usd), Decimal(0), max_output_tokens=1, min_output_tokens=1)
+
+    def transcription_cost(
+        self, model_id: str, price_provider: str | None, usage: AudioUsage, *, at: datetime
+    ) -> int | None:
+        """The exact cost of a transcription from what it reported, in nano-dollars rounded up; None when
+        the report can't be priced (seconds for a model priced by the token, or the other way round)."""
+        override = self._override(model_id, audio=True)
+        if override is not None and override.audio_minute is not None:
+            if usage.seconds is None:
+                return None
+            return usd_to_nanos(usage.seconds / SECONDS_PER_MINUTE * override.audio_minute)
+        if usage.seconds is not None:
+            return None
+        return usd_to_nanos(self._audio_usd(model_id, price_provider, usage, at))
+
+    def _audio_usd(
+        self, model_id: str, price_provider: str | None, usage: AudioUsage, at: datetime
+    ) -> Decimal:
+        """Audio tokens at the audio input rate (genai-prices; a price file's row has one input rate)."""
+        if override := self._override(model_id, audio=True):
+            return (usage.input_tokens * override.input + usage.output_tokens * override.output) / MTOK
+        genai_entry(model_id, price_provider, at)
+        priced = genai_price(
+            model_id,
+            price_provider,
+            genai_prices.Usage(
+                input_tokens=usage.input_tokens,
+                input_audio_tokens=usage.audio_tokens or None,
+                output_tokens=usage.output_tokens,
+            ),
+            at,
+        )
+        return Decimal(priced.total_price)

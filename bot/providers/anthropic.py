@@ -11,7 +11,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from bot.providers.base import ChatRequest, ProviderError, StreamEvent, TextDelta, TokenUsage, UsageUpdate
+from bot.providers.base import (
+    ChatMessage,
+    ChatRequest,
+    ProviderError,
+    StreamEvent,
+    TextDelta,
+    TokenUsage,
+    UsageUpdate,
+)
 from bot.providers.catalog import ProviderSpec
 from bot.providers.http import Endpoint, parse_json, stream_error, stream_events
 
@@ -39,7 +47,7 @@ class AnthropicMessages:
             "model": request.model,
             "max_tokens": request.max_output_tokens,
             "messages": [
-                {"role": m.role, "content": m.content} for m in request.messages if m.role != "system"
+                {"role": m.role, "content": _content(m)} for m in request.messages if m.role != "system"
             ],
             "stream": True,
             **request.sampling_fields("temperature", "top_p", "stop_sequences"),
@@ -72,6 +80,17 @@ class AnthropicMessages:
                 raise stream_error(self._endpoint, data.get("error") or {})
         if not stopped:
             raise ProviderError("malformed", "the stream ended before message_stop", provider=self.name)
+
+
+def _content(message: ChatMessage) -> str | list[dict[str, Any]]:
+    """Plain text, or the images as base64 `image` sources followed by the text (Anthropic's advice)."""
+    if not message.images:
+        return message.content
+    parts: list[dict[str, Any]] = [
+        {"type": "image", "source": {"type": "base64", "media_type": image.mime, "data": image.base64()}}
+        for image in message.images
+    ]
+    return [*parts, {"type": "text", "text": message.content}]
 
 
 def _merge(counts: dict[str, int], usage: Any) -> None:

@@ -6,6 +6,7 @@ the `ProviderError` kinds below. Usage updates are cumulative: the last one wins
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -16,12 +17,40 @@ from bot.tokens import TokenCounts
 Role = Literal["system", "user", "assistant"]
 
 
+Detail = Literal["low", "high"]
+
+
+@dataclass(frozen=True)
+class ImagePart:
+    """An image sent with a message, already checked and sized for the model it goes to (`bot.media`).
+
+    `tokens` is the most input tokens the model can bill for it, by the provider's own formula for the
+    image as sent: the input bound counts it, so the reserved worst case includes the image.
+    """
+
+    data: bytes  # the encoded image exactly as sent
+    mime: str  # "image/jpeg", "image/png", "image/webp" or "image/gif"
+    tokens: int
+    detail: Detail = "high"  # OpenAI's `detail`; the other formats size the image itself instead
+
+    def base64(self) -> str:
+        return base64.b64encode(self.data).decode("ascii")
+
+    def data_url(self) -> str:
+        """The image inline, as OpenAI-compatible APIs take it: never a URL that could carry a token."""
+        return f"data:{self.mime};base64,{self.base64()}"
+
+
 @dataclass(frozen=True)
 class ChatMessage:
-    """One turn in the neutral form every wire format translates from (and the history stores)."""
+    """One turn in the neutral form every wire format translates from (and the history stores).
+
+    `images` travel with the question they came with only: the history keeps a text stand-in for them
+    (`[image]`), so a follow-up does not pay for the image again."""
 
     role: Role
     content: str
+    images: tuple[ImagePart, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,15 @@ from bot.web_limits import listening
 DEMO_MODEL = "demo/capbot-demo"
 
 
-def _words(question: str) -> list[str]:
+def _words(question: str, images: int = 0) -> list[str]:
     shown = question if len(question) <= 80 else question[:77] + "..."
+    seen = (
+        f"You sent {images} image{'s' if images > 1 else ''} (a demo can't look at it) and asked"
+        if images
+        else "You asked"
+    )
     text = (
-        f'[demo model, no LLM behind it] You asked: "{shown}". '
+        f'[demo model, no LLM behind it] {seen}: "{shown}". '
         "In a real deployment this answer would come from the provider you pick with /model, "
         "streamed as it is written, and you would pay exactly the tokens it used. "
         "Send /spend to see this answer's cost come off your allowance."
@@ -36,13 +41,21 @@ def _words(question: str) -> list[str]:
 async def _chat_completions(request: web.Request) -> web.StreamResponse:
     body: dict[str, Any] = await request.json()
     messages = body.get("messages", [])
-    question = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
+    content = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
+    parts = content if isinstance(content, list) else [{"type": "text", "text": content}]
+    question = " ".join(str(p.get("text", "")) for p in parts if p.get("type") == "text")
+    images = sum(1 for p in parts if p.get("type") == "image_url")
     limit = int(body.get("max_tokens") or body.get("max_completion_tokens") or 1024)
-    words = _words(question)[:limit]
+    words = _words(question, images)[:limit]
     if request.app[FILL]:  # benchmarks: the most expensive answer the limit allows
         words = (words * (limit // len(words) + 1))[:limit]
     delay = request.app[DELAY]
-    prompt_tokens = sum(len(str(m.get("content", "")).encode()) // 4 + 4 for m in messages)
+    prompt_tokens = sum(
+        len(str(m.get("content", "")).encode()) // 4 + 4
+        for m in messages
+        if isinstance(m.get("content"), str)
+    )
+    prompt_tokens += len(question.encode()) // 4 + IMAGE_TOKENS * images
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await response.prepare(request)
     base = {"id": "chatcmpl-demo", "object": "chat.completion.chunk", "created": int(time.time())}
@@ -65,6 +78,21 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
     return response
 
 
+# What the demo bills an image: the flat count its vision.toml row says ("demo/*").
+IMAGE_TOKENS = 85
+
+
+async def _transcriptions(request: web.Request) -> web.Response:
+    """A labelled stand-in for speech to text: it says how much audio came, billed like a real one."""
+    form = await request.post()
+    upload = form.get("file")
+    size = len(upload.file.read()) if isinstance(upload, web.FileField) else 0
+    text = f"[demo transcript, no speech recognition behind it] a recording of {max(size // 1024, 1)} KB"
+    usage = {"type": "tokens", "input_tokens": size // 1000 + 1, "output_tokens": len(text.split())}
+    usage["input_token_details"] = {"audio_tokens": usage["input_tokens"], "text_tokens": 0}
+    return web.json_response({"text": text, "usage": usage})
+
+
 FILL = web.AppKey("fill", bool)
 DELAY = web.AppKey("delay", float)
 
@@ -79,6 +107,7 @@ async def demo_server(*, fill_to_limit: bool = False, word_delay: float = 0.02) 
     app[FILL] = fill_to_limit
     app[DELAY] = word_delay
     app.router.add_post("/v1/chat/completions", _chat_completions)
+    app.router.add_post("/v1/audio/transcriptions", _transcriptions)
     async with listening(app) as root:
         yield f"{root}/v1"
 

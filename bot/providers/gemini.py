@@ -11,7 +11,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
-from bot.providers.base import ChatRequest, ProviderError, StreamEvent, TextDelta, TokenUsage, UsageUpdate
+from bot.providers.base import (
+    ChatMessage,
+    ChatRequest,
+    ProviderError,
+    StreamEvent,
+    TextDelta,
+    TokenUsage,
+    UsageUpdate,
+)
 from bot.providers.catalog import ProviderSpec
 from bot.providers.http import Endpoint, parse_json, stream_error, stream_events
 
@@ -39,7 +47,7 @@ class GeminiChat:
         system = "\n\n".join(m.content for m in request.messages if m.role == "system")
         body: dict[str, Any] = {
             "contents": [
-                {"role": "model" if m.role == "assistant" else "user", "parts": [{"text": m.content}]}
+                {"role": "model" if m.role == "assistant" else "user", "parts": _parts(m)}
                 for m in request.messages
                 if m.role != "system"
             ],
@@ -72,6 +80,12 @@ class GeminiChat:
                 yield UsageUpdate(_usage(meta))
         if not finished:
             raise ProviderError("malformed", "the stream ended without a finish reason", provider=self.name)
+
+
+def _parts(message: ChatMessage) -> list[dict[str, Any]]:
+    """The images as `inline_data` (base64), then the text."""
+    images = [{"inline_data": {"mime_type": i.mime, "data": i.base64()}} for i in message.images]
+    return [*images, {"text": message.content}]
 
 
 def _usage(meta: dict[str, Any]) -> TokenUsage:

@@ -13,9 +13,18 @@ from collections.abc import AsyncIterator, Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from bot.providers.base import ChatRequest, ProviderError, StreamEvent, TextDelta, TokenUsage, UsageUpdate
+from bot.providers.base import (
+    ChatMessage,
+    ChatRequest,
+    ProviderError,
+    StreamEvent,
+    TextDelta,
+    TokenUsage,
+    UsageUpdate,
+)
 from bot.providers.catalog import ProviderSpec, UsageReading
 from bot.providers.http import Endpoint, parse_json, stream_error, stream_events
+from bot.providers.transcription import AudioFile, Transcript, transcribe
 
 
 class OpenAIChat:
@@ -28,11 +37,22 @@ class OpenAIChat:
         self._endpoint = endpoint
         self._url_for = url_for
 
+    def transcriptions_url(self, model: str) -> str:
+        """`POST .../audio/transcriptions` next to the completions URL (Azure: the same deployment)."""
+        completions = self._url_for(model)
+        path, query = completions.split("?", 1) if "?" in completions else (completions, "")
+        url = path.removesuffix("chat/completions") + "audio/transcriptions"
+        return f"{url}?{query}" if query else url
+
+    async def transcribe(self, model: str, audio: AudioFile) -> Transcript:
+        """Speech to text with this endpoint's key (`bot.providers.transcription`)."""
+        return await transcribe(self._endpoint, self.transcriptions_url(model), model, audio)
+
     def body(self, request: ChatRequest) -> dict[str, Any]:
         """The request, adjusted by the catalog row for the servers that differ from OpenAI."""
         body: dict[str, Any] = {
             "model": request.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": [{"role": m.role, "content": _content(m)} for m in request.messages],
             "stream": True,
             self._spec.output_limit_field: request.max_output_tokens,
             **request.sampling_fields("temperature", "top_p", "stop"),
@@ -64,6 +84,16 @@ class OpenAIChat:
                 yield UsageUpdate(usage_from(raw_usage, self._spec.usage))
         if not finished:
             raise ProviderError("malformed", "the stream ended before the answer did", provider=self.name)
+
+
+def _content(message: ChatMessage) -> str | list[dict[str, Any]]:
+    """Plain text, or text and images as parts: each image inline as a base64 `data:` URL, at its detail."""
+    if not message.images:
+        return message.content
+    parts: list[dict[str, Any]] = [{"type": "text", "text": message.content}]
+    for image in message.images:
+        parts.append({"type": "image_url", "image_url": {"url": image.data_url(), "detail": image.detail}})
+    return parts
 
 
 def usage_from(raw: dict[str, Any], reading: UsageReading = "openai") -> TokenUsage:

@@ -55,8 +55,11 @@ class Providers:
     ) -> None:
         self._specs = {spec.name: spec for spec in (*CATALOG, *extra_specs)}
         self._clients: dict[str, Provider] = {}
+        self._transcribers: dict[str, OpenAIChat] = {}  # the OpenAI-compatible ones also transcribe
         for spec in self._specs.values():
             client = _build(spec, settings, session)
+            if isinstance(client, OpenAIChat):
+                self._transcribers[spec.name] = client
             if client is not None:
                 self._clients[spec.name] = RetryingProvider(
                     client,
@@ -82,6 +85,15 @@ class Providers:
         if client is None:
             raise ProviderNotConfigured(f"{spec.title} is not set up on this bot")
         return ResolvedModel(f"{spec.name}/{name}", spec, name, client)
+
+    def transcriber(self, model_id: str) -> tuple[ResolvedModel, OpenAIChat]:
+        """The model and the client that transcribes with it: only OpenAI-compatible servers have
+        `/audio/transcriptions` (`UnknownModel`/`ProviderNotConfigured` as `resolve`)."""
+        resolved = self.resolve(model_id)
+        client = self._transcribers.get(resolved.spec.name)
+        if client is None:
+            raise UnknownModel(f"{resolved.spec.title} has no transcription endpoint")
+        return resolved, client
 
 
 def _build(spec: ProviderSpec, settings: Settings, session: aiohttp.ClientSession) -> Provider | None:

@@ -44,6 +44,11 @@ EXAMPLES: dict[str, Any] = {
     "LinkRefused": bot.ledger.LinkRefused("bad_code"),
     "UnknownKey": bot.refusals.UnknownKey("telegram:2", "7"),
     "TooManyKeys": bot.ledger.TooManyKeys("telegram:2", 20),
+    "BadAttachment": bot.refusals.BadAttachment("the file is not an image, or it is damaged"),
+    "TooManyImages": bot.refusals.TooManyImages(4),
+    "AudioTooLong": bot.refusals.AudioTooLong(400, 300),
+    "CannotSee": bot.refusals.CannotSee("deepseek/deepseek-chat", ("openai/gpt-4o-mini",)),
+    "NoTranscription": bot.refusals.NoTranscription(),
     "DatabaseBusy": bot.storage.DatabaseBusy("locked"),
     "BadAmount": bot.money.BadAmount("'x' is not an amount of dollars"),
 }

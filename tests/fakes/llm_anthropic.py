@@ -11,12 +11,14 @@ too long"), and an `event: error` can arrive inside a 200 stream. Requests are r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import web
 
+from tests.fakes.image_billing import Billed, NotAnImage, anthropic_image
 from tests.fakes.llm_server import FakeModelServer
 
 DeltaUsage = Literal["output", "full"]
@@ -86,6 +88,7 @@ class FakeAnthropic(FakeModelServer[Script]):
 
     def __init__(self) -> None:
         super().__init__(Script())
+        self.billed_images: list[Billed] = []  # every image block received, as billed (input tokens)
 
     @property
     def url(self) -> str:
@@ -100,6 +103,22 @@ class FakeAnthropic(FakeModelServer[Script]):
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         body = await self.record(request)
         script = self.next_script()
+        try:
+            images = [
+                anthropic_image(block["source"])
+                for message in body.get("messages", [])
+                if isinstance(message.get("content"), list)
+                for block in message["content"]
+                if block.get("type") == "image"
+            ]
+        except NotAnImage as bad:
+            error = anthropic_error("invalid_request_error", f"Could not process image: {bad}")
+            return web.json_response(error, status=400)
+        self.billed_images.extend(images)
+        if images:  # billed as input tokens, on top of the text's
+            script = dataclasses.replace(
+                script, input_tokens=script.input_tokens + sum(i.tokens for i in images)
+            )
         if script.stall_before_headers:
             await self.release.wait()
         if script.status != 200:

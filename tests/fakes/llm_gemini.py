@@ -10,12 +10,14 @@ matching HTTP status; a bad key is Google's real 400 `API_KEY_INVALID`. Requests
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import web
 
+from tests.fakes.image_billing import Billed, NotAnImage, gemini_image
 from tests.fakes.llm_server import FakeModelServer
 
 UsageMode = Literal["every", "last", "none"]
@@ -92,6 +94,7 @@ class FakeGemini(FakeModelServer[Script]):
 
     def __init__(self) -> None:
         super().__init__(Script())
+        self.billed_images: list[Billed] = []  # every inline_data part received, as billed (prompt tokens)
 
     @property
     def url(self) -> str:
@@ -110,6 +113,21 @@ class FakeGemini(FakeModelServer[Script]):
             message = f"Unexpected call {method!r} (alt={request.query.get('alt')!r}) for {model}"
             return web.json_response(gemini_error(400, "INVALID_ARGUMENT", message), status=400)
         script = self.next_script()
+        try:
+            images = [
+                gemini_image(part["inline_data"])
+                for content in body.get("contents", [])
+                for part in content.get("parts", [])
+                if "inline_data" in part
+            ]
+        except NotAnImage as bad:
+            error = gemini_error(400, "INVALID_ARGUMENT", f"Unable to process input image: {bad}")
+            return web.json_response(error, status=400)
+        self.billed_images.extend(images)
+        if images:  # billed as prompt tokens, on top of the text's
+            script = dataclasses.replace(
+                script, prompt_tokens=script.prompt_tokens + sum(i.tokens for i in images)
+            )
         if script.stall_before_headers:
             await self.release.wait()
         if script.status != 200:

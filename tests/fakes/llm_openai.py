@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import aiohttp
 from aiohttp import web
 
+from tests.fakes.image_billing import Billed, NotAnImage, openai_image
 from tests.fakes.llm_server import FakeModelServer
 
 
@@ -117,6 +120,36 @@ def listed_model(
     }
 
 
+@dataclass
+class Transcription:
+    """What the fake's `POST .../audio/transcriptions` answers: the text and OpenAI's usage object (tokens
+    by default; `{"type": "duration", "seconds": n}` as whisper-1 reports; None: no usage at all)."""
+
+    text: str = "What is the weather like in Lima?"
+    usage: dict[str, Any] | None = field(
+        default_factory=lambda: {
+            "type": "tokens",
+            "input_tokens": 180,
+            "input_token_details": {"text_tokens": 0, "audio_tokens": 180},
+            "output_tokens": 12,
+            "total_tokens": 192,
+        }
+    )
+    status: int = 200
+
+
+@dataclass
+class ReceivedAudio:
+    """One transcription request as the fake received it (multipart fields)."""
+
+    path: str
+    headers: dict[str, str]
+    model: str
+    filename: str
+    content_type: str
+    data: bytes
+
+
 class FakeOpenAI(FakeModelServer[Script]):
     """`async with FakeOpenAI() as fake:` serves it; OPENAI_BASE_URL (or any compatible provider's) is
     `fake.url`."""
@@ -127,6 +160,9 @@ class FakeOpenAI(FakeModelServer[Script]):
         self.model_list_status = 200  # not 200: an OpenAI-style error body echoing the key it was sent
         self.model_list_delay = 0.0  # seconds before answering GET /models
         self.list_requests: list[dict[str, str]] = []  # the headers of each GET /models
+        self.billed_images: list[Billed] = []  # every image part received, as billed (prompt tokens)
+        self.transcription = Transcription()  # what every transcription answers
+        self.audio: list[ReceivedAudio] = []  # every transcription request
 
     @property
     def url(self) -> str:
@@ -137,7 +173,48 @@ class FakeOpenAI(FakeModelServer[Script]):
         app = web.Application()
         app.router.add_post("/{tail:.*}chat/completions", self._completions)
         app.router.add_get("/{tail:.*}models", self._models)
+        app.router.add_post("/{tail:.*}audio/transcriptions", self._transcriptions)
         return app
+
+    async def _transcriptions(self, request: web.Request) -> web.Response:
+        """OpenAI's speech to text: multipart `file` and `model`; a JSON answer with `text` and `usage`."""
+        fields: dict[str, Any] = {}
+        async for part in await request.multipart():
+            if isinstance(part, aiohttp.BodyPartReader) and part.name:
+                fields[part.name] = (part, await part.read())
+        if "file" not in fields or "model" not in fields:
+            error = openai_error(400, "file and model are required", "invalid_request_error")
+            return web.json_response(error, status=400)
+        file_part, data = fields["file"]
+        self.audio.append(
+            ReceivedAudio(
+                request.path,
+                {k.lower(): v for k, v in request.headers.items()},
+                fields["model"][1].decode(),
+                file_part.filename or "",
+                file_part.headers.get("Content-Type", ""),
+                bytes(data),
+            )
+        )
+        answer = self.transcription
+        if answer.status != 200:
+            error = openai_error(answer.status, "fake failure", "server_error")
+            return web.json_response(error, status=answer.status)
+        body: dict[str, Any] = {"text": answer.text}
+        if answer.usage is not None:
+            body["usage"] = answer.usage
+        return web.json_response(body)
+
+    def _bill_images(self, body: dict[str, Any]) -> list[Billed]:
+        """The image parts of the request, billed by OpenAI's formula (`NotAnImage` for a bad one)."""
+        billed = []
+        for message in body.get("messages", []):
+            content = message.get("content")
+            for part in content if isinstance(content, list) else ():
+                if part.get("type") == "image_url":
+                    image = part["image_url"]
+                    billed.append(openai_image(image["url"], image.get("detail", "auto"), str(body["model"])))
+        return billed
 
     async def _models(self, request: web.Request) -> web.Response:
         headers = {k.lower(): v for k, v in request.headers.items()}
@@ -157,6 +234,16 @@ class FakeOpenAI(FakeModelServer[Script]):
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         body = await self.record(request)
         script = self.next_script()
+        try:
+            images = self._bill_images(body)
+        except NotAnImage as bad:
+            error = openai_error(400, f"Invalid image: {bad}", "invalid_request_error", "invalid_image")
+            return web.json_response(error, status=400)
+        self.billed_images.extend(images)
+        if images:  # billed as prompt tokens, on top of the text's
+            script = dataclasses.replace(
+                script, prompt_tokens=script.prompt_tokens + sum(i.tokens for i in images)
+            )
         if script.hold is not None:
             await script.hold.wait()
         if script.status != 200:

@@ -49,6 +49,7 @@ from bot.pricing import (
 )
 from bot.providers.base import TokenUsage
 from bot.providers.catalog import BY_NAME, CATALOG
+from bot.providers.transcription import AudioUsage
 from tests.doubles import Clock, eventually
 from tests.fakes.llm_openai import FakeOpenAI, Script
 from tests.harness import check_invariants, harness
@@ -468,8 +469,27 @@ def test_zero_means_free_only_where_someone_said_so(tmp_path: Path) -> None:
     with pytest.raises(UnpricedModel):
         not_meant.rates("x/y", None)
     for model_id, row in PRICES_TOML.items():
-        positive = Decimal(str(row["input"])) > 0 or Decimal(str(row["output"])) > 0
-        assert positive or row.get("free") is True, model_id
+        prices = (Decimal(str(row.get(key, 0))) for key in ("input", "output", "audio_minute"))
+        assert any(price > 0 for price in prices) or row.get("free") is True, model_id
+
+
+def test_a_price_by_the_minute_prices_transcriptions_and_never_a_chat(tmp_path: Path) -> None:
+    """Whisper is billed by the minute of audio: such a row holds and charges seconds, and a chat with
+    that model is refused rather than priced at zero tokens."""
+    owners = pricer(tmp_path, '[models."groq/whisper-large-v3"]\naudio_minute = "0.00185"\n')
+    quote = owners.transcription_quote(
+        "groq/whisper-large-v3", None, at=AT, seconds=Decimal(120), audio_tokens=3000, output_tokens=1264
+    )
+    assert quote.worst_case(1) == 3_700_000  # two minutes at $0.00185
+    cost = owners.transcription_cost("groq/whisper-large-v3", None, AudioUsage(seconds=Decimal(30)), at=AT)
+    assert cost == 925_000
+    assert owners.transcription_cost("groq/whisper-large-v3", None, AudioUsage(input_tokens=9), at=AT) is None
+    with pytest.raises(UnpricedModel):
+        owners.rates("groq/whisper-large-v3", None)
+    with pytest.raises(UnpricedModel):
+        Pricer.from_file(None).quote(
+            "openai/whisper-1", "openai", at=AT, input_tokens=10, max_output_tokens=10, min_output_tokens=1
+        )
 
 
 def test_a_fee_per_thousand_requests_is_held_and_charged() -> None:
