@@ -138,9 +138,9 @@ def cpu_seconds() -> float:
     return used.ru_utime + used.ru_stime
 
 
-def questions(users: int, count: int) -> list[tuple[int, str]]:
+def questions(users: int, count: int, first: int = FIRST_ID) -> list[tuple[int, str]]:
     """(person, text) for `count` questions from `users` people; the first ones ask again past `users`."""
-    return [(FIRST_ID + n % users, f"question {n}") for n in range(count)]
+    return [(first + n % users, f"question {n}") for n in range(count)]
 
 
 @dataclass
@@ -292,19 +292,20 @@ async def run_floor(remote: Remote, asked: list[tuple[int, str]]) -> Outcome:
     return outcome
 
 
-async def main(users: int, count: int) -> None:
+async def main(users: int, count: int, part: str) -> None:
     logging.basicConfig(level=logging.WARNING)
     asked = questions(users, count)
-    print(
-        f"{users} people, {count} questions at once; model: {LATENCY * 1000:.0f} ms, {ANSWER_TOKENS} tokens"
-    )
-    async with elsewhere(limited=True) as remote:
-        limited = await run_bot(remote, "(a) at Telegram's limits, production scheduler", None, asked)
-    print(limited.row(), flush=True)
+    print(f"{users} people, {count} questions at once; model {LATENCY * 1000:.0f} ms, {ANSWER_TOKENS} tokens")
+    if part in ("all", "limits"):
+        async with elsewhere(limited=True) as remote:
+            limited = await run_bot(remote, "(a) at Telegram's limits, production scheduler", None, asked)
+        print(limited.row(), flush=True)
+    if part == "limits":
+        return
     async with elsewhere(limited=False) as remote:
         unlimited = await run_bot(remote, "(b) no limits, capbot", OutgoingScheduler(UNBOUNDED), asked)
         print(unlimited.row(), flush=True)
-        floor = await run_floor(remote, asked)
+        floor = await run_floor(remote, questions(users, count, first=FIRST_ID + 100_000))
         print(floor.row(), flush=True)
     print(f"CPU per answer, capbot / floor: {unlimited.cpu / floor.cpu:.1f}x")
 
@@ -313,9 +314,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, default=256)
     parser.add_argument("--questions", type=int, default=300)
+    parser.add_argument("--part", choices=["all", "limits", "cpu"], default="all")
     parser.add_argument("--serve", choices=["limited", "unlimited"], help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.serve:
         asyncio.run(serve(options.serve == "limited"))
     else:
-        asyncio.run(main(options.users, options.questions))
+        asyncio.run(main(options.users, options.questions, options.part))

@@ -23,6 +23,7 @@ import discord
 import yarl
 from discord import app_commands
 
+from adapters.discord_bot.pacing import Pacer
 from adapters.discord_bot.replies import InteractionReply, MessageReply
 from adapters.handoff import ChatCore, Handoff, KnownCommands, short
 from adapters.person_queues import PersonQueues
@@ -126,6 +127,7 @@ class CapbotClient(discord.Client):
         self.commands = KnownCommands(core.command_list(owner=True))
         self.guild_ids = _guild_ids(settings)
         self.edit_interval = edit_interval
+        self.pacer = Pacer()  # this token's write budgets, for every reply's progress edits
         self.tree = app_commands.CommandTree(self)
         self.tree.on_error = self._on_tree_error  # type: ignore[method-assign]
         self.queues = PersonQueues()  # discord.py runs each event in a task of its own: one person's in order
@@ -176,7 +178,9 @@ class CapbotClient(discord.Client):
             display_name=message.author.display_name,
             reply_to_user=f"discord:{reference_author}" if reference_author else None,
         )
-        await answer(self.core, incoming, MessageReply(message, edit_interval=self.edit_interval))
+        await answer(
+            self.core, incoming, MessageReply(message, edit_interval=self.edit_interval, pacer=self.pacer)
+        )
 
     async def answer_slash(self, interaction: discord.Interaction, command: CommandInfo, value: str) -> None:
         """A slash command as the core reads it, "/name value"; public when it streams an answer."""
@@ -204,7 +208,9 @@ class CapbotClient(discord.Client):
             username=f"@{user.name}",
             display_name=user.display_name,
         )
-        reply = InteractionReply(interaction, public=public, edit_interval=self.edit_interval)
+        reply = InteractionReply(
+            interaction, public=public, edit_interval=self.edit_interval, pacer=self.pacer
+        )
 
         async def respond() -> None:
             await answer(self.core, incoming, reply)

@@ -30,6 +30,8 @@ from typing import Any
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 
+from adapters.buckets import Bucket
+
 log = logging.getLogger(__name__)
 
 
@@ -49,37 +51,6 @@ class Dropped(Exception):
 # Bot API methods that write into a chat: the ones Telegram's per-chat and overall limits count.
 WRITES = ("send", "edit", "copyMessage", "forwardMessage")
 DROPPABLE = frozenset({Priority.PROGRESS, Priority.TYPING})
-
-
-@dataclass
-class Bucket:
-    """A token bucket: `burst` calls at once, then `rate` a second."""
-
-    rate: float
-    burst: float
-    level: float = field(init=False)
-    stamp: float = field(default=float("-inf"))
-
-    def __post_init__(self) -> None:
-        self.level = self.burst
-
-    def _refill(self, now: float) -> None:
-        if now > self.stamp:
-            self.level = min(self.burst, self.level + (now - self.stamp) * self.rate)
-            self.stamp = now
-
-    def ready_at(self, now: float) -> float:
-        """When the next call may go (now, or later)."""
-        self._refill(now)
-        return now if self.level >= 1 else now + (1 - self.level) / self.rate
-
-    def take(self, now: float) -> None:
-        self._refill(now)
-        self.level -= 1
-
-    def full(self, now: float) -> bool:
-        self._refill(now)
-        return self.level >= self.burst
 
 
 @dataclass(frozen=True)

@@ -150,10 +150,14 @@ async def _read_sse(lines: AsyncIterator[bytes]) -> AsyncIterator[SSEEvent]:
         yield SSEEvent(event, "\n".join(data))
 
 
+# one decoder for every event: `json.loads` with an option builds a new JSONDecoder per call
+_DECIMAL_JSON = json.JSONDecoder(parse_float=Decimal)
+
+
 def parse_json(endpoint: Endpoint, data: str) -> dict[str, Any]:
     """One event's JSON object. Fractions become `Decimal`, never float: some are dollars (OpenRouter)."""
     try:
-        parsed = json.loads(data, parse_float=Decimal)
+        parsed = _DECIMAL_JSON.decode(data)
     except json.JSONDecodeError:
         raise ProviderError("malformed", "a stream event was not JSON", provider=endpoint.provider) from None
     if not isinstance(parsed, dict):
