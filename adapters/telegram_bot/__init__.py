@@ -198,9 +198,12 @@ async def running(
     application = application or build_application(core, settings)
     try:
         await application.initialize()  # getMe: proves the token and the base URL
-    except InvalidToken:
-        raise ConfigError("TELEGRAM_BOT_TOKEN: Telegram rejected the token") from None
-    except NetworkError as exc:
+    except (InvalidToken, NetworkError) as exc:
+        # PTB shuts down only what finished initializing: the transports opened for getMe stay open
+        for request in application.bot._request:
+            await request.shutdown()
+        if isinstance(exc, InvalidToken):
+            raise ConfigError("TELEGRAM_BOT_TOKEN: Telegram rejected the token") from None
         url = settings.telegram_base_url
         raise unreachable("Telegram", url, settings, "TELEGRAM_BASE_URL", short(exc)) from None
     try:

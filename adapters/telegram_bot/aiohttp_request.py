@@ -11,12 +11,15 @@ multipart parts.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+
+FORM = "application/x-www-form-urlencoded"
 
 
 def _seconds(given: ODVInput[float], default: float | None) -> float | None:
@@ -85,8 +88,8 @@ class AiohttpRequest(BaseRequest):
                 for name, (filename, content, mime) in files.items():
                     form.add_field(name, content, filename=filename, content_type=mime)
                 body = form
-            elif fields:
-                body = fields  # aiohttp form-encodes a dict of strings
+            elif fields:  # encoded here: aiohttp would build a FormData for a dict on every call
+                body = aiohttp.payload.BytesPayload(urlencode(fields).encode(), content_type=FORM)
         read = _seconds(read_timeout, self._read_timeout)
         write = _seconds(write_timeout, self._media_write_timeout if files else self._write_timeout)
         connect = _seconds(connect_timeout, self._connect_timeout)
