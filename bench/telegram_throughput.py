@@ -160,7 +160,7 @@ class Outcome:
         return (
             f"{self.label}: {self.complete}/{self.answers} final texts complete in {self.elapsed:.1f} s; "
             f"{self.answers / self.elapsed:.1f} answers/s; {writes / self.answers:.2f} writes per answer "
-            f"({dict(self.writes)}; drafts {drafts}); 429s {refused} "
+            f"({dict(self.writes)}; drafts {drafts}); 429s {refused} {dict(self.refused)} "
             f"({100 * refused / max(1, writes + refused):.2f}% of writes); "
             f"CPU {1000 * self.cpu / self.answers:.1f} ms per answer"
         )

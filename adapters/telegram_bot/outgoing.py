@@ -11,7 +11,8 @@ arrives, a bucket refills or a flood wait ends.
 
 Telegram's limits (https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this):
 about 30 messages a second overall, one a second in a private chat (short bursts tolerated), 20 a minute
-in a group; edits, drafts and chat actions are writes like messages. A 429 names a `retry_after` that
+in a group; edits and drafts are writes like messages, and chat actions ("typing…") count towards the
+overall budget only. A 429 names a `retry_after` that
 holds for the whole token, so every waiting call waits it out, and the refused call is queued again.
 """
 
@@ -281,9 +282,11 @@ class OutgoingScheduler(BaseRateLimiter[Any]):
         priority, retries = _priority_of(endpoint, rate_limit_args)
         retries = self.max_retries if retries is None else retries
         attempt = 0
+        # a chat action shows no message: it spends the token's budget, not the chat's
+        chat = None if endpoint == "sendChatAction" else chat_id
         while True:
             try:
-                await self._turn(priority, chat_id)
+                await self._turn(priority, chat)
             except Dropped:
                 self.dropped += 1
                 raise

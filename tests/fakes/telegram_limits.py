@@ -1,11 +1,11 @@
 """The fake Bot API with Telegram's flood limits enforced: a write beyond them is answered 429.
 
 Telegram's documented limits for one bot token: about 30 messages a second overall, one a second in a
-private chat (short bursts tolerated), 20 a minute in a group. Every write into a chat counts: messages,
-edits, drafts and chat actions. Here each is a token bucket; a write that finds its bucket empty is refused
-with `retry_after` (whole seconds, as Telegram gives them) until the bucket would have a token again, and a
-refused write costs nothing. The fake also counts what a benchmark reports: writes by method, 429s, and
-drafts (`sendMessageDraft`) when the bot sends them.
+private chat (short bursts tolerated), 20 a minute in a group. Messages, edits and drafts count in their
+chat and overall; chat actions count overall only. Each limit is a token bucket here; a write that finds
+a bucket empty is refused with `retry_after` (whole seconds, as Telegram gives them) until the bucket
+would have a token again, and a refused write costs nothing. The fake also counts what a benchmark
+reports: writes by method, 429s, and drafts (`sendMessageDraft`) when the bot sends them.
 """
 
 from __future__ import annotations
@@ -96,12 +96,14 @@ class LimitedTelegram(FakeTelegram):
             return
         if self.limits is not None:
             now = time.monotonic()
-            chat = self._bucket(int(call.params["chat_id"]), now)
-            wait = max(self._overall.wait(now), chat.wait(now))
+            # a chat action shows no message: it counts overall, not in the chat
+            chat = None if call.method == "sendChatAction" else self._bucket(int(call.params["chat_id"]), now)
+            wait = max(self._overall.wait(now), chat.wait(now) if chat else 0)
             if wait > 0:
                 self.refused[call.method] += 1
                 seconds = max(1, math.ceil(wait))
                 raise ApiError(429, f"Too Many Requests: retry after {seconds}", seconds)
             self._overall.take()
-            chat.take()
+            if chat:
+                chat.take()
         self.writes[call.method] += 1

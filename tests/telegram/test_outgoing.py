@@ -17,7 +17,9 @@ from telegram.ext import ExtBot
 from adapters.telegram_bot.aiohttp_request import AiohttpRequest
 from adapters.telegram_bot.outgoing import Budget, Dropped, Limits, OutgoingScheduler, Priority
 from tests.fakes.telegram_api import GROUP_ID, TOKEN, FakeTelegram
+from tests.fakes.telegram_limits import LimitedTelegram
 
+UNBOUNDED = Limits(1e9, 1e9, 1e9, 1e9, 1e9, 1e9)
 SMALL = Limits(
     overall_rate=10, overall_burst=2, private_rate=1, private_burst=2, group_rate=1 / 3, group_burst=1
 )
@@ -166,3 +168,24 @@ async def test_a_call_cancelled_in_the_queue_frees_its_place(fake_telegram: Fake
             await waiting
         assert scheduler.budget.waiting == 0
     assert fake_telegram.shown(9) == ["one"]
+
+
+async def test_the_limited_fake_refuses_a_fourth_message_in_a_private_chat_at_once() -> None:
+    async with LimitedTelegram() as fake, bot_on(fake, OutgoingScheduler(UNBOUNDED, max_retries=0)) as bot:
+        for n in range(3):
+            await bot.send_message(11, f"burst {n}")
+        await bot.send_chat_action(11, "typing")  # a chat action counts overall only
+        with pytest.raises(RetryAfter):
+            await bot.send_message(11, "one too many")
+    assert fake.shown(11) == ["burst 0", "burst 1", "burst 2"]
+    assert fake.refused == {"sendMessage": 1} and fake.writes["sendChatAction"] == 1
+
+
+async def test_the_scheduler_keeps_a_crowd_of_final_texts_within_the_limits() -> None:
+    async with LimitedTelegram() as fake, bot_on(fake, OutgoingScheduler()) as bot:
+        final = {"priority": Priority.FINAL}
+        await asyncio.gather(
+            *(bot.send_message(chat, "answer", rate_limit_args=final) for chat in range(1, 61))
+        )
+    assert fake.refused == {} and fake.writes == {"sendMessage": 60}
+    assert all(fake.shown(chat) == ["answer"] for chat in range(1, 61))
