@@ -4,8 +4,8 @@
 python-telegram-bot Application from `adapters.telegram_bot` (long polling, `PerPersonOrder`, the token's
 outgoing scheduler, the aiohttp transport, typing, Markdown to entities, the streaming loop), with the real
 core and a SQLite ledger. The fake Bot API (tests/fakes/telegram_limits.py) and the demo model (100 ms to
-its first token, then a 200-token answer at once) run in a child process, so this process's CPU time is the
-bot's alone.
+its first token, then a 200-token answer at once) each run in a child process of their own, so this
+process's CPU time is the bot's alone, and the fake's clock is not held up by the model's streams.
 
 256 people send 300 private questions at once (44 of them ask twice). The clock runs from the push until
 the core has finished every answer (final text delivered, charge settled). Afterwards every chat must show
@@ -81,14 +81,22 @@ class ServedTelegram(LimitedTelegram):
         return web.json_response({"writes": self.writes, "refused": self.refused, "shown": shown})
 
 
-async def serve(limited: bool) -> None:
-    """Child process: serve the fake and the model; print their addresses; stop when stdin closes."""
-    limits = FloodLimits() if limited else None
-    async with (
-        ServedTelegram(limits=limits) as fake,
-        demo_server(fill_to_limit=True, word_delay=0, latency=LATENCY) as model,
-    ):
-        print(json.dumps({"root": fake.root, "telegram": fake.base_url, "model": model}), flush=True)
+async def serve(kind: str) -> None:
+    """Child process: serve the fake Bot API (limited or not) or the model; print where; stop at stdin's end.
+
+    Each in its own process, so that streaming the model's answers never delays the fake's answers (a
+    real Bot API's clock does not wait for the bot's provider)."""
+    async with contextlib.AsyncExitStack() as stack:
+        if kind == "model":
+            model = await stack.enter_async_context(
+                demo_server(fill_to_limit=True, word_delay=0, latency=LATENCY)
+            )
+            where = {"model": model}
+        else:
+            limits = FloodLimits() if kind == "limited" else None
+            fake = await stack.enter_async_context(ServedTelegram(limits=limits))
+            where = {"root": fake.root, "telegram": fake.base_url}
+        print(json.dumps(where), flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
 
 
@@ -110,24 +118,33 @@ class Remote:
 
 
 @contextlib.asynccontextmanager
-async def elsewhere(limited: bool) -> AsyncIterator[Remote]:
-    child = await asyncio.create_subprocess_exec(
+async def child(kind: str) -> AsyncIterator[dict[str, str]]:
+    """A `serve(kind)` process for the block; yields the addresses it printed."""
+    process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bench.telegram_throughput",
         "--serve",
-        "limited" if limited else "unlimited",
+        kind,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
-    assert child.stdout is not None and child.stdin is not None
+    assert process.stdout is not None and process.stdin is not None
     try:
-        where = json.loads(await child.stdout.readline())
-        async with aiohttp.ClientSession() as session:
-            yield Remote(where["root"], where["telegram"], where["model"], session)
+        yield json.loads(await process.stdout.readline())
     finally:
-        child.stdin.close()
-        await child.wait()
+        process.stdin.close()
+        await process.wait()
+
+
+@contextlib.asynccontextmanager
+async def elsewhere(limited: bool) -> AsyncIterator[Remote]:
+    async with (
+        child("limited" if limited else "unlimited") as telegram,
+        child("model") as model,
+        aiohttp.ClientSession() as session,
+    ):
+        yield Remote(telegram["root"], telegram["telegram"], model["model"], session)
 
 
 # ---------------------------------------------------------------- the parent: the bot, then the floor
@@ -315,9 +332,9 @@ if __name__ == "__main__":
     parser.add_argument("--users", type=int, default=256)
     parser.add_argument("--questions", type=int, default=300)
     parser.add_argument("--part", choices=["all", "limits", "cpu"], default="all")
-    parser.add_argument("--serve", choices=["limited", "unlimited"], help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=["limited", "unlimited", "model"], help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.serve:
-        asyncio.run(serve(options.serve == "limited"))
+        asyncio.run(serve(options.serve))
     else:
         asyncio.run(main(options.users, options.questions, options.part))
