@@ -80,7 +80,6 @@ class Ticket:
     chat: Bucket | None
     queued_at: float
     outcome: BaseException | None = None
-    decided: bool = False
 
 
 class Budget:
@@ -154,7 +153,6 @@ class Budget:
                 deadline = ticket.queued_at + self.limits.max_wait[ticket.priority]
                 if now >= deadline or overall_ready > deadline:
                     ticket.outcome = Dropped(f"{ticket.priority.name.lower()}: waited too long")
-                    ticket.decided = True
                     decided.append(ticket)
                     continue
                 later(deadline)
@@ -170,7 +168,6 @@ class Budget:
             self._overall.take(now)
             if ticket.chat is not None:
                 ticket.chat.take(now)
-            ticket.decided = True
             decided.append(ticket)
             overall_ready = self._overall.ready_at(now)
         self._waiting = still
