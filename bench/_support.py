@@ -51,8 +51,15 @@ class QuietReply:
 
 @asynccontextmanager
 async def bench_core(
-    *, cap_usd: str, fill_to_limit: bool, word_delay: float, database_url: str | None = None, **more: Any
+    *,
+    cap_usd: str,
+    fill_to_limit: bool,
+    word_delay: float,
+    database_url: str | None = None,
+    model_url: str | None = None,
+    **more: Any,
 ) -> AsyncIterator[Core]:
+    """A core on a scratch database; the demo model is served here unless `model_url` names one elsewhere."""
     async with contextlib.AsyncExitStack() as stack:
         tmp = stack.enter_context(tempfile.TemporaryDirectory())
         if database_url and database_url.startswith(("postgres://", "postgresql://")):
@@ -67,10 +74,11 @@ async def bench_core(
             log_level="WARNING",
             **more,
         )
-        async with (
-            demo_server(fill_to_limit=fill_to_limit, word_delay=word_delay) as url,
-            open_core(settings, extra_specs=[demo_spec(url)]) as core,
-        ):
+        if model_url is None:
+            model_url = await stack.enter_async_context(
+                demo_server(fill_to_limit=fill_to_limit, word_delay=word_delay)
+            )
+        async with open_core(settings, extra_specs=[demo_spec(model_url)]) as core:
             yield core
 
 

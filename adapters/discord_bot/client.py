@@ -25,6 +25,7 @@ import yarl
 from discord import app_commands
 
 from adapters.discord_bot.media import download
+from adapters.discord_bot.pacing import Pacer
 from adapters.discord_bot.replies import InteractionReply, MessageReply
 from adapters.handoff import ChatCore, Handoff, KnownCommands, short
 from adapters.media import file_line
@@ -131,6 +132,7 @@ class CapbotClient(discord.Client):
         self.guild_ids = _guild_ids(settings)
         self.edit_interval = edit_interval
         self.max_media_mb = settings.max_media_mb
+        self.pacer = Pacer()  # this token's write budgets, for every reply's progress edits
         self.tree = app_commands.CommandTree(self)
         self.tree.on_error = self._on_tree_error  # type: ignore[method-assign]
         self.queues = PersonQueues()  # discord.py runs each event in a task of its own: one person's in order
@@ -189,7 +191,9 @@ class CapbotClient(discord.Client):
             reply_to_user=f"discord:{reference_author}" if reference_author else None,
             attachments=attachments,
         )
-        await answer(self.core, incoming, MessageReply(message, edit_interval=self.edit_interval))
+        await answer(
+            self.core, incoming, MessageReply(message, edit_interval=self.edit_interval, pacer=self.pacer)
+        )
 
     async def answer_slash(self, interaction: discord.Interaction, command: CommandInfo, value: str) -> None:
         """A slash command as the core reads it, "/name value"; public when it streams an answer."""
@@ -217,7 +221,9 @@ class CapbotClient(discord.Client):
             username=f"@{user.name}",
             display_name=user.display_name,
         )
-        reply = InteractionReply(interaction, public=public, edit_interval=self.edit_interval)
+        reply = InteractionReply(
+            interaction, public=public, edit_interval=self.edit_interval, pacer=self.pacer
+        )
 
         async def respond() -> None:
             await answer(self.core, incoming, reply)

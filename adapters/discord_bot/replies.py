@@ -12,6 +12,7 @@ from typing import Any
 
 import discord
 
+from adapters.discord_bot.pacing import PacedMessenger, Pacer
 from adapters.streaming import StreamingAnswer, split_text
 from bot.incoming import Menu
 
@@ -44,8 +45,16 @@ ORIGINAL = _Original()
 class InteractionReply:
     """Answers one deferred interaction: the original response first, then follow-ups."""
 
-    def __init__(self, interaction: discord.Interaction, *, public: bool, edit_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        interaction: discord.Interaction,
+        *,
+        public: bool,
+        edit_interval: float = 1.0,
+        pacer: Pacer | None = None,
+    ) -> None:
         self._interaction = interaction
+        self._pacer = pacer or Pacer()
         self._public = public  # how the response was deferred; Discord never changes it afterwards
         self._original_pending = True  # the "thinking…" placeholder still awaits content
         self._edit_interval = edit_interval
@@ -59,7 +68,8 @@ class InteractionReply:
             await self.send(chunk, private=private)
 
     def stream(self) -> StreamingAnswer:
-        return StreamingAnswer(self, limit=LIMIT, measure=discord_length, interval=self._edit_interval)
+        paced = PacedMessenger(self, self._interaction.channel_id or 0, self._pacer)
+        return StreamingAnswer(paced, limit=LIMIT, measure=discord_length, interval=self._edit_interval)
 
     async def menu(self, menu: Menu) -> None:
         await self.text(menu.as_text(), private=True)
@@ -149,8 +159,11 @@ class MessageReply:
     concerns only the asker) goes to the asker's DMs instead, and the channel gets one short pointer.
     """
 
-    def __init__(self, message: discord.Message, *, edit_interval: float = 1.0) -> None:
+    def __init__(
+        self, message: discord.Message, *, edit_interval: float = 1.0, pacer: Pacer | None = None
+    ) -> None:
         self._message = message
+        self._pacer = pacer or Pacer()
         self._replied = False
         self._edit_interval = edit_interval
         self._pointed = False  # the channel was told once where the private lines went
@@ -175,7 +188,8 @@ class MessageReply:
             await self.send(note)
 
     def stream(self) -> StreamingAnswer:
-        return StreamingAnswer(self, limit=LIMIT, measure=discord_length, interval=self._edit_interval)
+        paced = PacedMessenger(self, self._message.channel.id, self._pacer)
+        return StreamingAnswer(paced, limit=LIMIT, measure=discord_length, interval=self._edit_interval)
 
     async def menu(self, menu: Menu) -> None:
         await self.text(menu.as_text())

@@ -9,9 +9,9 @@ its update lines up in its person's turn in the database (`PerPersonOrder.admit`
 keep the order in which their updates reached the processes.
 
 TELEGRAM_BASE_URL is python-telegram-bot's `base_url` (the token is appended), so the same code talks to
-api.telegram.org, a local Bot API server or the test fake. Rate limiting is PTB's `AIORateLimiter` (30
-messages a second overall, 20 a minute per group) with no retries of its own for streamed text: a 429
-there reaches the streaming loop, which skips progress edits and waits out only the final text.
+api.telegram.org, a local Bot API server or the test fake. Every call goes through the token's one
+`OutgoingScheduler` (`outgoing`: Telegram's overall, per-chat and per-group budgets, spent by priority, a
+429 pausing the whole token) and over aiohttp (`aiohttp_request`), for the bot's calls and getUpdates alike.
 
 Modules: `app` (which messages reach the core, ordering, handlers), `reply` (formatting, splitting,
 flood control, typing), `menu` (inline keyboards for the core's menus), `media` (photos, image files,
@@ -32,9 +32,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import web
 from telegram import BotCommand, BotCommandScopeChat, Update
-from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     BaseRateLimiter,
@@ -44,8 +43,10 @@ from telegram.ext import (
 )
 
 from adapters.handoff import ChatCore, short
+from adapters.telegram_bot.aiohttp_request import AiohttpRequest
 from adapters.telegram_bot.app import Handlers, PerPersonOrder
 from adapters.telegram_bot.media import file_url_base
+from adapters.telegram_bot.outgoing import OutgoingScheduler
 from adapters.telegram_bot.reply import LIMIT, Bot, utf16_units
 from bot.config import ConfigError, Settings
 from bot.incoming import CommandInfo
@@ -97,19 +98,6 @@ def webhook_target(url: str) -> tuple[str, str]:
     return urlunsplit(parts), parts.path
 
 
-class _QuietFloodControl(logging.Filter):
-    """AIORateLimiter logs a traceback for each 429 it hands back; here that is expected flow control."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], RetryAfter):
-            record.exc_info, record.exc_text = None, None
-            record.levelno, record.levelname = logging.INFO, "INFO"
-        return True
-
-
-_QUIET = _QuietFloodControl()
-
-
 def build_application(
     core: ChatCore,
     settings: Settings,
@@ -118,7 +106,6 @@ def build_application(
     rate_limiter: BaseRateLimiter[Any] | None = None,
 ) -> TelegramApp:
     """The Application with capbot's handlers; `running` starts it. Tests pass their own interval/limiter."""
-    logging.getLogger("telegram.ext.AIORateLimiter").addFilter(_QUIET)
     handlers = Handlers(
         core,
         edit_interval=settings.telegram_edit_interval if edit_interval is None else edit_interval,
@@ -130,7 +117,9 @@ def build_application(
         .base_url(settings.telegram_base_url)
         .base_file_url(file_url_base(settings.telegram_base_url))
         .concurrent_updates(PerPersonOrder(handlers))
-        .rate_limiter(rate_limiter or AIORateLimiter(max_retries=0))
+        .rate_limiter(rate_limiter or OutgoingScheduler())
+        .request(AiohttpRequest())
+        .get_updates_request(AiohttpRequest(connection_pool_size=1))
     )
     if settings.telegram_webhook_url:
         builder = builder.updater(None)  # updates arrive through our web server
@@ -216,9 +205,12 @@ async def running(
     application = application or build_application(core, settings)
     try:
         await application.initialize()  # getMe: proves the token and the base URL
-    except InvalidToken:
-        raise ConfigError("TELEGRAM_BOT_TOKEN: Telegram rejected the token") from None
-    except NetworkError as exc:
+    except (InvalidToken, NetworkError) as exc:
+        # PTB shuts down only what finished initializing: the transports opened for getMe stay open
+        for request in application.bot._request:
+            await request.shutdown()
+        if isinstance(exc, InvalidToken):
+            raise ConfigError("TELEGRAM_BOT_TOKEN: Telegram rejected the token") from None
         url = settings.telegram_base_url
         raise unreachable("Telegram", url, settings, "TELEGRAM_BASE_URL", short(exc)) from None
     try:

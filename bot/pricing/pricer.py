@@ -37,6 +37,7 @@ class Pricer:
     ) -> None:
         self._overrides = dict(overrides)
         self._clock = clock
+        self._top_tiers: dict[tuple[str, str | None], tuple[object, tuple[Decimal, Decimal, Decimal]]] = {}
         # OpenRouter's list, set by `bot.core.open_core` when OpenRouter is configured: once loaded it
         # prices OpenRouter's models instead of genai-prices (an owner's override still wins)
         self.openrouter: OpenRouterList | None = None
@@ -125,35 +126,52 @@ class Pricer:
             per_token_usd = listed.dearest_output
             fixed_usd = listed.request
         else:
-            genai_entry(model_id, price_provider, at)  # refuses what can't be charged in full
-
-            def calc(tokens: int, **usage: int) -> genai_prices.types.PriceCalculation:
-                return genai_price(
-                    model_id, price_provider, genai_prices.Usage(input_tokens=tokens, **usage), at
-                )
-
-            input_usd = per_token_usd = fixed_usd = Decimal(0)
-            mtok = int(MTOK)
-            for tokens in (input_tokens, TOP_TIER_TOKENS):
-                plain = calc(tokens, output_tokens=mtok)
-                written = calc(tokens, cache_write_tokens=tokens)
-                thinking = calc(tokens, output_tokens=mtok, output_reasoning_tokens=mtok)
-                dearest_input = max(Decimal(plain.input_price), Decimal(written.input_price))
-                if tokens != input_tokens:  # scale the top tier's price down to this input (exact)
-                    dearest_input = dearest_input * input_tokens / tokens
-                input_usd = max(input_usd, dearest_input)
-                per_token_usd = max(
-                    per_token_usd, Decimal(plain.output_price) / MTOK, Decimal(thinking.output_price) / MTOK
-                )
-                # what is neither input nor output: a per-request fee (genai-prices counts one request)
-                fee = Decimal(plain.total_price) - Decimal(plain.input_price) - Decimal(plain.output_price)
-                fixed_usd = max(fixed_usd, fee)
+            _, price = genai_entry(model_id, price_provider, at)  # refuses what can't be charged in full
+            input_usd, per_token_usd, fixed_usd = self._genai_tier(model_id, price_provider, at, input_tokens)
+            top_input, top_output, top_fee = self._top_tier(model_id, price_provider, at, price)
+            # scale the top tier's price down to this input (exact)
+            input_usd = max(input_usd, top_input * input_tokens / TOP_TIER_TOKENS)
+            per_token_usd = max(per_token_usd, top_output)
+            fixed_usd = max(fixed_usd, top_fee)
         return Quote(
             input_nanos=usd_to_nanos(input_usd + fixed_usd),
             output_nanos_per_token=per_token_usd * NANOS_PER_USD,
             max_output_tokens=max_output_tokens,
             min_output_tokens=min_output_tokens,
         )
+
+    def _genai_tier(
+        self, model_id: str, price_provider: str | None, at: datetime, tokens: int
+    ) -> tuple[Decimal, Decimal, Decimal]:
+        """genai-prices' dearest input (for `tokens` input tokens), dearest output per token, and
+        per-request fee, in the tier `tokens` falls in."""
+
+        def calc(**usage: int) -> genai_prices.types.PriceCalculation:
+            return genai_price(model_id, price_provider, genai_prices.Usage(input_tokens=tokens, **usage), at)
+
+        mtok = int(MTOK)
+        plain = calc(output_tokens=mtok)
+        written = calc(cache_write_tokens=tokens)
+        thinking = calc(output_tokens=mtok, output_reasoning_tokens=mtok)
+        dearest_input = max(Decimal(plain.input_price), Decimal(written.input_price))
+        per_token = max(Decimal(plain.output_price) / MTOK, Decimal(thinking.output_price) / MTOK)
+        # what is neither input nor output: a per-request fee (genai-prices counts one request)
+        fee = Decimal(plain.total_price) - Decimal(plain.input_price) - Decimal(plain.output_price)
+        return dearest_input, per_token, fee
+
+    def _top_tier(
+        self, model_id: str, price_provider: str | None, at: datetime, price: object
+    ) -> tuple[Decimal, Decimal, Decimal]:
+        """`_genai_tier` at `TOP_TIER_TOKENS`: the same for every request while the model's price entry
+        is, so it is worked out once per model and entry (genai-prices re-resolves its units per call)."""
+        key = (model_id, price_provider)
+        cached = self._top_tiers.get(key)
+        if cached is None or cached[0] is not price:
+            cached = self._top_tiers[key] = (
+                price,
+                self._genai_tier(model_id, price_provider, at, TOP_TIER_TOKENS),
+            )
+        return cached[1]
 
     def cost(self, model_id: str, price_provider: str | None, usage: TokenUsage, *, at: datetime) -> int:
         """The exact cost in nano-dollars, rounded up, of a request that started at `at`."""

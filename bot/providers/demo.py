@@ -50,6 +50,8 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
     if request.app[FILL]:  # benchmarks: the most expensive answer the limit allows
         words = (words * (limit // len(words) + 1))[:limit]
     delay = request.app[DELAY]
+    if request.app[LATENCY]:  # benchmarks: a provider's time to the first token
+        await asyncio.sleep(request.app[LATENCY])
     prompt_tokens = sum(
         len(str(m.get("content", "")).encode()) // 4 + 4
         for m in messages
@@ -95,17 +97,22 @@ async def _transcriptions(request: web.Request) -> web.Response:
 
 FILL = web.AppKey("fill", bool)
 DELAY = web.AppKey("delay", float)
+LATENCY = web.AppKey("latency", float)
 
 
 @asynccontextmanager
-async def demo_server(*, fill_to_limit: bool = False, word_delay: float = 0.02) -> AsyncIterator[str]:
+async def demo_server(
+    *, fill_to_limit: bool = False, word_delay: float = 0.02, latency: float = 0.0
+) -> AsyncIterator[str]:
     """Serve the demo model on a free local port; yields its OpenAI-style base URL (with /v1).
 
-    `fill_to_limit` makes every answer use the whole output limit (the worst case, for benchmarks).
+    `fill_to_limit` makes every answer use the whole output limit (the worst case, for benchmarks);
+    `latency` is waited before the first token, as a real provider's time to first token.
     """
     app = web.Application()
     app[FILL] = fill_to_limit
     app[DELAY] = word_delay
+    app[LATENCY] = latency
     app.router.add_post("/v1/chat/completions", _chat_completions)
     app.router.add_post("/v1/audio/transcriptions", _transcriptions)
     async with listening(app) as root:

@@ -91,7 +91,7 @@ async def stream_events(endpoint: Endpoint, url: str, body: Mapping[str, Any]) -
         async with endpoint.session.post(url, json=body, headers=dict(endpoint.headers)) as response:
             if response.status != 200:
                 raise await error_from_response(endpoint, response)
-            async for event in _read_sse(_lines(response.content, endpoint.provider)):
+            async for event in _read_sse(response.content, endpoint.provider):
                 yield event
     except ProviderError:
         raise
@@ -109,51 +109,59 @@ async def stream_events(endpoint: Endpoint, url: str, body: Mapping[str, Any]) -
         raise ProviderError("unavailable", type(exc).__name__, provider=endpoint.provider) from None
 
 
-async def _lines(content: aiohttp.StreamReader, provider: str) -> AsyncIterator[bytes]:
-    """The body split at LF (the CR of a CRLF is left for the caller), a last unterminated line included."""
+async def _read_sse(content: aiohttp.StreamReader, provider: str) -> AsyncIterator[SSEEvent]:
+    """The SSE framing of the HTML spec: `field: value` lines, a blank line ends an event, `:` comments.
+
+    The body is split at LF here too (a CR before it is dropped; a last unterminated line counts): one
+    generator per stream rather than two, since every event of every answer passes through it."""
+    event, data = "message", list[str]()
     pending = bytearray()
-    async for chunk in content.iter_any():
-        scan = len(pending)  # the bytes before this chunk hold no LF
-        pending += chunk
+    done = False
+    while not done:
+        chunk = await content.readany()
+        if chunk:
+            scan = len(pending)  # the bytes before this chunk hold no LF
+            pending += chunk
+        else:  # the end of the body: a last line without its LF still counts
+            done = True
+            if not pending:
+                break
+            pending += b"\n"
+            scan = len(pending) - 1
         start = 0
         while (end := pending.find(b"\n", scan)) >= 0:
             if end - start > MAX_LINE_BYTES:
                 break
-            yield bytes(pending[start:end])
+            line = pending[start:end].decode("utf-8", errors="replace").rstrip("\r")
             start = scan = end + 1
+            if not line:
+                if data:
+                    yield SSEEvent(event, "\n".join(data))
+                event, data = "message", list[str]()
+                continue
+            if line.startswith(":"):  # a comment such as ": keep-alive" or ": OPENROUTER PROCESSING"
+                continue
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "data":
+                data.append(value)
+            elif name == "event":
+                event = value
         del pending[:start]
         if len(pending) > MAX_LINE_BYTES:
             raise ProviderError("malformed", "a stream line was too long", provider=provider)
-    if pending:
-        yield bytes(pending)
-
-
-async def _read_sse(lines: AsyncIterator[bytes]) -> AsyncIterator[SSEEvent]:
-    """The SSE framing of the HTML spec: `field: value` lines, a blank line ends an event, `:` comments."""
-    event, data = "message", list[str]()
-    async for raw in lines:
-        line = raw.decode("utf-8", errors="replace").rstrip("\r")
-        if not line:
-            if data:
-                yield SSEEvent(event, "\n".join(data))
-            event, data = "message", list[str]()
-            continue
-        if line.startswith(":"):  # a comment such as ": keep-alive" or ": OPENROUTER PROCESSING"
-            continue
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if name == "data":
-            data.append(value)
-        elif name == "event":
-            event = value
     if data:  # a last event without its blank line
         yield SSEEvent(event, "\n".join(data))
+
+
+# one decoder for every event: `json.loads` with an option builds a new JSONDecoder per call
+_DECIMAL_JSON = json.JSONDecoder(parse_float=Decimal)
 
 
 def parse_json(endpoint: Endpoint, data: str) -> dict[str, Any]:
     """One event's JSON object. Fractions become `Decimal`, never float: some are dollars (OpenRouter)."""
     try:
-        parsed = json.loads(data, parse_float=Decimal)
+        parsed = _DECIMAL_JSON.decode(data)
     except json.JSONDecodeError:
         raise ProviderError("malformed", "a stream event was not JSON", provider=endpoint.provider) from None
     if not isinstance(parsed, dict):
