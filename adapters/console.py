@@ -140,7 +140,12 @@ class Console:
 
     async def _answer(self, text: str) -> None:
         incoming = Incoming(
-            user=self._identity, conversation=self._identity, text=text, direct=True, private=True
+            user=self._identity,
+            conversation=self._identity,
+            text=text,
+            direct=True,
+            private=True,
+            language=os.environ.get("LC_ALL") or os.environ.get("LANG"),  # the terminal's language
         )
         answering = self._answering = asyncio.ensure_future(self._core.handle(incoming, self._reply))
         try:

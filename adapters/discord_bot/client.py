@@ -24,6 +24,7 @@ import yarl
 from discord import app_commands
 
 from adapters.discord_bot.replies import InteractionReply, MessageReply
+from adapters.discord_bot.translator import DESCRIPTION_CHARS, CatalogTranslator
 from adapters.handoff import ChatCore, Handoff, KnownCommands, short
 from adapters.person_queues import PersonQueues
 from bot.config import ConfigError, Settings
@@ -38,7 +39,6 @@ answer = Handoff("discord", discord.HTTPException, log).answer
 
 MAX_CHOICES = 25  # Discord's cap on autocomplete choices
 CHOICE_CHARS = 100  # Discord's cap on a choice's name and value
-DESCRIPTION_CHARS = 100  # Discord's cap on a command's description
 CHAT_MESSAGES = (discord.MessageType.default, discord.MessageType.reply)  # not joins, pins, ...
 VALID_NAME = re.compile(r"^[-_a-z0-9]{1,32}$")
 
@@ -132,6 +132,7 @@ class CapbotClient(discord.Client):
         _add_commands(self)
 
     async def setup_hook(self) -> None:
+        await self.tree.set_translator(CatalogTranslator())  # description_localizations, before any sync
         if not self.guild_ids:
             try:
                 synced = await self.tree.sync()
@@ -175,6 +176,8 @@ class CapbotClient(discord.Client):
             username=f"@{message.author.name}",
             display_name=message.author.display_name,
             reply_to_user=f"discord:{reference_author}" if reference_author else None,
+            # a plain message carries no locale of its author: the guild's preferred one says the most
+            language=message.guild.preferred_locale.value if message.guild else None,
         )
         await answer(self.core, incoming, MessageReply(message, edit_interval=self.edit_interval))
 
@@ -203,6 +206,7 @@ class CapbotClient(discord.Client):
             private=interaction.guild_id is None and one_to_one(interaction.channel),
             username=f"@{user.name}",
             display_name=user.display_name,
+            language=interaction.locale.value,  # the person's client language
         )
         reply = InteractionReply(interaction, public=public, edit_interval=self.edit_interval)
 

@@ -19,6 +19,7 @@ from bot.answering import MIN_OUTPUT_TOKENS, Paying, check_fits, quote
 from bot.commands.base import Command, Context
 from bot.commands.model import PricedModel, current_model, priced_model
 from bot.conversation import build_prompt, with_less_history
+from bot.i18n import N_, _
 from bot.incoming import Argument, final_delivery
 from bot.ledger import CapReached, Hold, Quote
 from bot.money import format_usd
@@ -84,8 +85,10 @@ async def ask(ctx: Context) -> None:
             raise ModelUnavailable(model_id, error.kind) from None
         except StreamFailed as failed:
             await ctx.reply.text(
-                f"(The answer was cut off: {model_id} failed mid-answer. "
-                "You were charged what the answer may have used.)"
+                _(
+                    "(The answer was cut off: {model} failed mid-answer. "
+                    "You were charged what the answer may have used.)"
+                ).format(model=model_id)
             )
             log.warning("%s failed mid-answer: %s", model_id, failed.error)
             return
@@ -107,14 +110,17 @@ async def ask(ctx: Context) -> None:
 async def _fit_note(ctx: Context, *, clamped: bool, trimmed: bool) -> str:
     """One line after an answer shaped to fit the allowance: what was cut, and what is left."""
     summary = await ctx.services.ledger.summary(ctx.user)
-    remaining = format_usd(summary.remaining) if summary.remaining is not None else "unlimited"
-    if trimmed and clamped:
-        what = "Earlier messages were left out and the answer length was limited to fit your allowance"
-    elif trimmed:
-        what = "Earlier messages were left out to fit your allowance"
+    if summary.remaining is None:
+        remaining = _("unlimited")
     else:
-        what = "Answer length was limited to what your allowance can pay"
-    return f"({what}; {remaining} left.)"
+        remaining = format_usd(summary.remaining)
+    if trimmed and clamped:
+        what = _("Earlier messages were left out and the answer length was limited to fit your allowance")
+    elif trimmed:
+        what = _("Earlier messages were left out to fit your allowance")
+    else:
+        what = _("Answer length was limited to what your allowance can pay")
+    return _("({what}; {left} left.)").format(what=what, left=remaining)
 
 
 async def _answer(
@@ -228,8 +234,8 @@ def _most_history_within(
     return None
 
 
-PROMPT = Argument("prompt", "Your question", required=True)
+PROMPT = Argument("prompt", N_("Your question"), required=True)
 ASK = Command(
-    "ask", "Ask the model a question", usage="/ask <question>", argument=PROMPT, streams=True, run=ask
+    "ask", N_("Ask the model a question"), usage=N_("/ask <question>"), argument=PROMPT, streams=True, run=ask
 )
 COMMANDS = [ASK]
