@@ -145,20 +145,20 @@ class Core:
         if not running:
             return 0
         log.info("stopping: %d answers in progress get up to %gs to finish", len(running), grace)
-        _, late = await asyncio.wait(running, timeout=grace)
+        _done, late = await asyncio.wait(running, timeout=grace)
         for task in late:
             task.cancel()
         if late:
             # each cut answer's own clean-up is bounded (its final delivery, then one settle attempt)
-            _, stuck = await asyncio.wait(late, timeout=2 * CUT_DELIVERY_LIMIT)
+            _done, stuck = await asyncio.wait(late, timeout=2 * CUT_DELIVERY_LIMIT)
             log.warning("stopping: cut %d answers still running after %gs", len(late), grace)
             if stuck:
                 log.error("stopping: %d cut answers did not finish their clean-up", len(stuck))
         return len(late)
 
     def client_language(self, code: str | None) -> Language:
-        """The language for a client reporting `code` (Telegram's language_code, a Discord locale), for lines
-        an adapter says on its own (menus, an expired button): ours when we speak it, else DEFAULT_LANGUAGE."""
+        """The language for a client reporting `code` (Telegram's language_code, a Discord locale), for the
+        lines an adapter says on its own (an expired button): ours when we speak it, else DEFAULT_LANGUAGE."""
         return from_client(code) or self.services.settings.default_language
 
     async def language(self, incoming: Incoming) -> Language:

@@ -78,7 +78,7 @@ async def usage(ctx: Context) -> None:
         raise BadArguments(_("Name at most one person"), USAGE.usage)
     who: str | None = None
     if words or ctx.incoming.reply_to_user:
-        who, _ = await target(ctx, words, USAGE.usage)
+        who, _rest = await target(ctx, words, USAGE.usage)
     await ctx.reply.text(usage_text(await ctx.services.owner_actions.usage(who)))
 
 

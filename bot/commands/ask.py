@@ -110,10 +110,7 @@ async def ask(ctx: Context) -> None:
 async def _fit_note(ctx: Context, *, clamped: bool, trimmed: bool) -> str:
     """One line after an answer shaped to fit the allowance: what was cut, and what is left."""
     summary = await ctx.services.ledger.summary(ctx.user)
-    if summary.remaining is None:
-        remaining = _("unlimited")
-    else:
-        remaining = format_usd(summary.remaining)
+    remaining = _("unlimited") if summary.remaining is None else format_usd(summary.remaining)
     if trimmed and clamped:
         what = _("Earlier messages were left out and the answer length was limited to fit your allowance")
     elif trimmed:

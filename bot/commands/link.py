@@ -46,8 +46,8 @@ async def link(ctx: Context) -> None:
     elif len(words) == 2 and all(looks_like_user(w) for w in words):
         if not services.is_owner(ctx.user):
             raise NotOwner("link <user> <user>")
-        keep, _ = await target(ctx, words[:1], LINK.usage)
-        join, _ = await target(ctx, words[1:], LINK.usage)
+        keep, _rest = await target(ctx, words[:1], LINK.usage)
+        join, _rest = await target(ctx, words[1:], LINK.usage)
         linked = await ledger.link(keep, join, protected=services.is_owner)
     else:
         raise BadArguments(_("That is not a link code"), LINK.usage)
