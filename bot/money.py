@@ -55,7 +55,9 @@ def parse_usd(text: str) -> int:
     if value > MAX_CAP_USD:  # quoted as typed (a 40-digit number can't even be rounded to cents), cut short
         shown = raw if len(raw) <= 24 else raw[:20] + "…"
         raise BadAmount(
-            _("'{amount}' is more than the {limit} limit").format(amount=shown, limit=usd(MAX_CAP_USD))
+            _("'{amount}' is more than the {limit} limit").format(
+                amount=shown, limit=usd(MAX_CAP_USD, least_places=0)
+            )
         )
     return int(value * _NANOS)
 
@@ -103,4 +105,4 @@ def spent_and_left(spent: int, left: int) -> tuple[str, str]:
     while places > 2 and all(a == a.quantize(Decimal(1).scaleb(1 - places)) for a in shown):
         places -= 1  # $0.000006, not $0.0000060
         shown = tuple(a.quantize(Decimal(1).scaleb(-places)) for a in shown)  # type: ignore[assignment]
-    return usd(shown[0]), usd(shown[1])
+    return usd(shown[0], least_places=places), usd(shown[1], least_places=places)

@@ -126,12 +126,12 @@ def number(value: int | Decimal) -> str:
 
 
 def moment(at: datetime, now: datetime) -> str:
-    """A moment in UTC for people: the date and time in the current language, then how far away it is
-    ("Dec 1, 2026, 12:00 AM UTC (in 8 days)"). Relative times switch unit only at two of the larger one
+    """A moment in UTC for people: the date in the current language, the time on the 24-hour UTC clock,
+    then how far away it is ("Dec 1, 2026 00:00 UTC (in 8 days)", "1 déc. 2026 00:00 UTC (dans 8 jours)"). Relative times switch unit only at two of the larger one
     ("in 36 hours", then "in 2 days"), so a reset stays precise when it is near."""
     locale = _locale()
     when = (
-        f"{format_skeleton('yMMMd', at, locale=locale)} {format_time(at, 'short', tzinfo=UTC, locale=locale)}"
+        f"{format_skeleton('yMMMd', at, locale=locale)} {format_time(at, 'HH:mm', tzinfo=UTC, locale=locale)}"
     )
     relative = format_timedelta(max(at - now, timedelta(0)), threshold=2, add_direction=True, locale=locale)
     return _("{date} UTC ({relative})").format(date=when, relative=relative)

@@ -46,9 +46,9 @@ def test_parse_usd_refuses_what_cannot_be_a_cap(typed: str) -> None:
 @pytest.mark.parametrize(
     ("typed", "reason"),
     [
-        ("9" * 40, f"'{'9' * 20}…' is more than the $1,000,000.00 limit"),  # beyond Decimal's precision
+        ("9" * 40, f"'{'9' * 20}…' is more than the $1,000,000 limit"),  # beyond Decimal's precision
         ("1000000.0000000001", "more than nine decimals"),  # the real problem, not a rounded "$1,000,000.00"
-        ("1000000.5", "'1000000.5' is more than the $1,000,000.00 limit"),
+        ("1000000.5", "'1000000.5' is more than the $1,000,000 limit"),
     ],
 )
 def test_parse_usd_names_the_real_problem(typed: str, reason: str) -> None:
