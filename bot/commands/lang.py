@@ -7,7 +7,7 @@ locale), then `DEFAULT_LANGUAGE`; `/lang auto` goes back to that.
 from __future__ import annotations
 
 from bot.commands.base import Command, Context
-from bot.i18n import CHOICES, LANGUAGE_NAMES, N_, _, current, speaking
+from bot.i18n import CHOICES, LANGUAGE_NAMES, N_, _, current, from_client, speaking
 from bot.incoming import Argument
 from bot.refusals import BadArguments
 
@@ -27,7 +27,8 @@ async def lang(ctx: Context) -> None:
         return
     if word == AUTO:
         await ctx.services.ledger.set_language(ctx.user, None)
-        await ctx.reply.text(_("Language: as your app reports it (or the bot's default)."))
+        with speaking(from_client(ctx.incoming.language) or ctx.services.settings.default_language):
+            await ctx.reply.text(_("Language: as your app reports it (or the bot's default)."))
         return
     chosen = CHOICES.get(word)
     if chosen is None:

@@ -114,10 +114,13 @@ def usd(amount: Decimal, *, least_places: int = 2) -> str:
     """An exact dollar amount in the current language's currency format, every digit of `amount` kept
     (the caller has rounded it: cents, or two significant digits below ten cents); `least_places=0`
     for prices per million tokens, shown as written ($2.5, $3)."""
-    locale = Locale.parse(_locale())
+    locale = _babel_locale(_locale())
     pattern = copy.copy(locale.currency_formats["standard"])
     pattern.frac_prec = (least_places, max(pattern.frac_prec[1], least_places))
-    return pattern.apply(amount, locale, currency="USD", currency_digits=False, decimal_quantization=False)
+    shown: str = pattern.apply(
+        amount, locale, currency="USD", currency_digits=False, decimal_quantization=False
+    )
+    return shown
 
 
 def number(value: int | Decimal) -> str:
@@ -127,8 +130,9 @@ def number(value: int | Decimal) -> str:
 
 def moment(at: datetime, now: datetime) -> str:
     """A moment in UTC for people: the date in the current language, the time on the 24-hour UTC clock,
-    then how far away it is ("Dec 1, 2026 00:00 UTC (in 8 days)", "1 déc. 2026 00:00 UTC (dans 8 jours)"). Relative times switch unit only at two of the larger one
-    ("in 36 hours", then "in 2 days"), so a reset stays precise when it is near."""
+    then how far away it is ("Dec 1, 2026 00:00 UTC (in 8 days)", "1 déc. 2026 00:00 UTC (dans 8 jours)").
+    Relative times switch unit only at two of the larger one ("in 36 hours", then "in 2 days"), so a reset
+    stays precise when it is near."""
     locale = _locale()
     when = (
         f"{format_skeleton('yMMMd', at, locale=locale)} {format_time(at, 'HH:mm', tzinfo=UTC, locale=locale)}"
@@ -144,3 +148,8 @@ def weekday(day: date) -> str:
 
 def _locale() -> str:
     return _current.get()
+
+
+@functools.cache
+def _babel_locale(language: str) -> Locale:
+    return Locale.parse(language)
