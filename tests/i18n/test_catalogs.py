@@ -54,6 +54,11 @@ def _ids(found: Catalog) -> set[str]:
     return {m.id[0] if isinstance(m.id, tuple) else m.id for m in found if m.id}
 
 
+def _strings(text: str | tuple[str, ...]) -> tuple[str, ...]:
+    """A message's forms: one, or one per plural form."""
+    return text if isinstance(text, tuple) else (text,)
+
+
 def _placeholders(text: str) -> set[str]:
     return {name for _lit, name, _spec, _conv in string.Formatter().parse(text) if name is not None}
 
@@ -82,10 +87,8 @@ def test_translations_keep_the_placeholders_of_their_source(language: str) -> No
     for message in _po(language):
         if not message.id:
             continue
-        sources = message.id if isinstance(message.id, tuple) else (message.id,)
-        strings = message.string if isinstance(message.string, tuple) else (message.string,)
-        expected = set().union(*map(_placeholders, sources))
-        for translated in strings:
+        expected = set().union(*map(_placeholders, _strings(message.id)))
+        for translated in _strings(message.string):
             assert _placeholders(translated) == expected, f"{language}: {message.id!r} → {translated!r}"
 
 

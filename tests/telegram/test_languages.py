@@ -30,7 +30,8 @@ CLIENTS = [
         r"重置时间：\d{4}年\d{1,2}月\d{1,2}日 \d\d:\d\d UTC（.+后）。",
         "每百万 token 输入/输出 US$0.15/US$0.6",
         "« 提供方",
-        r"你的额度不够支付一次回答：剩余 US\$0\.00。重置时间：\d{4}年\d{1,2}月\d{1,2}日 \d\d:\d\d UTC（.+后）。",
+        r"你的额度不够支付一次回答：剩余 US\$0\.00。"
+        r"重置时间：\d{4}年\d{1,2}月\d{1,2}日 \d\d:\d\d UTC（.+后）。",
     ),
     (
         "es",
@@ -44,7 +45,8 @@ CLIENTS = [
     ),
     (
         "fr-ca",
-        "capbot répond avec les clés LLM du propriétaire ; chaque personne dispose d'une enveloppe de dépenses.",
+        "capbot répond avec les clés LLM du propriétaire ; "
+        "chaque personne dispose d'une enveloppe de dépenses.",
         "Dépensé 0,00\xa0$US ce mois-ci sur votre plafond de 1,00\xa0$US ; il reste 1,00\xa0$US.",
         r"Renouvellement le \d{1,2} \w+\.? \d{4} \d\d:\d\d UTC \(dans .+\)\.",
         "0,15\xa0$US/0,6\xa0$US par million en entrée/sortie",
