@@ -114,7 +114,8 @@ def refusal(exc: Refusal, now: datetime) -> str:
             return _("Ask something after the command, e.g. /ask What is the capital of Peru?")
         case UnknownModelChoice(model_id=model_id, reason=reason):
             return _("Can't use {model}: {reason}. Send /model to see the models you can pick.").format(
-                model=model_id, reason=reason
+                model=model_id,
+                reason=_(reason),  # the pricer's reasons are marked where they are declared
             )
         case PromptTooLarge(model_id=model_id, tokens=tokens, context_window=window):
             return _(

@@ -158,7 +158,9 @@ class CapbotClient(discord.Client):
 
         async def dropped(first: bool) -> None:
             if first:
-                await _quietly(MessageReply(message).text(self.queues.notice), message.author)
+                locale = message.guild.preferred_locale.value if message.guild else None
+                notice = self.queues.notice(self.core.client_language(locale))
+                await _quietly(MessageReply(message).text(notice), message.author)
 
         await self.queues.run(message.author.id, self._answer_message(message, text), dropped)
 
@@ -215,7 +217,8 @@ class CapbotClient(discord.Client):
             await _quietly(reply.finish(), user)  # a silent refusal leaves no "thinking…" behind
 
         async def dropped(first: bool) -> None:
-            await _quietly(reply.text(self.queues.notice, private=True) if first else reply.finish(), user)
+            notice = self.queues.notice(self.core.client_language(interaction.locale.value))
+            await _quietly(reply.text(notice, private=True) if first else reply.finish(), user)
 
         await self.queues.run(user.id, respond(), dropped)
 

@@ -101,7 +101,7 @@ class PerPersonOrder(BaseUpdateProcessor):
 
         async def dropped(first: bool) -> None:
             if first:
-                await self._handlers.tell_dropped(update, self.queues.notice)
+                await self._handlers.tell_dropped(update, self.queues)
 
         try:
             await self.queues.run(person, coroutine if turn is None else _in_turn(turn, coroutine), dropped)
@@ -262,10 +262,12 @@ class Handlers:
             return None
         return sender.id if addressed(message, update.get_bot().bot, self.commands.names) else None
 
-    async def tell_dropped(self, update: object, notice: str) -> None:
+    async def tell_dropped(self, update: object, queues: PersonQueues) -> None:
         """The one notice for the first update of a burst that the person's full queue dropped."""
         if not isinstance(update, Update):
             return
+        sender = update.effective_user
+        notice = queues.notice(self.core.client_language(sender.language_code if sender else None))
         if update.callback_query is not None:
             await _toast(update.callback_query.answer(notice[:TOAST]))
         elif update.message is not None:

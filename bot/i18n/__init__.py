@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -108,6 +109,11 @@ def from_client(code: str | None) -> Language | None:
     if base == "zh" and region in ("tw", "hk", "mo", "hant"):
         return None
     return CHOICES.get(base)
+
+
+def terminal_language() -> str | None:
+    """What the terminal's locale says (`LC_ALL`, `LC_MESSAGES`, `LANG`), for the console."""
+    return os.environ.get("LC_ALL") or os.environ.get("LC_MESSAGES") or os.environ.get("LANG")
 
 
 def usd(amount: Decimal, *, least_places: int = 2) -> str:

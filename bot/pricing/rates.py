@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from bot.i18n import _, usd
+from bot.i18n import N_, _, usd
 
 MTOK = Decimal(1_000_000)
 
-NO_PRICE = "it has no known price, so it can't be charged fairly"
-UNCOUNTED_OUTPUT = "it is paid for output capbot can't count (images, audio, video or citations)"
-PER_SEARCH = "it searches the web on every request and is paid per search, which capbot can't count"
+NO_PRICE = N_("it has no known price, so it can't be charged fairly")
+UNCOUNTED_OUTPUT = N_("it is paid for output capbot can't count (images, audio, video or citations)")
+PER_SEARCH = N_("it searches the web on every request and is paid per search, which capbot can't count")
 
 
 class UnpricedModel(LookupError):

@@ -16,20 +16,22 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.i18n import SOURCE, Language, _, speaking
 from bot.providers.catalog import ProviderSpec
 from bot.web_limits import listening
 
 DEMO_MODEL = "demo/capbot-demo"
 
 
-def _words(question: str) -> list[str]:
+def _words(question: str, language: Language) -> list[str]:
     shown = question if len(question) <= 80 else question[:77] + "..."
-    text = (
-        f'[demo model, no LLM behind it] You asked: "{shown}". '
-        "In a real deployment this answer would come from the provider you pick with /model, "
-        "streamed as it is written, and you would pay exactly the tokens it used. "
-        "Send /spend to see this answer's cost come off your allowance."
-    )
+    with speaking(language):  # the console's language: a real model would answer in the question's
+        text = _(
+            '[demo model, no LLM behind it] You asked: "{question}". '
+            "In a real deployment this answer would come from the provider you pick with /model, "
+            "streamed as it is written, and you would pay exactly the tokens it used. "
+            "Send /spend to see this answer's cost come off your allowance."
+        ).format(question=shown)
     return [w + " " for w in text.split(" ")]
 
 
@@ -38,7 +40,7 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
     messages = body.get("messages", [])
     question = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
     limit = int(body.get("max_tokens") or body.get("max_completion_tokens") or 1024)
-    words = _words(question)[:limit]
+    words = _words(question, request.app[LANGUAGE])[:limit]
     if request.app[FILL]:  # benchmarks: the most expensive answer the limit allows
         words = (words * (limit // len(words) + 1))[:limit]
     delay = request.app[DELAY]
@@ -67,15 +69,20 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
 
 FILL = web.AppKey("fill", bool)
 DELAY = web.AppKey("delay", float)
+LANGUAGE: web.AppKey[Language] = web.AppKey("language")
 
 
 @asynccontextmanager
-async def demo_server(*, fill_to_limit: bool = False, word_delay: float = 0.02) -> AsyncIterator[str]:
+async def demo_server(
+    *, fill_to_limit: bool = False, word_delay: float = 0.02, language: Language = SOURCE
+) -> AsyncIterator[str]:
     """Serve the demo model on a free local port; yields its OpenAI-style base URL (with /v1).
 
-    `fill_to_limit` makes every answer use the whole output limit (the worst case, for benchmarks).
+    `fill_to_limit` makes every answer use the whole output limit (the worst case, for benchmarks);
+    `language` is the one its stand-in answer is written in.
     """
     app = web.Application()
+    app[LANGUAGE] = language
     app[FILL] = fill_to_limit
     app[DELAY] = word_delay
     app.router.add_post("/v1/chat/completions", _chat_completions)
