@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import Any, TextIO
 
 from adapters.handoff import ChatCore
+from bot.i18n import _, speaking, terminal_language
 from bot.incoming import ClosingStream, Incoming, Menu
 
 
@@ -123,10 +124,11 @@ class Console:
         """Answer the input line by line, in order, until end of input (or Ctrl-C at the prompt)."""
         out = self._out
         if self._interactive:
-            out.write(
-                f"capbot console as {self._identity}. /help lists commands; "
-                "Ctrl-C stops an answer; Ctrl-D quits.\n"
-            )
+            with speaking(self._core.client_language(terminal_language())):
+                welcome = _(
+                    "capbot console as {user}. /help lists commands; Ctrl-C stops an answer; Ctrl-D quits."
+                )
+            out.write(welcome.format(user=self._identity) + "\n")
         with _terminal_modes_kept(self._source if self._interactive else None):
             while not out.gone:
                 line = await self._next_line()
@@ -140,7 +142,12 @@ class Console:
 
     async def _answer(self, text: str) -> None:
         incoming = Incoming(
-            user=self._identity, conversation=self._identity, text=text, direct=True, private=True
+            user=self._identity,
+            conversation=self._identity,
+            text=text,
+            direct=True,
+            private=True,
+            language=terminal_language(),
         )
         answering = self._answering = asyncio.ensure_future(self._core.handle(incoming, self._reply))
         try:

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.i18n import Language, _, speaking
 from bot.incoming import CommandInfo, Incoming, ModelChoice, Reply, split_command
 from bot.storage import Turn
 from bot.wording import UNEXPECTED
@@ -30,6 +31,8 @@ class ChatCore(Protocol):
     def command_list(self, *, owner: bool = False) -> list[CommandInfo]: ...
 
     def model_choices(self, query: str) -> list[ModelChoice]: ...
+
+    def client_language(self, code: str | None) -> Language: ...
 
 
 def short(exc: BaseException) -> str:
@@ -75,6 +78,7 @@ class Handoff:
             log.error("%s: unexpected error answering %s: %s", platform, incoming.user, short(exc))
             log.debug("%s: error detail", platform, exc_info=True)
             try:
-                await reply.text(UNEXPECTED, private=True)
+                with speaking(core.client_language(incoming.language)):
+                    await reply.text(_(UNEXPECTED), private=True)
             except Exception as again:
                 log.warning("%s: could not report the error to %s: %s", platform, incoming.user, short(again))

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.i18n import Language, speaking
 from bot.refusals import QueueFull
 from bot.wording import refusal
 
@@ -46,10 +47,11 @@ class PersonQueues:
         self._slots = asyncio.Semaphore(handling)
         self._lines: dict[Hashable, _Line] = {}
 
-    @property
-    def notice(self) -> str:
-        """The one line for the first drop of a burst."""
-        return refusal(QueueFull(self.pending), datetime.now(UTC))
+    def notice(self, language: Language) -> str:
+        """The one line for the first drop of a burst, in the person's `language` (the core never saw
+        the dropped message, so the adapter words it from what the client reports)."""
+        with speaking(language):
+            return refusal(QueueFull(self.pending), datetime.now(UTC))
 
     def waiting(self, person: Hashable) -> int:
         """Events of `person` waiting behind the one being handled (for tests and diagnostics)."""

@@ -134,9 +134,14 @@ async def _console(settings: Settings, user: str, demo: bool) -> None:
             session = Console(core, user=user)
             await _until_stopped(core, settings, [session.run()], interrupt=session.interrupt)
         return
+    from bot.i18n import from_client, terminal_language
     from bot.providers.demo import DEMO_MODEL, demo_server, demo_spec
 
-    async with demo_server() as base_url, open_core(settings, extra_specs=[demo_spec(base_url)]) as core:
+    language = from_client(terminal_language()) or settings.default_language
+    async with (
+        demo_server(language=language) as base_url,
+        open_core(settings, extra_specs=[demo_spec(base_url)]) as core,
+    ):
         sys.stdout.write(f"(demo mode: answers come from {DEMO_MODEL}, a local stand-in for an LLM)\n")
         session = Console(core, user=user)
         await _until_stopped(core, settings, [session.run()], interrupt=session.interrupt)

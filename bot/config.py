@@ -132,7 +132,9 @@ class Settings(BaseSettings):
     default_model: str = "openai/gpt-4o-mini"
     fallback_models: IdList = ()
     max_output_tokens: int = Field(default=1024, ge=16, le=200_000)
-    system_prompt: str = "You are a helpful assistant in a chat. Answer concisely."
+    system_prompt: str = (
+        "You are a helpful assistant in a chat. Answer concisely, in the language the person writes in."
+    )
     history_tokens: int = Field(default=4000, ge=0, le=2_000_000)
     prices_file: Path | None = None
     prices_update: bool = False  # fetch newer genai-prices data hourly (its UpdatePrices)

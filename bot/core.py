@@ -25,6 +25,7 @@ from bot.commands.model import model_choices
 from bot.config import Settings
 from bot.conversation import Conversations
 from bot.deliveries import Deliveries
+from bot.i18n import Language, _, from_client, speaking, use
 from bot.incoming import CUT_DELIVERY_LIMIT, CommandInfo, Incoming, ModelChoice, Reply, split_command
 from bot.ledger import Ledger, utc_now
 from bot.pricing import Pricer, price_updates
@@ -92,7 +93,8 @@ class Core:
         if parsed is None:
             return
         if self._draining:
-            await reply.text(RESTARTING, private=True)
+            with speaking(self.client_language(incoming.language)):
+                await reply.text(_(RESTARTING), private=True)
             return
         answering = asyncio.ensure_future(self._handle(incoming, reply, *parsed))
         self._answering.add(answering)
@@ -144,22 +146,37 @@ class Core:
         if not running:
             return 0
         log.info("stopping: %d answers in progress get up to %gs to finish", len(running), grace)
-        _, late = await asyncio.wait(running, timeout=grace)
+        _done, late = await asyncio.wait(running, timeout=grace)
         for task in late:
             task.cancel()
         if late:
             # each cut answer's own clean-up is bounded (its final delivery, then one settle attempt)
-            _, stuck = await asyncio.wait(late, timeout=2 * CUT_DELIVERY_LIMIT)
+            _done, stuck = await asyncio.wait(late, timeout=2 * CUT_DELIVERY_LIMIT)
             log.warning("stopping: cut %d answers still running after %gs", len(late), grace)
             if stuck:
                 log.error("stopping: %d cut answers did not finish their clean-up", len(stuck))
         return len(late)
 
+    def client_language(self, code: str | None) -> Language:
+        """The language for a client reporting `code` (Telegram's language_code, a Discord locale), for the
+        lines an adapter says on its own (an expired button): ours when we speak it, else DEFAULT_LANGUAGE."""
+        return from_client(code) or self.services.settings.default_language
+
+    async def language(self, incoming: Incoming) -> Language:
+        """The language to answer `incoming` in: the person's /lang choice, else what their client reports,
+        else DEFAULT_LANGUAGE. (A database too busy to say what was chosen is no reason not to answer.)"""
+        try:
+            chosen = (await self.services.ledger.profile(incoming.user)).language
+        except DatabaseBusy:
+            chosen = None
+        return from_client(chosen) or self.client_language(incoming.language)
+
     async def _handle(self, incoming: Incoming, reply: Reply, name: str, args: str) -> None:
+        use(await self.language(incoming))  # this task's language: every line below is worded in it
         command = self._commands.get(name)
         if command is None:
             command, args = self._commands["help"], ""
-            await reply.text(f"Unknown command /{name}.", private=True)
+            await reply.text(_("Unknown command /{name}.").format(name=name), private=True)
         try:
             await self._gate.check(incoming, command)
             await command.run(Context(self.services, incoming, reply, name, args))
@@ -172,7 +189,7 @@ class Core:
             await reply.text(refusal(exc, self.services.clock()), private=True)
         except Exception:
             log.exception("unexpected error handling /%s for %s", name, incoming.user)
-            await reply.text(UNEXPECTED, private=True)
+            await reply.text(_(UNEXPECTED), private=True)
 
     def command_list(self, *, owner: bool = False) -> list[CommandInfo]:
         """The commands with their traits, for the platforms' menus and behaviour (owners see theirs too)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 
+from bot.i18n import _, usd
 from bot.refusals import Refusal
 
 NANOS_PER_USD = 1_000_000_000
@@ -39,17 +40,25 @@ def parse_usd(text: str) -> int:
     """
     raw = text.strip().removeprefix("$").strip()
     if not raw or any(c not in "0123456789." for c in raw) or raw.count(".") > 1 or raw == ".":
-        raise BadAmount(f"'{text}' is not an amount of dollars (write it like 5 or 0.25)")
+        raise BadAmount(_("'{text}' is not an amount of dollars (write it like 5 or 0.25)").format(text=text))
     try:
         value = Decimal(raw)
     except InvalidOperation as exc:  # pragma: no cover - the character check above catches these
-        raise BadAmount(f"'{text}' is not an amount of dollars") from exc
+        raise BadAmount(
+            _("'{text}' is not an amount of dollars (write it like 5 or 0.25)").format(text=text)
+        ) from exc
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -9:
-        raise BadAmount(f"'{text}' has more than nine decimals (the ledger counts nano-dollars)")
+        raise BadAmount(
+            _("'{text}' has more than nine decimals (the ledger counts nano-dollars)").format(text=text)
+        )
     if value > MAX_CAP_USD:  # quoted as typed (a 40-digit number can't even be rounded to cents), cut short
         shown = raw if len(raw) <= 24 else raw[:20] + "…"
-        raise BadAmount(f"'{shown}' is more than the ${MAX_CAP_USD:,} limit")
+        raise BadAmount(
+            _("'{amount}' is more than the {limit} limit").format(
+                amount=shown, limit=usd(MAX_CAP_USD, least_places=0)
+            )
+        )
     return int(value * _NANOS)
 
 
@@ -62,26 +71,30 @@ def _places(nanos: int) -> int:
     return max(-usd.adjusted() + 1, 2)
 
 
-def _usd_at(nanos: int, places: int, rounding: str) -> str:
-    sign = "-" if nanos < 0 else ""
+def _usd_at(nanos: int, places: int, rounding: str) -> Decimal:
     shown = nanos_to_usd(abs(nanos)).quantize(Decimal(1).scaleb(-places), rounding=rounding)
-    return f"{sign}${shown:,}" if places == 2 else f"{sign}${shown:f}"
+    return -shown if nanos < 0 else shown
+
+
+def _shown(nanos: int) -> Decimal:
+    """The amount `format_usd` shows: cents from ten cents up, else two significant digits."""
+    usd_ = nanos_to_usd(abs(nanos))
+    if usd_ == 0:
+        return Decimal("0.00")
+    if usd_ >= Decimal("0.1"):
+        shown = usd_.quantize(Decimal("0.01"), rounding=ROUND_FLOOR)
+    else:  # below ten cents: two significant digits, so small charges stay visible
+        digits = -usd_.adjusted() + 1
+        shown = usd_.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP).normalize()
+        if shown.as_tuple().exponent > -2:  # type: ignore[operator]  # "$0.10", not "$0.1"
+            shown = shown.quantize(Decimal("0.01"))
+    return -shown if nanos < 0 else shown
 
 
 def format_usd(nanos: int) -> str:
-    """Dollars for people: cents from ten cents up, else two significant digits ($0.013, $0.00045)."""
-    sign = "-" if nanos < 0 else ""
-    usd = nanos_to_usd(abs(nanos))
-    if usd == 0:
-        return "$0.00"
-    if usd >= Decimal("0.1"):
-        return f"{sign}${usd.quantize(Decimal('0.01'), rounding=ROUND_FLOOR):,}"
-    # below ten cents: two significant digits, so small charges stay visible
-    digits = -usd.adjusted() + 1
-    shown = usd.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP).normalize()
-    if shown.as_tuple().exponent > -2:  # type: ignore[operator]  # "$0.10", not "$0.1"
-        shown = shown.quantize(Decimal("0.01"))
-    return f"{sign}${shown:f}"
+    """Dollars for people, in their language's format: cents from ten cents up, else two significant
+    digits ($0.013, $0.00045; 0,00045 $US in French)."""
+    return usd(_shown(nanos))
 
 
 def spent_and_left(spent: int, left: int) -> tuple[str, str]:
@@ -89,7 +102,7 @@ def spent_and_left(spent: int, left: int) -> tuple[str, str]:
     shown side by side they never add up to more than the cap, and always to it within one shown unit."""
     places = max(_places(spent), _places(left))
     shown = _usd_at(spent, places, ROUND_CEILING), _usd_at(max(left, 0), places, ROUND_FLOOR)
-    while places > 2 and all(amount.endswith("0") for amount in shown):  # $0.000006, not $0.0000060
-        places -= 1
-        shown = shown[0][:-1], shown[1][:-1]
-    return shown
+    while places > 2 and all(a == a.quantize(Decimal(1).scaleb(1 - places)) for a in shown):
+        places -= 1  # $0.000006, not $0.0000060
+        shown = tuple(a.quantize(Decimal(1).scaleb(-places)) for a in shown)  # type: ignore[assignment]
+    return usd(shown[0], least_places=places), usd(shown[1], least_places=places)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from bot.i18n import _, number
 from bot.incoming import is_identity
 from bot.ledger import (
     KEY_PREFIX,
@@ -33,7 +34,7 @@ from bot.ledger import (
 )
 from bot.money import BadAmount, format_usd, parse_usd, spent_and_left
 from bot.refusals import AmbiguousUser, BadArguments, UnknownKey, UnknownUser
-from bot.wording import PER_PERIOD, THIS_PERIOD
+from bot.wording import per_period, this_period
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -84,7 +85,10 @@ def parse_period(period: str | None, usage: str = "") -> Period | None:
     for name in PERIODS:
         if word == name:
             return name
-    raise BadArguments(f"'{period}' is not a period (daily, weekly, monthly, total or default)", usage)
+    raise BadArguments(
+        _("'{period}' is not a period (daily, weekly, monthly, total or default)").format(period=period),
+        usage,
+    )
 
 
 MAX_KEY_NAME = 40  # characters: a label for a list line, not a description
@@ -95,9 +99,9 @@ def parse_key_name(name: str | None, usage: str = "") -> str:
     looks like a key is refused, so no list line can ever carry a secret pasted in by mistake."""
     text = " ".join((name or "").split())
     if not text.isprintable() or text.startswith(KEY_PREFIX):
-        raise BadArguments("A key name is a short label such as laptop", usage)
+        raise BadArguments(_("A key name is a short label such as laptop"), usage)
     if len(text) > MAX_KEY_NAME:
-        raise BadArguments(f"A key name is at most {MAX_KEY_NAME} characters", usage)
+        raise BadArguments(_("A key name is at most {limit} characters").format(limit=MAX_KEY_NAME), usage)
     return text
 
 
@@ -110,12 +114,17 @@ def shown_key(key: str) -> str:
 
 def key_line(key: KeyInfo, *, with_user: bool = False) -> str:
     """One key for text surfaces: id, prefix, name, when made and last used (never the secret)."""
-    used = "never used" if key.last_used_at is None else f"last used {key.last_used_at:%Y-%m-%d %H:%M} UTC"
+    if key.last_used_at is None:
+        used = _("never used")
+    else:
+        used = _("last used {time} UTC").format(time=f"{key.last_used_at:%Y-%m-%d %H:%M}")
     name = f" {key.name!r}" if key.name else ""
     who = f" {key.user}" if with_user else ""
-    line = f"#{key.id}{who} {key.prefix}…{name}, made {key.created_at:%Y-%m-%d %H:%M} UTC, {used}"
+    line = f"#{key.id}{who} {key.prefix}…{name}, " + _("made {time} UTC, {used}").format(
+        time=f"{key.created_at:%Y-%m-%d %H:%M}", used=used
+    )
     if key.revoked_at is not None:
-        line += f", revoked {key.revoked_at:%Y-%m-%d %H:%M} UTC"
+        line += _(", revoked {time} UTC").format(time=f"{key.revoked_at:%Y-%m-%d %H:%M}")
     return line
 
 
@@ -235,41 +244,63 @@ def describe(report: AccountReport, *, owner: bool = False) -> str:
     """One line about one account: spent, cap, what is left, held, linked identities, owner, blocked."""
     name = report.user + (f" (@{report.username})" if report.username else "")
     spent, left = spent_and_left(report.spent, report.remaining or 0)
-    spent = f"{spent} {THIS_PERIOD[report.period]}"
+    period = report.period
     if report.cap is None:
-        line = f"{name}: {spent}, unlimited"
+        line = _("{name}: {spent} {period}, unlimited").format(
+            name=name, spent=spent, period=this_period(period)
+        )
     else:
-        line = f"{name}: {spent} of {format_usd(report.cap)} {PER_PERIOD[report.period]}, {left} left"
+        line = _("{name}: {spent} {period} of {cap} {per}, {left} left").format(
+            name=name,
+            spent=spent,
+            period=this_period(period),
+            cap=format_usd(report.cap),
+            per=per_period(period),
+            left=left,
+        )
     if report.held:
-        line += f", {format_usd(report.held)} held"
+        line += _(", {held} held").format(held=format_usd(report.held))
     if len(report.identities) > 1:
-        line += f", linked with {', '.join(report.identities[1:])}"
+        line += _(", linked with {identities}").format(identities=", ".join(report.identities[1:]))
     if owner:
-        line += " [owner]"
+        line += _(" [owner]")
     if report.blocked:
-        line += " [blocked]"
+        line += _(" [blocked]")
     return line
 
 
 def usage_text(found: PeriodUsage) -> str:
     """Per model: requests, input (cached), output (reasoning) tokens, cost, and what the owner absorbed
     (reported costs above the holds) when there is any; then the total."""
-    title = f"{found.user or 'Everyone'}, {THIS_PERIOD[found.period]}"
+    title = _("{who}, {period}").format(who=found.user or _("Everyone"), period=this_period(found.period))
     if not found.rows:
-        return f"{title}: no usage."
+        return _("{title}: no usage.").format(title=title)
     lines = [f"{title}:"]
     for row in found.rows:
         lines.append(
-            f"{row.model}: {row.requests} req, {row.input_tokens:,} in ({row.cached_tokens:,} cached), "
-            f"{row.output_tokens:,} out ({row.reasoning_tokens:,} reasoning), {format_usd(row.cost)}"
+            _(
+                "{model}: {requests} req, {input} in ({cached} cached), "
+                "{output} out ({reasoning} reasoning), {cost}"
+            ).format(
+                model=row.model,
+                requests=number(row.requests),
+                input=number(row.input_tokens),
+                cached=number(row.cached_tokens),
+                output=number(row.output_tokens),
+                reasoning=number(row.reasoning_tokens),
+                cost=format_usd(row.cost),
+            )
             + _absorbed(row.absorbed)
         )
     total = sum(row.cost for row in found.rows)
     absorbed = _absorbed(sum(row.absorbed for row in found.rows))
-    lines.append(f"Total: {sum(r.requests for r in found.rows)} req, {format_usd(total)}{absorbed}")
+    requests = number(sum(r.requests for r in found.rows))
+    lines.append(
+        _("Total: {requests} req, {cost}").format(requests=requests, cost=format_usd(total)) + absorbed
+    )
     return "\n".join(lines)
 
 
 def _absorbed(nanos: int) -> str:
     """What the owner paid beyond the holds; nothing when they paid nothing extra."""
-    return f" (+{format_usd(nanos)} absorbed by the owner)" if nanos else ""
+    return _(" (+{amount} absorbed by the owner)").format(amount=format_usd(nanos)) if nanos else ""

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from adapters.streaming import StreamingAnswer
+from bot.i18n import Language
 from bot.incoming import ClosingStream, CommandInfo, Incoming, Menu, ModelChoice, Reply
 from bot.storage import Turn
 
@@ -155,6 +156,10 @@ class TrackingCore:
 
     def model_choices(self, query: str) -> list[ModelChoice]:
         result: list[ModelChoice] = self.inner.model_choices(query)
+        return result
+
+    def client_language(self, code: str | None) -> Language:
+        result: Language = self.inner.client_language(code)
         return result
 
     async def wait_handled(self, count: int, limit: float = 15) -> list[Incoming]:

@@ -27,6 +27,7 @@ from discord import app_commands
 from adapters.discord_bot.media import download
 from adapters.discord_bot.pacing import Pacer
 from adapters.discord_bot.replies import InteractionReply, MessageReply
+from adapters.discord_bot.translator import DESCRIPTION_CHARS, CatalogTranslator
 from adapters.handoff import ChatCore, Handoff, KnownCommands, short
 from adapters.media import file_line
 from adapters.person_queues import PersonQueues
@@ -43,7 +44,6 @@ answer = Handoff("discord", discord.HTTPException, log).answer
 
 MAX_CHOICES = 25  # Discord's cap on autocomplete choices
 CHOICE_CHARS = 100  # Discord's cap on a choice's name and value
-DESCRIPTION_CHARS = 100  # Discord's cap on a command's description
 CHAT_MESSAGES = (discord.MessageType.default, discord.MessageType.reply)  # not joins, pins, ...
 VALID_NAME = re.compile(r"^[-_a-z0-9]{1,32}$")
 
@@ -139,6 +139,7 @@ class CapbotClient(discord.Client):
         _add_commands(self)
 
     async def setup_hook(self) -> None:
+        await self.tree.set_translator(CatalogTranslator())  # description_localizations, before any sync
         if not self.guild_ids:
             try:
                 synced = await self.tree.sync()
@@ -164,7 +165,9 @@ class CapbotClient(discord.Client):
 
         async def dropped(first: bool) -> None:
             if first:
-                await _quietly(MessageReply(message).text(self.queues.notice), message.author)
+                locale = message.guild.preferred_locale.value if message.guild else None
+                notice = self.queues.notice(self.core.client_language(locale))
+                await _quietly(MessageReply(message).text(notice), message.author)
 
         await self.queues.run(message.author.id, self._answer_message(message, text), dropped)
 
@@ -190,6 +193,8 @@ class CapbotClient(discord.Client):
             display_name=message.author.display_name,
             reply_to_user=f"discord:{reference_author}" if reference_author else None,
             attachments=attachments,
+            # a plain message carries no locale of its author: the guild's preferred one says the most
+            language=message.guild.preferred_locale.value if message.guild else None,
         )
         await answer(
             self.core, incoming, MessageReply(message, edit_interval=self.edit_interval, pacer=self.pacer)
@@ -220,6 +225,7 @@ class CapbotClient(discord.Client):
             private=interaction.guild_id is None and one_to_one(interaction.channel),
             username=f"@{user.name}",
             display_name=user.display_name,
+            language=interaction.locale.value,  # the person's client language
         )
         reply = InteractionReply(
             interaction, public=public, edit_interval=self.edit_interval, pacer=self.pacer
@@ -230,7 +236,8 @@ class CapbotClient(discord.Client):
             await _quietly(reply.finish(), user)  # a silent refusal leaves no "thinking…" behind
 
         async def dropped(first: bool) -> None:
-            await _quietly(reply.text(self.queues.notice, private=True) if first else reply.finish(), user)
+            notice = self.queues.notice(self.core.client_language(interaction.locale.value))
+            await _quietly(reply.text(notice, private=True) if first else reply.finish(), user)
 
         await self.queues.run(user.id, respond(), dropped)
 

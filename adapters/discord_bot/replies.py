@@ -14,6 +14,7 @@ import discord
 
 from adapters.discord_bot.pacing import PacedMessenger, Pacer
 from adapters.streaming import StreamingAnswer, split_text
+from bot.i18n import N_, _
 from bot.incoming import Menu
 
 log = logging.getLogger("adapters.discord_bot")
@@ -145,8 +146,8 @@ class InteractionReply:
 # ---------------------------------------------------------------- answering a message
 
 
-SENT_DM = "I've sent you a DM."
-NO_DM = (
+SENT_DM = N_("I've sent you a DM.")
+NO_DM = N_(
     "I couldn't send you a DM (your privacy settings don't allow it): "
     "ask me in a DM, or with a slash command, for an answer only you can see."
 )
@@ -180,9 +181,9 @@ class MessageReply:
         try:
             for chunk in split_text(text, LIMIT, discord_length):
                 await self._message.author.send(chunk)
-            note = SENT_DM
+            note = _(SENT_DM)  # in the asker's language: the core set it for this message
         except discord.Forbidden:  # 50007: the person accepts no DMs from this server's members
-            note = NO_DM
+            note = _(NO_DM)
         if not self._pointed:
             self._pointed = True
             await self.send(note)

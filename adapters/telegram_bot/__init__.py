@@ -49,6 +49,7 @@ from adapters.telegram_bot.media import file_url_base
 from adapters.telegram_bot.outgoing import OutgoingScheduler
 from adapters.telegram_bot.reply import LIMIT, Bot, utf16_units
 from bot.config import ConfigError, Settings
+from bot.i18n import CHOICES, SOURCE, Language, _, speaking
 from bot.incoming import CommandInfo
 from bot.startup import unreachable
 from bot.web import serve
@@ -157,28 +158,44 @@ def webhook_route(application: TelegramApp, secret: str, path: str) -> web.Route
     return web.post(path, on_update)
 
 
-def bot_commands(commands: list[CommandInfo]) -> list[BotCommand]:
-    """The core's commands in the form Telegram accepts (1-32 of a-z, 0-9, _; a 1-256 character summary)."""
-    return [
-        BotCommand(c.name, (c.summary or c.name)[:256])
-        for c in commands
-        if 0 < len(c.name) <= 32 and set(c.name) <= COMMAND_NAME
-    ]
+def bot_commands(commands: list[CommandInfo], language: Language = SOURCE) -> list[BotCommand]:
+    """The core's commands in the form Telegram accepts (1-32 of a-z, 0-9, _; a 1-256 character summary),
+    summaries in `language` (names stay as declared: they are what people type)."""
+    with speaking(language):
+        return [
+            BotCommand(c.name, _(c.summary or c.name)[:256])
+            for c in commands
+            if 0 < len(c.name) <= 32 and set(c.name) <= COMMAND_NAME
+        ]
+
+
+def menu_languages(settings: Settings) -> list[tuple[str | None, Language]]:
+    """(Telegram `language_code`, our language) for each list to register: the one without a code (every
+    client whose language has no list of its own) in DEFAULT_LANGUAGE, then one per language we speak."""
+    return [(None, settings.default_language), *((code, language) for code, language in CHOICES.items())]
 
 
 async def register_commands(bot: Bot, core: ChatCore, settings: Settings) -> None:
-    """setMyCommands for everyone, and the owner list in each Telegram owner's private chat."""
-    try:
-        await bot.set_my_commands(bot_commands(core.command_list(owner=False)))
-    except TelegramError as exc:
-        log.warning("telegram: could not register the command list: %s", short(exc))
+    """setMyCommands for everyone, and the owner list in each Telegram owner's private chat, once per
+    language: Telegram shows each client the list for its `language_code`."""
+    for code, language in menu_languages(settings):
+        try:
+            await bot.set_my_commands(
+                bot_commands(core.command_list(owner=False), language), language_code=code
+            )
+        except TelegramError as exc:
+            log.warning(
+                "telegram: could not register the command list (%s): %s", code or "default", short(exc)
+            )
     owners = [o.removeprefix("telegram:") for o in settings.owner_ids if o.startswith("telegram:")]
     for owner in owners:
         if not owner.lstrip("-").isdigit():
             continue
         try:
             scope = BotCommandScopeChat(int(owner))
-            await bot.set_my_commands(bot_commands(core.command_list(owner=True)), scope=scope)
+            for code, language in menu_languages(settings):
+                commands = bot_commands(core.command_list(owner=True), language)
+                await bot.set_my_commands(commands, scope=scope, language_code=code)
         except TelegramError as exc:  # the owner has not started a chat with the bot yet
             log.info("telegram: owner commands not registered for %s: %s", owner, short(exc))
 

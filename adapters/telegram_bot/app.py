@@ -26,7 +26,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from telegram import Message, Update, User
+from telegram import CallbackQuery, Message, Update, User
 from telegram.constants import ChatType, MessageEntityType
 from telegram.error import TelegramError
 from telegram.ext import BaseUpdateProcessor, CallbackContext
@@ -39,6 +39,7 @@ from adapters.telegram_bot.albums import Albums
 from adapters.telegram_bot.media import carries_media, download, wanted
 from adapters.telegram_bot.menu import Browse, MenuBoard
 from adapters.telegram_bot.reply import Bot, ChatMessenger, TelegramReply, TypingIndicator
+from bot.i18n import N_, _, speaking
 from bot.incoming import Incoming, Menu
 from bot.refusals import FileNotTaken
 from bot.storage import Turn
@@ -46,8 +47,8 @@ from bot.storage import Turn
 log = logging.getLogger(__name__)
 answer = Handoff("telegram", TelegramError, log).answer
 
-EXPIRED = "This menu has expired; send /model again."
-NOT_YOURS = "This menu belongs to someone else; send /model for your own."
+EXPIRED = N_("This menu has expired; send /model again.")
+NOT_YOURS = N_("This menu belongs to someone else; send /model for your own.")
 TOAST = 200  # Telegram's limit for a callback answer's text
 Context = CallbackContext[Bot, Any, Any, Any]
 
@@ -109,7 +110,7 @@ class PerPersonOrder(BaseUpdateProcessor):
 
         async def dropped(first: bool) -> None:
             if first:
-                await self._handlers.tell_dropped(update, self.queues.notice)
+                await self._handlers.tell_dropped(update, self.queues)
 
         try:
             await self.queues.run(person, coroutine if turn is None else _in_turn(turn, coroutine), dropped)
@@ -290,10 +291,12 @@ class Handlers:
             return None
         return sender.id if addressed(message, update.get_bot().bot, self.commands.names) else None
 
-    async def tell_dropped(self, update: object, notice: str) -> None:
+    async def tell_dropped(self, update: object, queues: PersonQueues) -> None:
         """The one notice for the first update of a burst that the person's full queue dropped."""
         if not isinstance(update, Update):
             return
+        sender = update.effective_user
+        notice = queues.notice(self.core.client_language(sender.language_code if sender else None))
         if update.callback_query is not None:
             await _toast(update.callback_query.answer(notice[:TOAST]))
         elif update.message is not None:
@@ -344,6 +347,7 @@ class Handlers:
             private=not group,
             username=f"@{sender.username}" if sender.username else None,
             display_name=sender.full_name,
+            language=sender.language_code,
             reply_to_user=identity(replied) if replied is not None else None,
         )
         # A streamed answer takes a while before its first word; commands like /spend answer at once. A
@@ -367,12 +371,16 @@ class Handlers:
         query = update.callback_query
         if query is None or not await self._first_delivery(update, context):
             return
+        with speaking(self.core.client_language(query.from_user.language_code)):  # "expired", « Providers
+            await self._on_callback(query, context)
+
+    async def _on_callback(self, query: CallbackQuery, context: Context) -> None:
         action = self.board.recall(query.data)
         if action is None or query.message is None:
-            await _toast(query.answer(EXPIRED))
+            await _toast(query.answer(_(EXPIRED)))
             return
         if action.owner != query.from_user.id:
-            await _toast(query.answer(NOT_YOURS))
+            await _toast(query.answer(_(NOT_YOURS)))
             return
         chat_id, message_id = query.message.chat.id, query.message.message_id
         if isinstance(action, Browse):
@@ -397,6 +405,7 @@ class Handlers:
             private=query.message.chat.type == ChatType.PRIVATE,
             username=f"@{user.username}" if user.username else None,
             display_name=user.full_name,
+            language=user.language_code,
         )
         await answer(self.core, incoming, reply)
         confirmation = "\n".join(reply.lines) or action.label

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.i18n import N_, _
 from bot.incoming import Menu
 
 PREFIX = "cb:"
-BACK = "« Providers"
+BACK = N_("« Providers")
 CAPACITY = 4096  # remembered buttons; a /model menu uses a few dozen
 
 
@@ -78,7 +79,9 @@ class MenuBoard:
             for item in chosen.items
         ]
         if len(menu.groups) > 1:
-            rows.append([InlineKeyboardButton(BACK, callback_data=self.remember(Browse(menu, owner, None)))])
+            rows.append(
+                [InlineKeyboardButton(_(BACK), callback_data=self.remember(Browse(menu, owner, None)))]
+            )
         return InlineKeyboardMarkup(rows)
 
     def title(self, menu: Menu, group: int | None) -> str:

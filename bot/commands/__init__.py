@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.commands import admin, ask, basics, key, link, model, spend
+from bot.commands import admin, ask, basics, key, lang, link, model, spend
 from bot.commands.base import Command
 
 ALL: tuple[Command, ...] = (
@@ -10,6 +10,7 @@ ALL: tuple[Command, ...] = (
     *model.COMMANDS,
     *spend.COMMANDS,
     *basics.COMMANDS,
+    *lang.COMMANDS,
     *link.COMMANDS,
     *key.COMMANDS,
     *admin.COMMANDS,

@@ -9,10 +9,11 @@ CLI and the API.
 from __future__ import annotations
 
 from bot.commands.base import Command, Context, owner_command, target
+from bot.i18n import N_, _
 from bot.money import format_usd
 from bot.owner import parse_cap, usage_text
 from bot.refusals import BadArguments
-from bot.wording import PER_PERIOD, when
+from bot.wording import per_period, when
 
 TOP = 20  # accounts /users lists: more would not fit one chat message
 
@@ -22,23 +23,26 @@ async def cap(ctx: Context) -> None:
     usage = CAP.usage
     user, rest = await target(ctx, ctx.args.split(), usage)
     if not rest or len(rest) > 2:
-        raise BadArguments("Give an amount (e.g. 5), unlimited or default, then optionally a period", usage)
+        raise BadArguments(
+            _("Give an amount (e.g. 5), unlimited or default, then optionally a period"), usage
+        )
     actions = ctx.services.owner_actions
     report = await actions.set_cap(user, parse_cap(rest[0], rest[1] if len(rest) > 1 else None, usage))
-    line = "Cap set. " + actions.describe(report)
+    line = _("Cap set.") + " " + actions.describe(report)
     if report.remaining is not None and report.remaining <= 0:
         resets = when(report.resets_at, ctx.services.clock())
-        line += f". New answers are refused until the period resets, {resets}"
+        line += _(". New answers are refused until the period resets, {when}").format(when=resets)
     await ctx.reply.text(line + ".")
 
 
 async def _set_blocked(ctx: Context, command: Command, blocked: bool) -> None:
     user, rest = await target(ctx, ctx.args.split(), command.usage)
     if rest:
-        raise BadArguments(f"Unexpected '{' '.join(rest)}'", command.usage)
+        raise BadArguments(_("Unexpected '{words}'").format(words=" ".join(rest)), command.usage)
     actions = ctx.services.owner_actions
     report = await actions.set_blocked(user, blocked)
-    await ctx.reply.text(f"{'Blocked' if blocked else 'Unblocked'} {user}. " + actions.describe(report))
+    done = _("Blocked {user}.") if blocked else _("Unblocked {user}.")
+    await ctx.reply.text(done.format(user=user) + " " + actions.describe(report))
 
 
 async def block(ctx: Context) -> None:
@@ -54,15 +58,15 @@ async def unblock(ctx: Context) -> None:
 async def users(ctx: Context) -> None:
     """/users: the top spenders only (`TOP`), so the answer fits one chat message."""
     if ctx.args.strip():
-        raise BadArguments("/users takes no arguments", USERS.usage)
+        raise BadArguments(_("/users takes no arguments"), USERS.usage)
     actions = ctx.services.owner_actions
     found = await actions.everyone(limit=TOP)
     if not found:
-        await ctx.reply.text("Nobody has used the bot yet.")
+        await ctx.reply.text(_("Nobody has used the bot yet."))
         return
     ledger = actions.ledger
-    default = f"{format_usd(ledger.default_cap)} {PER_PERIOD[ledger.default_period]}"
-    lines = [f"Top spenders (default cap {default}):"]
+    default = f"{format_usd(ledger.default_cap)} {per_period(ledger.default_period)}"
+    lines = [_("Top spenders (default cap {cap}):").format(cap=default)]
     lines += [f"{n}. {actions.describe(report)}" for n, report in enumerate(found, start=1)]
     await ctx.reply.text("\n".join(lines))
 
@@ -71,21 +75,23 @@ async def usage(ctx: Context) -> None:
     """/usage [user]: where the money went, per model, for one person or everyone."""
     words = ctx.args.split()
     if len(words) > 1:
-        raise BadArguments("Name at most one person", USAGE.usage)
+        raise BadArguments(_("Name at most one person"), USAGE.usage)
     who: str | None = None
     if words or ctx.incoming.reply_to_user:
-        who, _ = await target(ctx, words, USAGE.usage)
+        who, _rest = await target(ctx, words, USAGE.usage)
     await ctx.reply.text(usage_text(await ctx.services.owner_actions.usage(who)))
 
 
 CAP = owner_command(
     "cap",
-    "Set someone's cap and period",
+    N_("Set someone's cap and period"),
     cap,
-    usage="/cap <user> <amount|unlimited|default> [daily|weekly|monthly|total]",
+    usage=N_("/cap <user> <amount|unlimited|default> [daily|weekly|monthly|total]"),
 )
-BLOCK = owner_command("block", "Block someone", block, usage="/block <user>")
-UNBLOCK = owner_command("unblock", "Unblock someone", unblock, usage="/unblock <user>")
-USERS = owner_command("users", "Top spenders this period", users, usage="/users")
-USAGE = owner_command("usage", "Usage per model (everyone or one person)", usage, usage="/usage [user]")
+BLOCK = owner_command("block", N_("Block someone"), block, usage=N_("/block <user>"))
+UNBLOCK = owner_command("unblock", N_("Unblock someone"), unblock, usage=N_("/unblock <user>"))
+USERS = owner_command("users", N_("Top spenders this period"), users, usage="/users")
+USAGE = owner_command(
+    "usage", N_("Usage per model (everyone or one person)"), usage, usage=N_("/usage [user]")
+)
 COMMANDS = [CAP, BLOCK, UNBLOCK, USERS, USAGE]

@@ -21,6 +21,7 @@ from bot.answering import MIN_OUTPUT_TOKENS, Paying, check_fits, quote
 from bot.commands.base import Command, Context
 from bot.commands.model import PricedModel, current_model, priced_model
 from bot.conversation import build_prompt, with_less_history
+from bot.i18n import N_, _
 from bot.incoming import Argument, final_delivery
 from bot.ledger import CapReached, Hold, Quote
 from bot.media.attachments import check_attachments
@@ -43,7 +44,7 @@ from bot.wording import heard, no_speech
 log = logging.getLogger(__name__)
 
 # The question of an image sent without one.
-DESCRIBE = "Describe this image."
+DESCRIBE = N_("Describe this image.")
 # What the history keeps of an image: a follow-up doesn't pay for it again.
 IMAGE_STAND_IN = "[image]"
 # At most this many models that see are named when the chosen one can't.
@@ -98,7 +99,7 @@ async def ask(ctx: Context) -> None:
             return
         await ctx.reply.text(heard(transcribed.text))
         prompt = "\n\n".join(part for part in (prompt, transcribed.text) if part)
-    prompt = prompt or DESCRIBE
+    prompt = prompt or _(DESCRIBE)
     history = await services.conversations.history(ctx.incoming.conversation)
     question = ChatMessage("user", prompt)
     stored = ChatMessage("user", " ".join([IMAGE_STAND_IN] * len(media.images) + [prompt]))
@@ -124,8 +125,10 @@ async def ask(ctx: Context) -> None:
             raise ModelUnavailable(model_id, error.kind) from None
         except StreamFailed as failed:
             await ctx.reply.text(
-                f"(The answer was cut off: {model_id} failed mid-answer. "
-                "You were charged what the answer may have used.)"
+                _(
+                    "(The answer was cut off: {model} failed mid-answer. "
+                    "You were charged what the answer may have used.)"
+                ).format(model=model_id)
             )
             log.warning("%s failed mid-answer: %s", model_id, failed.error)
             return
@@ -157,16 +160,16 @@ def _seeing_models(ctx: Context) -> tuple[str, ...]:
 async def _fit_note(ctx: Context, *, clamped: bool, trimmed: bool, shrunk: bool = False) -> str:
     """One line after an answer shaped to fit the allowance: what was cut, and what is left."""
     summary = await ctx.services.ledger.summary(ctx.user)
-    remaining = format_usd(summary.remaining) if summary.remaining is not None else "unlimited"
+    remaining = _("unlimited") if summary.remaining is None else format_usd(summary.remaining)
     if shrunk:
-        what = "The image was sent at a lower resolution to fit your allowance"
+        what = _("The image was sent at a lower resolution to fit your allowance")
     elif trimmed and clamped:
-        what = "Earlier messages were left out and the answer length was limited to fit your allowance"
+        what = _("Earlier messages were left out and the answer length was limited to fit your allowance")
     elif trimmed:
-        what = "Earlier messages were left out to fit your allowance"
+        what = _("Earlier messages were left out to fit your allowance")
     else:
-        what = "Answer length was limited to what your allowance can pay"
-    return f"({what}; {remaining} left.)"
+        what = _("Answer length was limited to what your allowance can pay")
+    return _("({what}; {left} left.)").format(what=what, left=remaining)
 
 
 async def _answer(
@@ -301,8 +304,8 @@ def _most_history_within(
     return None
 
 
-PROMPT = Argument("prompt", "Your question", required=True)
+PROMPT = Argument("prompt", N_("Your question"), required=True)
 ASK = Command(
-    "ask", "Ask the model a question", usage="/ask <question>", argument=PROMPT, streams=True, run=ask
+    "ask", N_("Ask the model a question"), usage=N_("/ask <question>"), argument=PROMPT, streams=True, run=ask
 )
 COMMANDS = [ASK]

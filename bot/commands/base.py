@@ -10,6 +10,7 @@ import aiohttp
 
 from bot.config import Settings
 from bot.conversation import Conversations
+from bot.i18n import N_, _
 from bot.incoming import Argument, CommandInfo, Incoming, Reply
 from bot.ledger import Ledger
 from bot.owner import OwnerActions, is_owner, looks_like_user
@@ -85,11 +86,11 @@ async def target(ctx: Context, words: list[str], usage: str) -> tuple[str, list[
         return await actions.resolve(ctx.incoming.reply_to_user), words
     if words:
         raise UnknownUser(words[0])
-    raise BadArguments("Say who: platform:id, @username, or reply to their message", usage)
+    raise BadArguments(_("Say who: platform:id, @username, or reply to their message"), usage)
 
 
 # What owner commands and /link take: the words after the command, as their usage line shows them.
-FREE_TEXT = Argument("arguments", "What follows the command, as /help shows it")
+FREE_TEXT = Argument("arguments", N_("What follows the command, as /help shows it"))
 
 
 def owner_command(

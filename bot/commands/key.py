@@ -11,6 +11,7 @@ answer privately where the platform can. Blocked people never get here (the acce
 from __future__ import annotations
 
 from bot.commands.base import FREE_TEXT, Command, Context
+from bot.i18n import N_, _
 from bot.owner import key_line
 from bot.refusals import BadArguments, NotPrivate
 
@@ -23,35 +24,39 @@ async def key(ctx: Context) -> None:
         found = await actions.keys(ctx.user)
         if not found:
             await ctx.reply.text(
-                "You have no keys. Send /key in a private chat with me to make one.", private=True
+                _("You have no keys. Send /key in a private chat with me to make one."), private=True
             )
             return
-        lines = [f"Your keys ({len(found)}):", *(key_line(k) for k in found)]
+        lines = [_("Your keys ({count}):").format(count=len(found)), *(key_line(k) for k in found)]
         await ctx.reply.text("\n".join(lines), private=True)
         return
     if words[:1] == ["revoke"]:
         if len(words) != 2:
-            raise BadArguments("Name one key by its number or prefix", KEY.usage)
+            raise BadArguments(_("Name one key by its number or prefix"), KEY.usage)
         revoked = await actions.revoke_key(ctx.user, words[1].removeprefix("#"))
-        await ctx.reply.text(f"Revoked {key_line(revoked)}. It no longer works.", private=True)
+        await ctx.reply.text(
+            _("Revoked {key}. It no longer works.").format(key=key_line(revoked)), private=True
+        )
         return
     if not ctx.incoming.private:  # checked before the name: nothing is made where others read the answer
         raise NotPrivate("key")
     issued = await actions.create_key(ctx.user, ctx.args, usage=KEY.usage)
     name = f" ({issued.name})" if issued.name else ""
     await ctx.reply.text(
-        f"Your API key #{issued.id}{name}: {issued.secret}\n"
-        "It is shown only this once, so copy it now and don't show it to anyone. Use it as the API key "
-        "of any OpenAI-compatible client pointed at this bot's /v1 address (ask the owner for it); it "
-        "spends your allowance. /key list shows your keys; /key revoke <number> stops one.",
+        _(
+            "Your API key #{id}{name}: {secret}\n"
+            "It is shown only this once, so copy it now and don't show it to anyone. Use it as the API key "
+            "of any OpenAI-compatible client pointed at this bot's /v1 address (ask the owner for it); it "
+            "spends your allowance. /key list shows your keys; /key revoke <number> stops one."
+        ).format(id=issued.id, name=name, secret=issued.secret),
         private=True,
     )
 
 
 KEY = Command(
     "key",
-    "An API key for the bot's OpenAI-compatible endpoint (private chat only)",
-    usage="/key [name], /key list, /key revoke <number>",
+    N_("An API key for the bot's OpenAI-compatible endpoint (private chat only)"),
+    usage=N_("/key [name], /key list, /key revoke <number>"),
     argument=FREE_TEXT,
     run=key,
 )

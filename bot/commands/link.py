@@ -13,6 +13,7 @@ from it this period, see `Ledger.unlink`); owners split anyone with `/unlink <us
 from __future__ import annotations
 
 from bot.commands.base import FREE_TEXT, Command, Context, target
+from bot.i18n import N_, _
 from bot.ledger import looks_like_code
 from bot.owner import looks_like_user
 from bot.refusals import BadArguments, NotOwner, NotPrivate
@@ -29,9 +30,11 @@ async def link(ctx: Context) -> None:
             raise NotPrivate("link")
         code, expires = await ledger.issue_code(ctx.user)
         await ctx.reply.text(
-            f"Your link code is {code}. Within {when(expires, services.clock())}, send /link {code} "
-            "to this bot from your other account; both will then share this account's allowance. "
-            "Don't show the code to anyone.",
+            _(
+                "Your link code is {code}. Before {when}, send /link {code} "
+                "to this bot from your other account; both will then share this account's allowance. "
+                "Don't show the code to anyone."
+            ).format(code=code, when=when(expires, services.clock())),
             private=True,
         )
         return
@@ -43,13 +46,14 @@ async def link(ctx: Context) -> None:
     elif len(words) == 2 and all(looks_like_user(w) for w in words):
         if not services.is_owner(ctx.user):
             raise NotOwner("link <user> <user>")
-        keep, _ = await target(ctx, words[:1], LINK.usage)
-        join, _ = await target(ctx, words[1:], LINK.usage)
+        keep, _rest = await target(ctx, words[:1], LINK.usage)
+        join, _rest = await target(ctx, words[1:], LINK.usage)
         linked = await ledger.link(keep, join, protected=services.is_owner)
     else:
-        raise BadArguments("That is not a link code", LINK.usage)
+        raise BadArguments(_("That is not a link code"), LINK.usage)
     report = await actions.standing(linked.account)
-    await ctx.reply.text(f"Linked {', '.join(linked.identities)}: one allowance. " + actions.describe(report))
+    done = _("Linked {identities}: one allowance.").format(identities=", ".join(linked.identities))
+    await ctx.reply.text(done + " " + actions.describe(report))
 
 
 async def unlink(ctx: Context) -> None:
@@ -63,25 +67,29 @@ async def unlink(ctx: Context) -> None:
             raise NotOwner("unlink <user>")
         who, rest = await target(ctx, words, UNLINK.usage)
         if rest:
-            raise BadArguments(f"Unexpected '{' '.join(rest)}'", UNLINK.usage)
+            raise BadArguments(_("Unexpected '{words}'").format(words=" ".join(rest)), UNLINK.usage)
         done = await actions.unlink(who)
     else:  # the person undoes their own link; an owner's own is an owner's action
         done = await services.ledger.unlink(ctx.user, self_service=not owner, protected=services.is_owner)
     lines = [
-        f"Unlinked {', '.join(done.split)} from {done.account}: each has its own allowance again, and "
-        f"what was spent so far stays with {done.account}."
+        _(
+            "Unlinked {identities} from {account}: each has its own allowance again, and "
+            "what was spent so far stays with {account}."
+        ).format(identities=", ".join(done.split), account=done.account)
     ]
     for who in (done.account, *done.split):
         lines.append(actions.describe(await actions.standing(who)))
     await ctx.reply.text("\n".join(lines))
 
 
-USAGE = "/link, then /link CODE from your other account (both in a private chat with me)"
-LINK = Command("link", "Share one allowance across your accounts", usage=USAGE, argument=FREE_TEXT, run=link)
+USAGE = N_("/link, then /link CODE from your other account (both in a private chat with me)")
+LINK = Command(
+    "link", N_("Share one allowance across your accounts"), usage=USAGE, argument=FREE_TEXT, run=link
+)
 UNLINK = Command(
     "unlink",
-    "Stop sharing an allowance (owners: /unlink <user>)",
-    usage="/unlink, or /unlink <user> (owners)",
+    N_("Stop sharing an allowance (owners: /unlink <user>)"),
+    usage=N_("/unlink, or /unlink <user> (owners)"),
     argument=FREE_TEXT,
     run=unlink,
 )

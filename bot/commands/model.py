@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from bot.commands.base import Command, Context, Services
+from bot.i18n import N_, _, number
 from bot.incoming import Argument, Menu, MenuGroup, MenuItem, ModelChoice
 from bot.pricing import Rates, UnpricedModel, describe
 from bot.providers.catalog import ProviderSpec
@@ -72,11 +73,16 @@ def catalog_menu(services: Services, current: str) -> Menu:
         items = list(_offered(services, spec, current))
         title = spec.title
         if len(items) > MENU_MODELS_PER_PROVIDER:
-            title = f"{spec.title} ({MENU_MODELS_PER_PROVIDER} of {len(items)}; send /model id for others)"
+            title = _("{provider} ({shown} of {count}; send /model id for others)").format(
+                provider=spec.title, shown=MENU_MODELS_PER_PROVIDER, count=number(len(items))
+            )
             items = items[:MENU_MODELS_PER_PROVIDER]
         if items:
             groups.append(MenuGroup(title, tuple(items)))
-    return Menu(f"Current model: {current}. Pick one, or send /model provider/model:", tuple(groups))
+    return Menu(
+        _("Current model: {model}. Pick one, or send /model provider/model:").format(model=current),
+        tuple(groups),
+    )
 
 
 def model_choices(services: Services, query: str, limit: int = 25) -> list[ModelChoice]:
@@ -108,15 +114,17 @@ async def model(ctx: Context) -> None:
         if menu.groups:
             await ctx.reply.menu(menu)
         else:  # an empty menu would say nothing; say why instead
-            await ctx.reply.text(NO_PRICED_MODEL if services.providers.configured() else NO_PROVIDER)
+            await ctx.reply.text(_(NO_PRICED_MODEL if services.providers.configured() else NO_PROVIDER))
         return
     chosen = priced_model(services, ctx.args)
     await services.ledger.set_model(ctx.user, chosen.resolved.id)
-    await ctx.reply.text(f"Model set to {chosen.resolved.id} ({describe(chosen.rates)}).")
+    await ctx.reply.text(
+        _("Model set to {model} ({prices}).").format(model=chosen.resolved.id, prices=describe(chosen.rates))
+    )
 
 
-MODEL_ID = Argument("model", "provider/model; start typing to search", offers_models=True)
+MODEL_ID = Argument("model", N_("provider/model; start typing to search"), offers_models=True)
 MODEL = Command(
-    "model", "Show or choose the model", usage="/model [provider/model]", argument=MODEL_ID, run=model
+    "model", N_("Show or choose the model"), usage="/model [provider/model]", argument=MODEL_ID, run=model
 )
 COMMANDS = [MODEL]

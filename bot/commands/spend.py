@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from bot.commands.base import Command, Context
+from bot.i18n import LANGUAGE_NAMES, N_, _, current, weekday
 from bot.ledger import period_start
 from bot.money import format_usd, spent_and_left
-from bot.wording import THIS_PERIOD, when
+from bot.wording import this_period, when
 
 BARS = "▁▂▃▄▅▆▇█"
 
@@ -24,26 +25,35 @@ async def spend(ctx: Context) -> None:
     ledger, now = ctx.services.ledger, ctx.services.clock()
     summary = await ledger.summary(ctx.user)
     spent, left = spent_and_left(summary.spent, summary.remaining or 0)
-    spent = f"Spent {spent} {THIS_PERIOD[summary.period]}"
+    period = this_period(summary.period)
     if summary.cap is None:
-        lines = [f"{spent} of an unlimited allowance."]
+        lines = [_("Spent {spent} {period} of an unlimited allowance.").format(spent=spent, period=period)]
     else:
-        lines = [f"{spent} of your {format_usd(summary.cap)} cap; {left} left."]
+        lines = [
+            _("Spent {spent} {period} of your {cap} cap; {left} left.").format(
+                spent=spent, period=period, cap=format_usd(summary.cap), left=left
+            )
+        ]
     if summary.held:
-        lines.append(f"Held by answers in progress: {format_usd(summary.held)}.")
+        lines.append(_("Held by answers in progress: {held}.").format(held=format_usd(summary.held)))
     if summary.resets_at is not None:
-        lines.append(f"Resets {when(summary.resets_at, now)}.")
+        lines.append(_("Resets {when}.").format(when=when(summary.resets_at, now)))
     days = await ledger.daily_spend(ctx.user, 7)
-    week = sum(amount for _, amount in days)
+    week = sum(amount for _day, amount in days)
     lines.append(
-        f"Last 7 days: {bar_chart([a for _, a in days])} "
-        f"({days[0][0]:%a}–{days[-1][0]:%a}, {format_usd(week)})"
+        _("Last 7 days: {chart} ({first}–{last}, {total})").format(
+            chart=bar_chart([a for _day, a in days]),
+            first=weekday(days[0][0]),
+            last=weekday(days[-1][0]),
+            total=format_usd(week),
+        )
     )
     models = await ledger.usage_by_model(summary.user, period_start(summary.period, now))
     if models:
         top = ", ".join(f"{m.model} {format_usd(m.cost)}" for m in models[:3])
-        lines.append(f"Top models: {top}.")
+        lines.append(_("Top models: {models}.").format(models=top))
+    lines.append(_("Language: {language} (/lang to change).").format(language=LANGUAGE_NAMES[current()]))
     await ctx.reply.text("\n".join(lines))
 
 
-COMMANDS = [Command("spend", "What you have spent and what remains", usage="/spend", run=spend)]
+COMMANDS = [Command("spend", N_("What you have spent and what remains"), usage="/spend", run=spend)]

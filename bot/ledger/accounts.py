@@ -150,7 +150,7 @@ class Accounts:
         """The owner's settings for a person's account and their names, for `/model` and owner commands."""
         account = await self.account_of(self.db, user)
         row = await self.db.fetchone(
-            "SELECT model, cap_nanos, unlimited, period, blocked, username, display_name"
+            "SELECT model, cap_nanos, unlimited, period, blocked, username, display_name, language"
             " FROM users WHERE user_id = ?",
             account,
         )
@@ -165,6 +165,7 @@ class Accounts:
             blocked=bool(row["blocked"]),
             username=row["username"],
             display_name=row["display_name"],
+            language=row["language"],
         )
 
     async def _update(self, user: str, assignments: str, *args: object) -> None:
@@ -180,6 +181,11 @@ class Accounts:
     async def set_model(self, user: str, model: str | None) -> None:
         """Remember the account's chosen model (None: the default), so every identity of it answers alike."""
         await self._update(user, "model = ?", model)
+
+    async def set_language(self, user: str, language: str | None) -> None:
+        """Remember the language the account chose with /lang (None: the client's again), for every
+        identity of it."""
+        await self._update(user, "language = ?", language)
 
     async def remember_names(self, user: str, username: str | None, display_name: str | None) -> None:
         """Keep the person's @handle so owners can name them in commands.

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from bot.i18n import _
 from bot.ledger.accounts import Accounts, Protected
 from bot.ledger.periods import period_key
 from bot.refusals import Refusal
@@ -254,5 +255,8 @@ class Links(Accounts):
             owner = await self._protected_member(tx, account, protected)
             if owner is not None:
                 raise LinkRefused(
-                    "owner_blocked", f"{blocked} is blocked, and linking would block the owner {owner} too"
+                    "owner_blocked",
+                    _("{user} is blocked, and linking would block the owner {owner} too").format(
+                        user=blocked, owner=owner
+                    ),
                 )

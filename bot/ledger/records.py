@@ -76,6 +76,7 @@ class UserProfile:
     blocked: bool
     username: str | None
     display_name: str | None
+    language: str | None = None  # the person's /lang choice; None: what their client reports
 
 
 class CapReached(Refusal):

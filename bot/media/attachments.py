@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from bot.config import Settings
+from bot.i18n import _, number
 from bot.incoming import Attachment
 from bot.media.audio import known_seconds
 from bot.media.images import BadImage, CheckedImage, check_image
@@ -41,15 +42,16 @@ def check_attachments(settings: Settings, attachments: tuple[Attachment, ...]) -
     limit = int(settings.max_media_mb * MB)
     for attachment in attachments:
         if not attachment.data:
-            raise BadAttachment("the file is empty")
+            raise BadAttachment(_("the file is empty"))
         if len(attachment.data) > limit:
-            raise BadAttachment(f"it is larger than {Decimal(settings.max_media_mb):g} MB")
+            most = number(Decimal(settings.max_media_mb))
+            raise BadAttachment(_("it is larger than {limit} MB").format(limit=most))
     images = [a for a in attachments if a.kind == "image"]
     sounds = [a for a in attachments if a.kind == "audio"]
     if len(images) > settings.max_images:
         raise TooManyImages(settings.max_images)
     if len(sounds) > 1:
-        raise BadAttachment("send one voice note or audio file at a time")
+        raise BadAttachment(_("send one voice note or audio file at a time"))
     audio = _checked_audio(settings, sounds[0]) if sounds else None
     try:
         checked = tuple(check_image(image.data) for image in images)
@@ -65,7 +67,7 @@ def _checked_audio(settings: Settings, audio: Attachment) -> Attachment:
         raise AudioTooLong(0, 0)
     extension = _audio_format(audio.data)
     if extension is None:
-        raise BadAttachment("it is not audio I can transcribe (OGG, MP3, M4A, WAV, FLAC or WebM)")
+        raise BadAttachment(_("it is not audio I can transcribe (OGG, MP3, M4A, WAV, FLAC or WebM)"))
     seconds = known_seconds(audio)
     if seconds is not None and seconds > settings.max_audio_seconds:
         raise AudioTooLong(math.ceil(seconds), settings.max_audio_seconds)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
+from bot.i18n import _
 from bot.media.image_tokens import Family, Sizing, sizings
 from bot.providers.base import ImagePart
 
@@ -66,17 +67,21 @@ def check_image(data: bytes) -> CheckedImage:
             with Image.open(io.BytesIO(data)) as image:
                 kind = image.format or ""
                 if kind not in FORMATS:
-                    raise BadImage(f"{kind or 'this'} images can't be sent; use JPEG, PNG, WebP or GIF")
+                    raise BadImage(
+                        _("{kind} images can't be sent; use JPEG, PNG, WebP or GIF").format(kind=kind)
+                        if kind
+                        else _("this kind of image can't be sent; use JPEG, PNG, WebP or GIF")
+                    )
                 width, height = image.size
                 if width * height > MAX_PIXELS:
-                    raise BadImage("the image has too many pixels")
+                    raise BadImage(_("the image has too many pixels"))
                 image.load()
         except BadImage:
             raise
         except (Image.DecompressionBombWarning, Image.DecompressionBombError):
-            raise BadImage("the image has too many pixels") from None
+            raise BadImage(_("the image has too many pixels")) from None
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
-            raise BadImage("the file is not an image, or it is damaged") from None
+            raise BadImage(_("the file is not an image, or it is damaged")) from None
     return CheckedImage(data, FORMATS[kind], width, height)
 
 

@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
+from bot.i18n import N_, _, usd
+
 MTOK = Decimal(1_000_000)
 
-NO_PRICE = "it has no known price, so it can't be charged fairly"
-UNCOUNTED_OUTPUT = "it is paid for output capbot can't count (images, audio, video or citations)"
-PER_SEARCH = "it searches the web on every request and is paid per search, which capbot can't count"
+NO_PRICE = N_("it has no known price, so it can't be charged fairly")
+UNCOUNTED_OUTPUT = N_("it is paid for output capbot can't count (images, audio, video or citations)")
+PER_SEARCH = N_("it searches the web on every request and is paid per search, which capbot can't count")
 
 
 class UnpricedModel(LookupError):
@@ -73,8 +75,16 @@ def describe(rates: Rates) -> str:
     """ "$0.15/$0.60 per 1M in/out" for menus (plus any fee per request)."""
     plus = "+" if rates.tiered else ""
     if rates.input == 0 and rates.output == 0 and rates.per_request == 0:
-        return "free"
-    text = f"${rates.input:g}/${rates.output:g}{plus} per 1M in/out"
+        return _("free")
+    text = _("{input}/{output} per 1M in/out").format(
+        input=usd(_figure(rates.input), least_places=0),
+        output=usd(_figure(rates.output), least_places=0) + plus,
+    )
     if rates.per_request:
-        text += f" + ${rates.per_request:g} per request"
+        text += _(" + {fee} per request").format(fee=usd(_figure(rates.per_request), least_places=0))
     return text
+
+
+def _figure(price: Decimal) -> Decimal:
+    """A price as its significant digits only (`0.15`, `2.5`, `3`): the `:g` of an exact Decimal."""
+    return Decimal(f"{price:g}")

@@ -16,25 +16,31 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.i18n import SOURCE, Language, _, ngettext, speaking
 from bot.providers.catalog import ProviderSpec
 from bot.web_limits import listening
 
 DEMO_MODEL = "demo/capbot-demo"
 
 
-def _words(question: str, images: int = 0) -> list[str]:
+def _words(question: str, language: Language, images: int = 0) -> list[str]:
     shown = question if len(question) <= 80 else question[:77] + "..."
-    seen = (
-        f"You sent {images} image{'s' if images > 1 else ''} (a demo can't look at it) and asked"
-        if images
-        else "You asked"
-    )
-    text = (
-        f'[demo model, no LLM behind it] {seen}: "{shown}". '
-        "In a real deployment this answer would come from the provider you pick with /model, "
-        "streamed as it is written, and you would pay exactly the tokens it used. "
-        "Send /spend to see this answer's cost come off your allowance."
-    )
+    with speaking(language):  # the console's language: a real model would answer in the question's
+        seen = (
+            ngettext(
+                "You sent an image (a demo can't look at it) and asked",
+                "You sent {count} images (a demo can't look at them) and asked",
+                images,
+            ).format(count=images)
+            if images
+            else _("You asked")
+        )
+        text = _(
+            '[demo model, no LLM behind it] {seen}: "{question}". '
+            "In a real deployment this answer would come from the provider you pick with /model, "
+            "streamed as it is written, and you would pay exactly the tokens it used. "
+            "Send /spend to see this answer's cost come off your allowance."
+        ).format(seen=seen, question=shown)
     return [w + " " for w in text.split(" ")]
 
 
@@ -46,7 +52,7 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
     question = " ".join(str(p.get("text", "")) for p in parts if p.get("type") == "text")
     images = sum(1 for p in parts if p.get("type") == "image_url")
     limit = int(body.get("max_tokens") or body.get("max_completion_tokens") or 1024)
-    words = _words(question, images)[:limit]
+    words = _words(question, request.app[LANGUAGE], images)[:limit]
     if request.app[FILL]:  # benchmarks: the most expensive answer the limit allows
         words = (words * (limit // len(words) + 1))[:limit]
     delay = request.app[DELAY]
@@ -89,7 +95,10 @@ async def _transcriptions(request: web.Request) -> web.Response:
     form = await request.post()
     upload = form.get("file")
     size = len(upload.file.read()) if isinstance(upload, web.FileField) else 0
-    text = f"[demo transcript, no speech recognition behind it] a recording of {max(size // 1024, 1)} KB"
+    with speaking(request.app[LANGUAGE]):
+        text = _("[demo transcript, no speech recognition behind it] a recording of {size} KB").format(
+            size=max(size // 1024, 1)
+        )
     usage = {"type": "tokens", "input_tokens": size // 1000 + 1, "output_tokens": len(text.split())}
     usage["input_token_details"] = {"audio_tokens": usage["input_tokens"], "text_tokens": 0}
     return web.json_response({"text": text, "usage": usage})
@@ -98,18 +107,25 @@ async def _transcriptions(request: web.Request) -> web.Response:
 FILL = web.AppKey("fill", bool)
 DELAY = web.AppKey("delay", float)
 LATENCY = web.AppKey("latency", float)
+LANGUAGE: web.AppKey[Language] = web.AppKey("language")
 
 
 @asynccontextmanager
 async def demo_server(
-    *, fill_to_limit: bool = False, word_delay: float = 0.02, latency: float = 0.0
+    *,
+    fill_to_limit: bool = False,
+    word_delay: float = 0.02,
+    latency: float = 0.0,
+    language: Language = SOURCE,
 ) -> AsyncIterator[str]:
     """Serve the demo model on a free local port; yields its OpenAI-style base URL (with /v1).
 
     `fill_to_limit` makes every answer use the whole output limit (the worst case, for benchmarks);
     `latency` is waited before the first token, as a real provider's time to first token.
+    `language` is the one its stand-in answer is written in.
     """
     app = web.Application()
+    app[LANGUAGE] = language
     app[FILL] = fill_to_limit
     app[DELAY] = word_delay
     app[LATENCY] = latency

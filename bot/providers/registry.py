@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from bot.config import Settings
+from bot.i18n import _
 from bot.providers import anthropic, azure, gemini
 from bot.providers.anthropic import AnthropicMessages
 from bot.providers.base import Provider
@@ -76,14 +77,16 @@ class Providers:
         """`UnknownModel` or `ProviderNotConfigured` with a reason fit for the person who asked."""
         prefix, slash, name = model_id.strip().partition("/")
         if not slash or not prefix or not name:
-            raise UnknownModel("model ids look like provider/model, for example openai/gpt-4o-mini")
+            raise UnknownModel(_("model ids look like provider/model, for example openai/gpt-4o-mini"))
         spec = self._specs.get(prefix.lower())
         if spec is None:
             known = ", ".join(sorted(self._specs))
-            raise UnknownModel(f"there is no provider called {prefix!r} (known: {known})")
+            raise UnknownModel(
+                _("there is no provider called '{name}' (known: {known})").format(name=prefix, known=known)
+            )
         client = self._clients.get(spec.name)
         if client is None:
-            raise ProviderNotConfigured(f"{spec.title} is not set up on this bot")
+            raise ProviderNotConfigured(_("{provider} is not set up on this bot").format(provider=spec.title))
         return ResolvedModel(f"{spec.name}/{name}", spec, name, client)
 
     def transcriber(self, model_id: str) -> tuple[ResolvedModel, OpenAIChat]:

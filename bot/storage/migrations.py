@@ -121,6 +121,8 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX api_keys_user ON api_keys (user_id)",
     ],
+    # 9 (i18n): the language a person chose with /lang; NULL follows what their client reports
+    ["ALTER TABLE users ADD COLUMN language TEXT"],
 ]
 
 

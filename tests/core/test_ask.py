@@ -487,7 +487,7 @@ async def test_a_refusal_for_the_question_alone_is_the_usual_line_even_with_hist
         reply = await h.say("/ask and now?", user=BOB)
         assert reply.lines == [
             "Your allowance can't pay for an answer: $0.000003 left. "
-            "It resets 2026-12-01 00:00 UTC (in 8 days)."
+            "It resets Dec 1, 2026 00:00 UTC (in 8 days)."
         ]
         assert fake_openai.requests == [] and await snapshot(h.db) == before
 
@@ -514,7 +514,7 @@ async def test_a_refusal_after_leaving_the_history_out_mentions_new(
         assert len(attempts) == 2 and attempts[1].input_nanos < attempts[0].input_nanos
         assert reply.lines == [
             "Your allowance can't pay for an answer, even leaving out the earlier conversation (/new clears "
-            "it): $0.00 left. It resets 2026-12-01 00:00 UTC (in 8 days)."
+            "it): $0.00 left. It resets Dec 1, 2026 00:00 UTC (in 8 days)."
         ]
         assert fake_openai.requests == []
         await check_invariants(h.ledger)

@@ -34,10 +34,11 @@ async def test_spend_shows_everything_in_a_few_lines(tmp_path: Path) -> None:
     assert lines == [
         "Spent $0.18 this week of your $2.00 cap; $1.79 left.",
         "Held by answers in progress: $0.03.",
-        "Resets 2026-11-30 00:00 UTC (in 4 days).",
+        "Resets Nov 30, 2026 00:00 UTC (in 4 days).",
         "Last 7 days: ▁▁▁▄█▁▆ (Thu–Wed, $0.22)",
         "Top models: openai/gpt-4o $0.10, anthropic/claude-3-5-haiku-latest $0.05, "
         "google/gemini-2.0-flash $0.02.",
+        "Language: English (/lang to change).",
     ]
 
 
@@ -45,8 +46,9 @@ async def test_spend_for_someone_new_and_unlimited(tmp_path: Path) -> None:
     async with harness(tmp_path) as h:
         assert (await h.say("/spend", user=BOB)).last.splitlines() == [
             "Spent $0.00 this month of your $1.00 cap; $1.00 left.",
-            "Resets 2026-12-01 00:00 UTC (in 8 days).",
+            "Resets Dec 1, 2026 00:00 UTC (in 8 days).",
             "Last 7 days: ▁▁▁▁▁▁▁ (Mon–Sun, $0.00)",
+            "Language: English (/lang to change).",
         ]
         await h.ledger.remember_names(BOB, "bob", None)
         await h.say("/cap @bob unlimited total")

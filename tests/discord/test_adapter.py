@@ -102,6 +102,7 @@ async def test_ask_is_deferred_publicly_and_streamed_into_the_response(
         direct=False,
         username="@alice",
         display_name="Alice",
+        language="en-US",  # the interaction's locale: the person's client language
     )
     calls = fake_discord.for_token(token)
     assert (

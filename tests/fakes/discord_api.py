@@ -566,10 +566,12 @@ class FakeDiscord(FakeServer):
         options: dict[str, str] | None = None,
         *,
         dm_channel: int | None = None,
+        locale: str = "en-US",
     ) -> dict[str, Any]:
-        """An INTERACTION_CREATE payload for `/name option=value ...` in #general (or a DM channel)."""
+        """An INTERACTION_CREATE payload for `/name option=value ...` in #general (or a DM channel), from a
+        client in `locale`."""
         data_options = [{"name": k, "type": 3, "value": v} for k, v in (options or {}).items()]
-        return self._interaction(2, user, name, data_options, dm_channel)
+        return self._interaction(2, user, name, data_options, dm_channel, locale)
 
     def autocomplete(self, user: dict[str, Any], name: str, option: str, typed: str) -> dict[str, Any]:
         data_options = [{"name": option, "type": 3, "value": typed, "focused": True}]
@@ -582,6 +584,7 @@ class FakeDiscord(FakeServer):
         name: str,
         options: list[dict[str, Any]],
         dm_channel: int | None,
+        locale: str = "en-US",
     ) -> dict[str, Any]:
         guild = None if dm_channel is not None else GUILD_ID
         command = next(
@@ -597,7 +600,7 @@ class FakeDiscord(FakeServer):
             "token": f"token-{interaction_id}",
             "version": 1,
             "data": data,
-            "locale": "en-US",
+            "locale": locale,
             "app_permissions": str((1 << 41) - 1),
             "entitlements": [],
             "attachment_size_limit": 10 * 1024 * 1024,

@@ -17,6 +17,7 @@ import pytest
 from adapters.discord_bot import CapbotClient, ChatCore, build_client
 from bot.commands import BY_NAME
 from bot.config import Settings
+from bot.i18n import Language, from_client
 from bot.incoming import CommandInfo, Incoming, ModelChoice, Reply
 from tests.doubles import CoreScript, FirstClaims
 from tests.fakes.discord_api import GUILD_ID, TOKEN, FakeDiscord
@@ -35,6 +36,9 @@ class ScriptedCore(FirstClaims):
 
     async def handle(self, incoming: Incoming, reply: Reply) -> None:
         await self.script(incoming, reply)
+
+    def client_language(self, code: str | None) -> Language:
+        return from_client(code) or "en"
 
     def model_choices(self, query: str) -> list[ModelChoice]:
         found = [ModelChoice(f"{m} — {price}", m) for m, price in PRICED_MODELS if query.lower() in m]

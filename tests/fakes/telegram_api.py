@@ -115,6 +115,8 @@ class FakeTelegram(FakeServer):
     updates: list[dict[str, Any]] = field(default_factory=list)  # not yet confirmed by an offset
     messages: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)  # the bot's, by chat/id
     commands: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # scope (JSON) → commands
+    # (scope (JSON), language_code) → commands: the lists registered for the clients of one language
+    localized_commands: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     webhook: dict[str, Any] = field(default_factory=dict)  # the last setWebhook parameters
     faults: list[Fault] = field(default_factory=list)
     files: FileStore = field(default_factory=lambda: FileStore())  # getFile and downloads: see below
@@ -235,9 +237,11 @@ class FakeTelegram(FakeServer):
                 found["reply_markup"] = p.get("reply_markup") or {"inline_keyboard": []}
                 return found
             case "setMyCommands":
-                self.commands[json.dumps(p.get("scope") or {"type": "default"}, sort_keys=True)] = p[
-                    "commands"
-                ]
+                scope = json.dumps(p.get("scope") or {"type": "default"}, sort_keys=True)
+                if p.get("language_code"):  # a list for the clients in one language
+                    self.localized_commands[(scope, p["language_code"])] = p["commands"]
+                else:
+                    self.commands[scope] = p["commands"]
                 return True
             case "deleteMyCommands":
                 self.commands.pop(json.dumps(p.get("scope") or {"type": "default"}, sort_keys=True), None)
@@ -375,10 +379,14 @@ def bot_user() -> dict[str, Any]:
     }
 
 
-def user(user_id: int, first_name: str, username: str | None = None) -> dict[str, Any]:
+def user(
+    user_id: int, first_name: str, username: str | None = None, *, language_code: str | None = None
+) -> dict[str, Any]:
     made: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": first_name}
     if username:
         made["username"] = username
+    if language_code:  # the client's language, as Telegram reports it (IETF tag, e.g. "zh-hans", "es")
+        made["language_code"] = language_code
     return made
 
 

@@ -16,6 +16,7 @@ from telegram.ext import AIORateLimiter
 from adapters.telegram_bot import ChatCore, Running, build_application, running
 from bot.commands import BY_NAME
 from bot.config import Settings
+from bot.i18n import Language, from_client
 from bot.incoming import CommandInfo, Incoming, ModelChoice, Reply
 from tests.doubles import CoreScript, FirstClaims
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
@@ -43,6 +44,9 @@ class ScriptedCore(FirstClaims):
 
     def model_choices(self, query: str) -> list[ModelChoice]:
         return []
+
+    def client_language(self, code: str | None) -> Language:
+        return from_client(code) or "en"
 
 
 def no_throttling() -> AIORateLimiter:

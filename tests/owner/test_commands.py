@@ -144,7 +144,7 @@ async def test_cap_lowered_below_spend_refuses_the_next_answer(h: Harness) -> No
     await charge(h.ledger, BOB, 60 * CENT)
     reply = await h.say("/cap telegram:2 0.50")
     assert "$0.60 this month of $0.50 per month, $0.00 left" in reply.last
-    assert "New answers are refused until the period resets, 2026-12-01 00:00 UTC" in reply.last
+    assert "New answers are refused until the period resets, Dec 1, 2026 00:00 UTC" in reply.last
     with pytest.raises(CapReached):
         await h.ledger.reserve(BOB, Quote(1, Decimal(0), 100, 16))
     spend = await h.say("/spend", user=BOB)

@@ -29,7 +29,7 @@ async def test_a_cap_lowered_below_spend_refuses_the_next_ask_with_one_line(
         second = await h.say("/ask hello again", user=BOB)
         assert second.answers == []
         assert second.lines == [
-            "Your allowance can't pay for an answer: $0.00 left. It resets 2026-12-01 00:00 UTC (in 8 days)."
+            "Your allowance can't pay for an answer: $0.00 left. It resets Dec 1, 2026 00:00 UTC (in 8 days)."
         ]
         assert await snapshot(h.db) == before
         await h.say("/cap @bob default")
