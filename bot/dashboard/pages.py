@@ -158,16 +158,16 @@ def _who(report: AccountReport) -> str:
     return f'<a href="{person_url(report.user)}">{escape(report.user)}</a>{linked}'
 
 
-def cap_forms(report: AccountReport, owner: bool, csrf: str, back: str) -> str:
-    """Set a cap (amount, unlimited or default; a period or the current one) and block or unblock."""
+def cap_forms(report: AccountReport, owner: bool, csrf: str, back: str) -> tuple[str, str]:
+    """Set a cap (amount, unlimited or default; a period or the current one), and block or unblock."""
     action = person_url(report.user)
     options = "".join(f"<option value={p}>{p}</option>" for p in (*PERIODS, "default"))
     hidden = _csrf(csrf) + f'<input type=hidden name=back value="{escape(back)}">'
     cap = (
         f'<form method=post action="{action}/cap" class=cap>{hidden}'
-        f'<input name=amount required size=8 aria-label="New cap for {escape(report.user)}"'
-        ' placeholder="5, unlimited, default">'
-        f'<select name=period aria-label="Period"><option value="">keep period</option>{options}</select>'
+        f'<input name=amount required size=6 aria-label="New cap for {escape(report.user)}"'
+        ' placeholder="5.00" title="dollars, unlimited or default">'
+        f'<select name=period aria-label="Period"><option value="">same period</option>{options}</select>'
         "<button>Set cap</button></form>"
     )
     if owner:
@@ -178,7 +178,17 @@ def cap_forms(report: AccountReport, owner: bool, csrf: str, back: str) -> str:
             f'<form method=post action="{action}/block">{hidden}'
             f"<input type=hidden name=blocked value={value}><button>{verb}</button></form>"
         )
-    return cap + block
+        if report.blocked:
+            block = "<span class=badge>blocked</span> " + block
+    return cap, block
+
+
+def cap_text(report: AccountReport) -> str:
+    if report.cap is None:
+        return "unlimited"
+    return f"{money(report.cap)} {PER_PERIOD[report.period]}" + (
+        "" if report.custom else " <small>(default)</small>"
+    )
 
 
 SORTS = ("user", "username", "spent", "cap", "remaining", "last_seen")
@@ -207,11 +217,10 @@ def people(
             _who(r),
             escape("@" + r.username) if r.username else "",
             money(r.spent),
-            f"{money(r.cap)} {PER_PERIOD[r.period]}" + ("" if r.custom else " <small>(default)</small>"),
+            cap_text(r),
             money(r.remaining),
-            "blocked" if r.blocked else "",
             moment(seen.get(r.user)),
-            cap_forms(r, is_owner[r.user], csrf, back),
+            *cap_forms(r, is_owner[r.user], csrf, back),
         ]
         for r in reports
     ]
@@ -227,9 +236,9 @@ def people(
         header("spent", "Spent"),
         header("cap", "Cap"),
         header("remaining", "Remaining"),
-        "Blocked",
         header("last_seen", "Last seen"),
-        "Change",
+        "New cap",
+        "Blocked",
     )
     table = _table(headers, rows, "Nobody matches." if query else "Nobody has written yet.")
     return layout("People", search + table, csrf=csrf, here="people")
@@ -248,9 +257,9 @@ def person(
     names = ", ".join(escape(i) for i in report.identities)
     standing = (
         f"<p>{names}{' (@' + escape(report.username) + ')' if report.username else ''}"
-        f"{' · owner' if owner else ''}{' · blocked' if report.blocked else ''}</p>"
-        f"<p class=total>{money(report.spent)} spent {when} of {money(report.cap)}"
-        f" {PER_PERIOD[report.period]}; {money(report.remaining)} left; {money(report.held)} held;"
+        f"{' · owner' if owner else ''}</p>"
+        f"<p class=total>{money(report.spent)} spent {when}; cap {cap_text(report)};"
+        f" {money(report.remaining)} left; {money(report.held)} held;"
         f" resets {moment(report.resets_at) if report.resets_at else 'never'}.</p>"
     )
     recent = _table(
@@ -273,7 +282,7 @@ def person(
     )
     body = (
         standing
-        + cap_forms(report, owner, csrf, person_url(report.user))
+        + "".join(cap_forms(report, owner, csrf, person_url(report.user)))
         + f"<h2>Spend per day, last 30 days</h2>{chart}"
         + f"<h2>By model {when}</h2>{_table(MODEL_HEADERS, model_rows(models), 'No usage.')}"
         + f"<h2>Recent charges</h2>{recent}"
