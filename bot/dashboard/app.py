@@ -18,8 +18,17 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from bot.commands.base import Services
-from bot.dashboard import pages
 from bot.dashboard.charts import daily_chart
+from bot.dashboard.pages import (
+    PREFIX,
+    SORTS,
+    models_page,
+    overview_page,
+    people_page,
+    person_page,
+    refused,
+    sign_in,
+)
 from bot.dashboard.sessions import COOKIE, LIFETIME, Backoff, Session, Sessions
 from bot.deliveries import Deliveries
 from bot.ledger import GLOBAL, AccountReport, period_start
@@ -30,7 +39,7 @@ from bot.wording import refusal
 if TYPE_CHECKING:
     from bot.core import Core
 
-PREFIX = pages.PREFIX
+
 SERVICES = web.AppKey("services", Services)
 SESSIONS = web.AppKey("sessions", Sessions)
 BACKOFF = web.AppKey("backoff", Backoff)
@@ -67,12 +76,12 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.method in ("GET", "HEAD"):
             response: web.StreamResponse = _see_other(f"{PREFIX}/login")
         else:
-            response = _html(pages.sign_in("Sign in first; nothing was changed."), 403)
+            response = _html(sign_in("Sign in first; nothing was changed."), 403)
     elif session is not None and request.method == "POST" and request.path != f"{PREFIX}/login":
         form = await request.post()
         if not Sessions.csrf_ok(session, str(form.get("csrf", ""))):
             line = "This form did not come from your dashboard (its CSRF token is missing or stale)"
-            response = _html(pages.refused(line + "; nothing was changed.", f"{PREFIX}/", session.csrf), 403)
+            response = _html(refused(line + "; nothing was changed.", f"{PREFIX}/", session.csrf), 403)
         else:
             request[SESSION] = session
             response = await handler(request)
@@ -96,7 +105,7 @@ def _actions(request: web.Request) -> OwnerActions:
 async def login_form(request: web.Request) -> web.StreamResponse:
     if SESSION in request:
         return _see_other(f"{PREFIX}/")
-    return _html(pages.sign_in())
+    return _html(sign_in())
 
 
 @routes.post("/login")
@@ -106,7 +115,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     wait = backoff.wait(address)
     if wait is not None:
         seconds = math.ceil(wait.total_seconds())
-        page = pages.sign_in(f"Too many wrong tokens: try again in {seconds} s.")
+        page = sign_in(f"Too many wrong tokens: try again in {seconds} s.")
         return web.Response(
             text=page, status=429, content_type="text/html", headers={"Retry-After": str(seconds)}
         )
@@ -114,7 +123,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     sessions = request.app[SESSIONS]
     if not sessions.token_matches(str(form.get("token", ""))):
         backoff.missed(address)
-        return _html(pages.sign_in("That is not the admin token."), 401)
+        return _html(sign_in("That is not the admin token."), 401)
     backoff.passed(address)
     _, value = sessions.start()
     response = _see_other(f"{PREFIX}/")
@@ -149,7 +158,7 @@ async def overview(request: web.Request) -> web.Response:
     models = await ledger.usage_by_model(None, period_start(standing.period, ledger.now()))
     holds = await ledger.open_holds()
     chart = daily_chart(days, "Everyone's spend per day")
-    page = pages.overview(
+    page = overview_page(
         standing, chart, [r for r in top if r.spent], models[:10], holds, _session(request).csrf
     )
     return _html(page)
@@ -180,14 +189,14 @@ async def people(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     query = request.query.get("q", "").strip()
     sort = request.query.get("sort", "spent")
-    sort = sort if sort in pages.SORTS else "spent"
+    sort = sort if sort in SORTS else "spent"
     descending = request.query.get("dir", "desc" if sort in ("spent", "last_seen") else "asc") == "desc"
     seen = await services.ledger.last_seen()
     found = [r for r in await _actions(request).everyone() if _matches(r, query)]
     found.sort(key=_sort_key(sort, seen), reverse=descending)
     owners = {r.user: any(services.is_owner(i) for i in r.identities) for r in found}
     back = request.path_qs
-    page = pages.people(found, seen, owners, query, sort, descending, _session(request).csrf, back)
+    page = people_page(found, seen, owners, query, sort, descending, _session(request).csrf, back)
     return _html(page)
 
 
@@ -202,9 +211,7 @@ async def person(request: web.Request) -> web.Response:
     try:
         user = await _person(request)
     except Refusal as exc:
-        return _html(
-            pages.refused(refusal(exc, services.clock()), f"{PREFIX}/people", _session(request).csrf), 404
-        )
+        return _html(refused(refusal(exc, services.clock()), f"{PREFIX}/people", _session(request).csrf), 404)
     actions = _actions(request)
     report = await actions.standing(user)
     days = await services.ledger.daily_spend(report.user, DAYS)
@@ -212,7 +219,7 @@ async def person(request: web.Request) -> web.Response:
     charges = await services.ledger.recent_charges(user, RECENT)
     owner = any(services.is_owner(i) for i in report.identities)
     chart = daily_chart(days, f"{report.user}'s spend per day")
-    return _html(pages.person(report, owner, chart, usage.rows, charges, _session(request).csrf))
+    return _html(person_page(report, owner, chart, usage.rows, charges, _session(request).csrf))
 
 
 async def _change(
@@ -228,7 +235,7 @@ async def _change(
         await change(_actions(request), await _person(request), form)
     except Refusal as exc:
         now = request.app[SERVICES].clock()
-        return _html(pages.refused(refusal(exc, now), back, _session(request).csrf), 400)
+        return _html(refused(refusal(exc, now), back, _session(request).csrf), 400)
     return _see_other(back)
 
 
@@ -257,7 +264,7 @@ async def set_blocked(request: web.Request) -> web.StreamResponse:
 async def models(request: web.Request) -> web.Response:
     """Requests, tokens and cost per model for everyone, in the default period."""
     found = await _actions(request).usage(None)
-    return _html(pages.models_page(found.rows, found.period, _session(request).csrf))
+    return _html(models_page(found.rows, found.period, _session(request).csrf))
 
 
 STYLE = resources.files("bot.dashboard").joinpath("static/style.css")

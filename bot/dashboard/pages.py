@@ -109,7 +109,7 @@ def model_rows(rows: Sequence[ModelUsage]) -> list[list[str]]:
 MODEL_HEADERS = ("Model", "Requests", "Input", "Cached", "Output", "Reasoning", "Cost")
 
 
-def overview(
+def overview_page(
     standing: GlobalStanding,
     chart: str,
     top: Sequence[AccountReport],
@@ -194,7 +194,7 @@ def cap_text(report: AccountReport) -> str:
 SORTS = ("user", "username", "spent", "cap", "remaining", "last_seen")
 
 
-def people(
+def people_page(
     reports: Sequence[AccountReport],
     seen: dict[str, datetime],
     is_owner: dict[str, bool],
@@ -244,7 +244,7 @@ def people(
     return layout("People", search + table, csrf=csrf, here="people")
 
 
-def person(
+def person_page(
     report: AccountReport,
     owner: bool,
     chart: str,
