@@ -20,7 +20,7 @@ import secrets
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from bot.deliveries import KEEP, Deliveries
 
@@ -78,7 +78,7 @@ class Sessions:
         sid, stamp, signature = value.split(".")
         if not hmac.compare_digest(signature, self._sign(f"{sid}.{stamp}")) or not stamp.isdigit():
             return None
-        expires = datetime.fromtimestamp(int(stamp), self._clock().tzinfo)
+        expires = datetime.fromtimestamp(int(stamp), UTC)
         if expires <= self._clock() or await self._deliveries.claimed(SIGNED_OUT + sid):
             return None
         return self._session(sid, expires)
