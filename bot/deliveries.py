@@ -62,3 +62,11 @@ class Deliveries:
             log.warning("could not record delivery %s (answering it anyway): %s", key, exc)
             return True
         return claimed is not None
+
+    async def claimed(self, key: str) -> bool:
+        """Whether `key` was claimed, here or by any process on this database in the last `KEEP` (the
+        dashboard keeps its sign-outs here, so every process behind one port honours them)."""
+        if key in self._recent:
+            return True
+        row = await self._db.fetchone("SELECT 1 AS found FROM deliveries WHERE delivery = ?", key)
+        return row is not None

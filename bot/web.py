@@ -1,11 +1,12 @@
 """One web server per bot process, on PORT: the provisioning API, the OpenAI-compatible gateway, a health
-check, and the platform runner's own routes (the Telegram webhook) side by side.
+check, the owner's dashboard, and the platform runner's own routes (the Telegram webhook) side by side.
 
     async with serve(core, settings, extra_routes=[web.post("/telegram/webhook", on_update)]):
         ...  # run the platforms; the server stops when the block ends
 
 `web_app` builds the same application without listening, for tests and for runners that host it
-themselves. The API is mounted under /api/v1 only when ADMIN_API_TOKEN is set, the gateway under /v1 only
+themselves. The API (under /api/v1) and the dashboard (under /dashboard/) are mounted only when
+ADMIN_API_TOKEN is set, the gateway under /v1 only
 when GATEWAY=1 (its keys checked by the ledger, see `key_owner`). `bot.web_limits.listening` is the one
 way anything here (this server, the demo model, the tests' fakes) puts an aiohttp app on a port, always
 behind the deadlines and the connection cap of `bot.web_limits`.
@@ -26,6 +27,8 @@ from aiohttp import web
 from bot.api import build_api
 from bot.commands.base import Services
 from bot.config import Settings
+from bot.dashboard import PREFIX as DASHBOARD_PREFIX
+from bot.dashboard import build_dashboard
 from bot.gateway import Authenticate, build_gateway
 from bot.web_limits import DEFAULT_LIMITS, WebLimits, listening, quiet_accept_errors, whole_body
 
@@ -46,6 +49,11 @@ async def _health(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+async def _to_dashboard(request: web.Request) -> web.Response:
+    """/dashboard → /dashboard/, where the session cookie's path starts."""
+    return web.Response(status=308, headers={"Location": DASHBOARD_PREFIX + "/"})
+
+
 def web_app(
     core: Core,
     settings: Settings,
@@ -60,6 +68,8 @@ def web_app(
     app.router.add_get("/healthz", _health)
     if api_enabled(settings):
         app.add_subapp(API_PREFIX, build_api(core))
+        app.add_subapp(DASHBOARD_PREFIX, build_dashboard(core))
+        app.router.add_get(DASHBOARD_PREFIX, _to_dashboard)
     if settings.gateway:
         app.add_subapp(GATEWAY_PREFIX, build_gateway(core, authenticate or key_owner(core.services)))
     app.add_routes(list(extra_routes))
@@ -105,7 +115,7 @@ async def serve(
             host,
             bound,
             why,
-            ", API at /api/v1" if api_enabled(settings) else "",
+            ", API at /api/v1 and dashboard at /dashboard/" if api_enabled(settings) else "",
             ", OpenAI-compatible gateway at /v1" if settings.gateway else "",
         )
         yield bound

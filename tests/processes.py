@@ -6,12 +6,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout under test
+
+
+def free_port() -> int:
+    """A port nothing listens on now, for a bot process to take."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def process_environment(**more: str) -> dict[str, str]:

@@ -27,7 +27,14 @@ from bot.ledger.records import (
     SpendSummary,
     UserProfile,
 )
-from bot.ledger.reports import AccountReport, ModelTokens, ModelUsage
+from bot.ledger.reports import (
+    AccountReport,
+    ChargeRecord,
+    GlobalStanding,
+    ModelTokens,
+    ModelUsage,
+    OpenHold,
+)
 
 __all__ = [
     "CODE_TTL",
@@ -42,6 +49,8 @@ __all__ = [
     "Blocked",
     "CapReached",
     "ChargeDetail",
+    "ChargeRecord",
+    "GlobalStanding",
     "Hold",
     "IssuedKey",
     "KeyInfo",
@@ -51,6 +60,7 @@ __all__ = [
     "Linked",
     "ModelTokens",
     "ModelUsage",
+    "OpenHold",
     "OwnerProtected",
     "Period",
     "Protected",

@@ -204,3 +204,104 @@ class Reports(Accounts):
         ]
         usage.sort(key=lambda u: (-u.cost, u.model))
         return usage
+
+    async def global_standing(self) -> GlobalStanding:
+        """Everyone's spend this (default) period against `GLOBAL_CAP_USD`, and what open holds keep back:
+        the same running total and held amount `reserve` checks the global cap against."""
+        moment = self.now()
+        state = await self.db.fetchone("SELECT held FROM global_state WHERE id = 1")
+        held = int(state["held"]) if state else 0
+        spent = await self._spent(self.db, GLOBAL, period_key(self.default_period, moment))
+        cap = self.global_cap
+        return GlobalStanding(
+            period=self.default_period,
+            spent=spent,
+            held=held,
+            cap=cap,
+            remaining=None if cap is None else cap - spent - held,
+            resets_at=reset_time(self.default_period, moment),
+        )
+
+    async def open_holds(self) -> list[OpenHold]:
+        """The holds of answers in progress (or left by a crash, until reconciled), oldest first."""
+        rows = await self.db.fetchall(
+            "SELECT id, user_id, amount, created_at FROM holds ORDER BY created_at, id"
+        )
+        return [
+            OpenHold(
+                id=int(row["id"]),
+                user=str(row["user_id"]),
+                amount=int(row["amount"]),
+                created_at=datetime.fromtimestamp(int(row["created_at"]), UTC),
+            )
+            for row in rows
+        ]
+
+    async def recent_charges(self, user: str, limit: int) -> list[ChargeRecord]:
+        """The account's latest charges (any identity of it names it), newest first, estimated ones marked."""
+        account = await self.account_of(self.db, user)
+        rows = await self.db.fetchall(
+            "SELECT id, model, input_tokens, cache_read_tokens, output_tokens, reasoning_tokens, cost,"
+            " absorbed, estimated, created_at FROM charges WHERE user_id = ?"
+            " ORDER BY created_at DESC, id DESC LIMIT ?",
+            account,
+            limit,
+        )
+        return [
+            ChargeRecord(
+                id=int(row["id"]),
+                model=str(row["model"]),
+                input_tokens=int(row["input_tokens"]),
+                cached_tokens=int(row["cache_read_tokens"]),
+                output_tokens=int(row["output_tokens"]),
+                reasoning_tokens=int(row["reasoning_tokens"]),
+                cost=int(row["cost"]),
+                absorbed=int(row["absorbed"]),
+                estimated=bool(row["estimated"]),
+                created_at=datetime.fromtimestamp(int(row["created_at"]), UTC),
+            )
+            for row in rows
+        ]
+
+    async def last_seen(self) -> dict[str, datetime]:
+        """When each account was last charged (its latest answer), for the accounts that ever were."""
+        rows = await self.db.fetchall("SELECT user_id, MAX(created_at) AS seen FROM charges GROUP BY user_id")
+        return {str(row["user_id"]): datetime.fromtimestamp(int(row["seen"]), UTC) for row in rows}
+
+
+@dataclass(frozen=True)
+class GlobalStanding:
+    """Everyone's spend this default period: what the global cap is checked against."""
+
+    period: Period
+    spent: int
+    held: int
+    cap: int | None  # None: no GLOBAL_CAP_USD
+    remaining: int | None
+    resets_at: datetime | None
+
+
+@dataclass(frozen=True)
+class OpenHold:
+    """A reservation not yet settled or released: an answer in progress."""
+
+    id: int
+    user: str  # the account it was taken on
+    amount: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ChargeRecord:
+    """One settled charge as the owner's dashboard lists it."""
+
+    id: int
+    model: str
+    input_tokens: int
+    cached_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+    cost: int
+    absorbed: int
+    estimated: bool  # no usage was reported: charged the bound of what was received
+    created_at: datetime

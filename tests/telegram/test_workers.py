@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import socket
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -26,7 +25,7 @@ from tests.fakes.llm_openai import FakeOpenAI, Script
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.harness import check_invariants, settings_for
 from tests.postgres import postgres_url, scratch_schema
-from tests.processes import bot_process, process_environment
+from tests.processes import bot_process, free_port, process_environment
 
 WORKERS = 3
 PEOPLE = 8  # in each wave, besides Alice and Rita
@@ -38,13 +37,6 @@ ALICE_CAP = Decimal("0.0005")  # room for all her questions: the order of her an
 # The first wave can't reach it even at every cap (0.0005 + 0.0001 + 8 × 0.0001); the second wave does.
 GLOBAL_CAP = Decimal("0.0015")
 KEY = "sk-workers-test-key"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @contextlib.asynccontextmanager
