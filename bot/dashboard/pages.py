@@ -14,7 +14,7 @@ from urllib.parse import quote, urlencode
 from bot.api.app import usd
 from bot.ledger import PERIODS, AccountReport, ChargeRecord, GlobalStanding, ModelUsage, OpenHold
 from bot.money import format_usd
-from bot.wording import PER_PERIOD, THIS_PERIOD
+from bot.wording import per_period, this_period
 
 PREFIX = "/dashboard"
 NAV = (("", "Overview"), ("people", "People"), ("models", "Models"))
@@ -118,13 +118,13 @@ def overview_page(
     csrf: str,
 ) -> str:
     """This period's total against the global cap, the daily chart, top people and models, open holds."""
-    when = THIS_PERIOD[standing.period]
+    when = this_period(standing.period)
     if standing.cap is None:
         total = f"{money(standing.spent)} spent {when}; no global cap (GLOBAL_CAP_USD is not set)."
     else:
         total = (
             f"{money(standing.spent)} spent {when} of the global cap {money(standing.cap)} "
-            f"{PER_PERIOD[standing.period]}; {money(standing.remaining)} left."
+            f"{per_period(standing.period)}; {money(standing.remaining)} left."
         )
     people = _table(
         ("Person", "Spent", "Cap"),
@@ -186,7 +186,7 @@ def cap_forms(report: AccountReport, owner: bool, csrf: str, back: str) -> tuple
 def cap_text(report: AccountReport) -> str:
     if report.cap is None:
         return "unlimited"
-    return f"{money(report.cap)} {PER_PERIOD[report.period]}" + (
+    return f"{money(report.cap)} {per_period(report.period)}" + (
         "" if report.custom else " <small>(default)</small>"
     )
 
@@ -253,7 +253,7 @@ def person_page(
     csrf: str,
 ) -> str:
     """One account: standing, controls, daily chart, spend by model, recent charges (estimated marked)."""
-    when = THIS_PERIOD[report.period]
+    when = this_period(report.period)
     names = ", ".join(escape(i) for i in report.identities)
     standing = (
         f"<p>{names}{' (@' + escape(report.username) + ')' if report.username else ''}"
@@ -295,5 +295,5 @@ def models_page(rows: Sequence[ModelUsage], period: str, csrf: str) -> str:
     body = _table(MODEL_HEADERS, model_rows(rows), "No usage.")
     total = sum(r.cost for r in rows)
     return layout(
-        "Models", f"<p class=total>{money(total)} {THIS_PERIOD[period]}.</p>{body}", csrf=csrf, here="models"
+        "Models", f"<p class=total>{money(total)} {this_period(period)}.</p>{body}", csrf=csrf, here="models"
     )
