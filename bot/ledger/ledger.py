@@ -31,6 +31,7 @@ from decimal import Decimal
 from functools import cached_property
 from typing import TYPE_CHECKING, Literal
 
+from bot.ledger import rollups
 from bot.ledger.accounts import GLOBAL, utc_now
 from bot.ledger.keys import Keys
 from bot.ledger.links import Links
@@ -238,6 +239,7 @@ class Ledger(Links, Reports, Keys):
                 int(detail.estimated),
                 reserved_at,
             )
+            await rollups.add(tx, (hold.user, GLOBAL), reserved_at, detail, charged, absorbed)
             for key in all_keys(datetime.fromtimestamp(reserved_at, UTC)):
                 for scope in (hold.user, GLOBAL):
                     await tx.execute(

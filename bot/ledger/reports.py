@@ -7,9 +7,11 @@ identities joined by /link share one.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from bot.ledger import rollups
 from bot.ledger.accounts import GLOBAL, Accounts
 from bot.ledger.periods import PERIODS, Period, day_key, period_key, reset_time
 from bot.ledger.records import SpendSummary
@@ -171,36 +173,35 @@ class Reports(Accounts):
         """Requests, tokens, cost and what the owner absorbed per model since a moment, for one account or
         everyone; costliest first.
 
-        Charges are recorded under the account (linking moves an absorbed account's charges along).
+        Read from the daily rollups (a row per day and model, never a scan of charges). Charges, and their
+        rollups, are recorded under the account (linking moves an absorbed account's along). A `since`
+        that is not a UTC midnight (every period start is one) is answered honestly rather than rounded:
+        whole days from the rollups, and the part of its first day from that day's charges alone.
         """
-        where: list[str] = []
-        args: list[object] = []
-        if account is not None:
-            where.append("user_id = ?")
-            args.append(account)
+        scope = GLOBAL if account is None else account
+        sums = ", ".join(f"SUM({c}) AS {c}" for c in rollups.COLUMNS)
+        where = "scope = ?"
+        args: list[object] = [scope]
+        partial: list[Row] = []
         if since is not None:
-            where.append("created_at >= ?")
-            args.append(int(since.timestamp()))
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
+            start = math.ceil(since.timestamp())  # charges are timed in whole seconds
+            whole = start if start % rollups.DAY == 0 else rollups.day_of(start) + rollups.DAY
+            where += " AND day >= ?"
+            args.append(whole)
+            if whole != start:
+                partial = await rollups.charges_between(self.db, account, start, whole)
         rows = await self.db.fetchall(
-            "SELECT model, COUNT(*) AS requests, SUM(input_tokens) AS input_tokens,"
-            " SUM(cache_read_tokens) AS cached_tokens, SUM(output_tokens) AS output_tokens,"
-            " SUM(reasoning_tokens) AS reasoning_tokens, SUM(cost) AS cost, SUM(absorbed) AS absorbed"
-            f" FROM charges{clause} GROUP BY model",
-            *args,
+            f"SELECT model, {sums} FROM rollups WHERE {where} GROUP BY model", *args
         )
-        usage = [
-            ModelUsage(
-                model=str(row["model"]),
-                requests=int(row["requests"]),
-                input_tokens=int(row["input_tokens"] or 0),
-                cached_tokens=int(row["cached_tokens"] or 0),
-                output_tokens=int(row["output_tokens"] or 0),
-                reasoning_tokens=int(row["reasoning_tokens"] or 0),
-                cost=int(row["cost"] or 0),
-                absorbed=int(row["absorbed"] or 0),
-            )
-            for row in rows
-        ]
+        totals: dict[str, list[int]] = {}
+        for row in [*rows, *partial]:
+            into = totals.setdefault(str(row["model"]), [0] * len(rollups.COLUMNS))
+            for n, column in enumerate(rollups.COLUMNS):
+                into[n] += int(row[column] or 0)
+        usage = []
+        for model, values in totals.items():
+            sums_of = dict(zip(rollups.COLUMNS, values, strict=True))
+            del sums_of["cache_write_tokens"]  # kept in the rollups, not shown in the reports
+            usage.append(ModelUsage(model=model, **sums_of))
         usage.sort(key=lambda u: (-u.cost, u.model))
         return usage
