@@ -52,6 +52,7 @@ from bot.ledger import (
 from bot.storage import Database, DatabaseBusy
 from bot.tokens import TokenCounts
 from tests.doubles import Clock
+from tests.harness import check_rollups
 from tests.ledger.ledgers import Opener
 
 USERS = ("u:1", "u:2", "u:3")
@@ -366,40 +367,6 @@ async def check(ledger: Ledger, model: Model) -> None:
             assert spent + held[account] <= cap, (account, spent, held[account], cap)
             assert summary.remaining is not None and summary.remaining >= 0
         assert summary.global_remaining == GLOBAL_CAP - totals.get((GLOBAL, gkey), 0) - sum(held.values())
-
-
-ROLLED = ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens")
-
-
-async def check_rollups(db: Database) -> None:
-    """Per scope (each account and everyone), UTC day and model, the rollups are exactly the charges: their
-    count, every token count, the cost and what the owner absorbed."""
-    expected: dict[tuple[str, int, str], list[int]] = {}
-    for row in await db.fetchall("SELECT * FROM charges"):
-        day = int(row["created_at"]) // 86_400 * 86_400
-        for scope in (str(row["user_id"]), GLOBAL):
-            sums = expected.setdefault((scope, day, str(row["model"])), [0] * 8)
-            for n, value in enumerate(
-                (1, *(int(row[c]) for c in ROLLED), int(row["cost"]), int(row["absorbed"]))
-            ):
-                sums[n] += value
-    found = {
-        (str(r["scope"]), int(r["day"]), str(r["model"])): [
-            int(r[c])
-            for c in (
-                "requests",
-                "input_tokens",
-                "cached_tokens",
-                "cache_write_tokens",
-                "output_tokens",
-                "reasoning_tokens",
-                "cost",
-                "absorbed",
-            )
-        ]
-        for r in await db.fetchall("SELECT * FROM rollups")
-    }
-    assert found == expected
 
 
 @settings(
