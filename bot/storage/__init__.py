@@ -36,7 +36,8 @@ async def open_database(url: str, *, pool_size: int = 10) -> Database:
 
     Every process migrates at start, so a new release never runs against an old schema; a database that
     can't be opened or migrated is closed again and reported as one `DatabaseError` line. `pool_size`
-    (DATABASE_POOL_SIZE) bounds a PostgreSQL process's connections; SQLite always uses two.
+    (DATABASE_POOL_SIZE) bounds a PostgreSQL process's connections, at most half of them reading at once;
+    SQLite uses one writer and a few readers.
     """
     database: Database
     if url.startswith("sqlite://"):
