@@ -240,16 +240,18 @@ class Ledger(Links, Reports, Keys):
                 reserved_at,
             )
             await rollups.add(tx, (hold.user, GLOBAL), reserved_at, detail, charged, absorbed)
-            for key in all_keys(datetime.fromtimestamp(reserved_at, UTC)):
-                for scope in (hold.user, GLOBAL):
-                    await tx.execute(
-                        "INSERT INTO totals (scope, period_key, spent) VALUES (?, ?, ?)"
-                        " ON CONFLICT (scope, period_key)"
-                        " DO UPDATE SET spent = totals.spent + excluded.spent",
-                        scope,
-                        key,
-                        charged,
-                    )
+            # every period key of both scopes in one statement: one round trip, not eight
+            keys = [
+                (scope, key)
+                for key in all_keys(datetime.fromtimestamp(reserved_at, UTC))
+                for scope in (hold.user, GLOBAL)
+            ]
+            await tx.execute(
+                "INSERT INTO totals (scope, period_key, spent) VALUES "
+                + ", ".join("(?, ?, ?)" for _ in keys)
+                + " ON CONFLICT (scope, period_key) DO UPDATE SET spent = totals.spent + excluded.spent",
+                *(value for scope, key in keys for value in (scope, key, charged)),
+            )
         return charged
 
     async def heartbeat(self) -> None:

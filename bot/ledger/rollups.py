@@ -19,11 +19,19 @@ from bot.storage.transfer import ROLLUP_COLUMNS
 
 # The summed columns of a rollup, in the order `add` writes them (the ledger export checks the same ones).
 COLUMNS = ROLLUP_COLUMNS
-_UPSERT = (
-    f"INSERT INTO rollups (scope, day, model, {', '.join(COLUMNS)})"
-    f" VALUES (?, ?, ?, {', '.join('?' for _ in COLUMNS)}) ON CONFLICT (scope, day, model) DO UPDATE SET "
-    + ", ".join(f"{c} = rollups.{c} + excluded.{c}" for c in COLUMNS)
+_ROW = f"(?, ?, ?, {', '.join('?' for _ in COLUMNS)})"
+_ON_CONFLICT = " ON CONFLICT (scope, day, model) DO UPDATE SET " + ", ".join(
+    f"{c} = rollups.{c} + excluded.{c}" for c in COLUMNS
 )
+
+
+def _upsert(rows: int) -> str:
+    """Add `rows` rows of values to the rollups in one statement."""
+    return (
+        f"INSERT INTO rollups (scope, day, model, {', '.join(COLUMNS)}) VALUES "
+        + ", ".join(_ROW for _ in range(rows))
+        + _ON_CONFLICT
+    )
 
 
 def day_of(timestamp: int) -> int:
@@ -46,15 +54,17 @@ async def add(
         cost,
         absorbed,
     )
-    for scope in scopes:
-        await tx.execute(_UPSERT, scope, day_of(created_at), detail.model, *values)
+    day = day_of(created_at)
+    await tx.execute(
+        _upsert(len(scopes)), *(value for scope in scopes for value in (scope, day, detail.model, *values))
+    )
 
 
 async def move(tx: Tx, gone: str, keep: str) -> None:
     """Fold `gone`'s rollups into `keep`'s, row by row, as a merge moves its charges (same transaction)."""
     rows = await tx.fetchall(f"SELECT day, model, {', '.join(COLUMNS)} FROM rollups WHERE scope = ?", gone)
     for row in rows:
-        await tx.execute(_UPSERT, keep, row["day"], row["model"], *(int(row[c]) for c in COLUMNS))
+        await tx.execute(_upsert(1), keep, row["day"], row["model"], *(int(row[c]) for c in COLUMNS))
     await tx.execute("DELETE FROM rollups WHERE scope = ?", gone)
 
 
