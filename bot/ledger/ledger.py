@@ -31,13 +31,13 @@ from decimal import Decimal
 from functools import cached_property
 from typing import TYPE_CHECKING, Literal
 
-from bot.ledger import rollups
 from bot.ledger.accounts import GLOBAL, utc_now
 from bot.ledger.keys import Keys
 from bot.ledger.links import Links
 from bot.ledger.periods import all_keys, period_key, reset_time
 from bot.ledger.records import Blocked, CapReached, ChargeDetail, Hold, Quote
 from bot.ledger.reports import Reports
+from bot.ledger.rollups import roll_up
 from bot.ledger.unsettled import Closing, Unsettled
 from bot.money import floor_div, usd_to_nanos
 from bot.storage import Database, Row, Tx
@@ -239,7 +239,7 @@ class Ledger(Links, Reports, Keys):
                 int(detail.estimated),
                 reserved_at,
             )
-            await rollups.add(tx, (hold.user, GLOBAL), reserved_at, detail, charged, absorbed)
+            await roll_up(tx, (hold.user, GLOBAL), reserved_at, detail, charged, absorbed)
             # every period key of both scopes in one statement: one round trip, not eight
             keys = [
                 (scope, key)

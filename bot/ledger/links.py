@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from bot.ledger import rollups
 from bot.ledger.accounts import Accounts, Protected
 from bot.ledger.periods import period_key
+from bot.ledger.rollups import move_rollups
 from bot.refusals import Refusal
 from bot.storage import DatabaseBusy, Row, Tx
 
@@ -233,7 +233,7 @@ class Links(Accounts):
             )
         await tx.execute("DELETE FROM totals WHERE scope = ?", gone)
         await tx.execute("UPDATE charges SET user_id = ? WHERE user_id = ?", keep, gone)
-        await rollups.move(tx, gone, keep)
+        await move_rollups(tx, gone, keep)
         await tx.execute("UPDATE links SET account = ? WHERE account = ?", keep, gone)
         await tx.execute("INSERT INTO links (identity, account, linked_at) VALUES (?, ?, ?)", gone, keep, now)
         gone_row = await tx.fetchone("SELECT model, blocked FROM users WHERE user_id = ?", gone)

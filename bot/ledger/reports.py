@@ -11,11 +11,11 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from bot.ledger import rollups
 from bot.ledger.accounts import GLOBAL, Accounts
 from bot.ledger.periods import PERIODS, Period, day_key, period_key, reset_time
 from bot.ledger.records import SpendSummary
-from bot.storage import Row
+from bot.ledger.rollups import COLUMNS, charges_between, day_of
+from bot.storage import DAY_SECONDS, Row
 
 # What an account that never wrote reads as: the defaults, nothing spent or held.
 _NO_ROW: Row = {"cap_nanos": None, "unlimited": 0, "period": None, "blocked": 0, "held": 0, "username": None}
@@ -179,28 +179,28 @@ class Reports(Accounts):
         whole days from the rollups, and the part of its first day from that day's charges alone.
         """
         scope = GLOBAL if account is None else account
-        sums = ", ".join(f"SUM({c}) AS {c}" for c in rollups.COLUMNS)
+        sums = ", ".join(f"SUM({c}) AS {c}" for c in COLUMNS)
         where = "scope = ?"
         args: list[object] = [scope]
         partial: list[Row] = []
         if since is not None:
             start = math.ceil(since.timestamp())  # charges are timed in whole seconds
-            whole = start if start % rollups.DAY == 0 else rollups.day_of(start) + rollups.DAY
+            whole = start if start % DAY_SECONDS == 0 else day_of(start) + DAY_SECONDS
             where += " AND day >= ?"
             args.append(whole)
             if whole != start:
-                partial = await rollups.charges_between(self.db, account, start, whole)
+                partial = await charges_between(self.db, account, start, whole)
         rows = await self.db.fetchall(
             f"SELECT model, {sums} FROM rollups WHERE {where} GROUP BY model", *args
         )
         totals: dict[str, list[int]] = {}
         for row in [*rows, *partial]:
-            into = totals.setdefault(str(row["model"]), [0] * len(rollups.COLUMNS))
-            for n, column in enumerate(rollups.COLUMNS):
+            into = totals.setdefault(str(row["model"]), [0] * len(COLUMNS))
+            for n, column in enumerate(COLUMNS):
                 into[n] += int(row[column] or 0)
         usage = []
         for model, values in totals.items():
-            sums_of = dict(zip(rollups.COLUMNS, values, strict=True))
+            sums_of = dict(zip(COLUMNS, values, strict=True))
             del sums_of["cache_write_tokens"]  # kept in the rollups, not shown in the reports
             usage.append(ModelUsage(model=model, **sums_of))
         usage.sort(key=lambda u: (-u.cost, u.model))

@@ -13,11 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.ledger.records import ChargeDetail
-from bot.storage import Database, Row, Tx
-from bot.storage.transfer import DAY as DAY
-from bot.storage.transfer import ROLLUP_COLUMNS
+from bot.storage import DAY_SECONDS, ROLLUP_COLUMNS, Database, Row, Tx
 
-# The summed columns of a rollup, in the order `add` writes them (the ledger export checks the same ones).
+# The summed columns of a rollup, in the order `roll_up` writes them (the ledger export checks the same ones).
 COLUMNS = ROLLUP_COLUMNS
 _ROW = f"(?, ?, ?, {', '.join('?' for _ in COLUMNS)})"
 _ON_CONFLICT = " ON CONFLICT (scope, day, model) DO UPDATE SET " + ", ".join(
@@ -36,10 +34,10 @@ def _upsert(rows: int) -> str:
 
 def day_of(timestamp: int) -> int:
     """The midnight (UTC, epoch seconds) of the day a moment falls in."""
-    return timestamp - timestamp % DAY
+    return timestamp - timestamp % DAY_SECONDS
 
 
-async def add(
+async def roll_up(
     tx: Tx, scopes: Sequence[str], created_at: int, detail: ChargeDetail, cost: int, absorbed: int
 ) -> None:
     """Add one charge to the rollups of each scope (its account and everyone), inside the settle's write."""
@@ -60,7 +58,7 @@ async def add(
     )
 
 
-async def move(tx: Tx, gone: str, keep: str) -> None:
+async def move_rollups(tx: Tx, gone: str, keep: str) -> None:
     """Fold `gone`'s rollups into `keep`'s, row by row, as a merge moves its charges (same transaction)."""
     rows = await tx.fetchall(f"SELECT day, model, {', '.join(COLUMNS)} FROM rollups WHERE scope = ?", gone)
     for row in rows:

@@ -11,11 +11,13 @@ import asyncio
 
 from bot.storage.base import Database, DatabaseBusy, DatabaseError, Row, Turn, Tx
 from bot.storage.migrations import SCHEMA_VERSION, migrate
-from bot.storage.transfer import Tally, export_ledger, import_ledger
+from bot.storage.transfer import DAY_SECONDS, ROLLUP_COLUMNS, Tally, export_ledger, import_ledger
 
 MIGRATION_PATIENCE = 60.0  # seconds a start-up waits for another process's migration to finish
 
 __all__ = [
+    "DAY_SECONDS",
+    "ROLLUP_COLUMNS",
     "SCHEMA_VERSION",
     "Database",
     "DatabaseBusy",

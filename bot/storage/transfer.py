@@ -21,7 +21,7 @@ from bot.storage.base import Database, DatabaseError, Tx
 from bot.storage.migrations import MIGRATIONS
 
 FORMAT = "capbot-ledger"
-DAY = 86_400  # a usage rollup's day in seconds (UTC days: epoch time has no leap seconds)
+DAY_SECONDS = 86_400  # a usage rollup's day in seconds (UTC days: epoch time has no leap seconds)
 # The summed columns of a usage rollup (`bot.ledger.rollups` writes them; the arrival check compares them).
 ROLLUP_COLUMNS = (
     "requests",
@@ -92,7 +92,7 @@ def _tally(rows: Iterable[tuple[str, dict[str, Any]]]) -> Tally:
         counts[table] += 1
         if table == "charges":
             charged[str(row["user_id"])] = charged.get(str(row["user_id"]), 0) + int(row["cost"])
-            day = int(row["created_at"]) - int(row["created_at"]) % DAY
+            day = int(row["created_at"]) - int(row["created_at"]) % DAY_SECONDS
             for scope in (str(row["user_id"]), "*"):
                 for column, value in zip(ROLLUP_COLUMNS, _as_rollup(row), strict=True):
                     key = (scope, day, str(row["model"]), column)
