@@ -83,11 +83,20 @@ class Reports(Accounts):
         )
 
     async def daily_spend(self, user: str, days: int) -> list[tuple[date, int]]:
-        """Spend per UTC day for the last `days` days, oldest first (from the daily running totals)."""
+        """Spend per UTC day for the last `days` days, oldest first (from the daily running totals, in one
+        lookup of their keys)."""
         today = self.now().astimezone(UTC).date()
         wanted = [today - timedelta(days=n) for n in range(days - 1, -1, -1)]
         account = await self.account_of(self.db, user)
-        return [(day, await self._spent(self.db, account, day_key(day))) for day in wanted]
+        keys = [day_key(day) for day in wanted]
+        marks = ", ".join("?" for _ in keys)
+        rows = await self.db.fetchall(
+            f"SELECT period_key, spent FROM totals WHERE scope = ? AND period_key IN ({marks})",
+            account,
+            *keys,
+        )
+        spent = {str(row["period_key"]): int(row["spent"]) for row in rows}
+        return [(day, spent.get(key, 0)) for day, key in zip(wanted, keys, strict=True)]
 
     async def find_identities(self, name: str) -> list[str]:
         """Known identities for `platform:id` or `@username` (several platforms may share a handle)."""
