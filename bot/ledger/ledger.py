@@ -200,12 +200,11 @@ class Ledger(Links, Reports, Keys):
         async with self.db.write() as tx:
             await self.lock_user(tx, hold.user, now)  # lock order: the user, then the global row
             await tx.fetchone("SELECT held FROM global_state WHERE id = 1" + tx.lock)
-            row = await tx.fetchone("SELECT amount, created_at FROM holds WHERE id = ?", hold.id)
-            if row is None:
+            row = await tx.fetchone("DELETE FROM holds WHERE id = ? RETURNING amount, created_at", hold.id)
+            if row is None:  # settled or released before: nothing more to charge
                 return 0
             amount = int(row["amount"])
             reserved_at = int(row["created_at"])  # the period the hold was checked against pays
-            await tx.execute("DELETE FROM holds WHERE id = ?", hold.id)
             await tx.execute("UPDATE users SET held = held - ? WHERE user_id = ?", amount, hold.user)
             await tx.execute("UPDATE global_state SET held = held - ? WHERE id = 1", amount)
             if cost_nanos is None or detail is None:
