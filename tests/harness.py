@@ -139,8 +139,43 @@ async def snapshot(db: Database) -> dict[str, list[dict[str, Any]]]:
     return {name: [dict(r) for r in await db.fetchall(sql)] for name, sql in tables.items()}
 
 
+ROLLED = ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens")
+
+
+async def check_rollups(db: Database) -> None:
+    """Per scope (each account and everyone), UTC day and model, the rollups are exactly the charges: their
+    count, every token count, the cost and what the owner absorbed."""
+    expected: dict[tuple[str, int, str], list[int]] = {}
+    for row in await db.fetchall("SELECT * FROM charges"):
+        day = int(row["created_at"]) // 86_400 * 86_400
+        for scope in (str(row["user_id"]), GLOBAL):
+            sums = expected.setdefault((scope, day, str(row["model"])), [0] * 8)
+            for n, value in enumerate(
+                (1, *(int(row[c]) for c in ROLLED), int(row["cost"]), int(row["absorbed"]))
+            ):
+                sums[n] += value
+    found = {
+        (str(r["scope"]), int(r["day"]), str(r["model"])): [
+            int(r[c])
+            for c in (
+                "requests",
+                "input_tokens",
+                "cached_tokens",
+                "cache_write_tokens",
+                "output_tokens",
+                "reasoning_tokens",
+                "cost",
+                "absorbed",
+            )
+        ]
+        for r in await db.fetchall("SELECT * FROM rollups")
+    }
+    assert found == expected
+
+
 async def check_invariants(ledger: Ledger) -> None:
-    """Per account and period key: spent == sum of charges; held == sum of open holds."""
+    """Per account and period key: spent == sum of charges; held == sum of open holds; the usage rollups
+    are exactly the charges."""
     db = ledger.db
     expected: dict[tuple[str, str], int] = {}
     for row in await db.fetchall("SELECT user_id, cost, created_at FROM charges"):
@@ -158,6 +193,7 @@ async def check_invariants(ledger: Ledger) -> None:
         held[str(row["user_id"])] = held.get(str(row["user_id"]), 0) + int(row["amount"])
     for row in await db.fetchall("SELECT user_id, held FROM users"):
         assert int(row["held"]) == held.get(str(row["user_id"]), 0), row["user_id"]
+    await check_rollups(db)
     linked = {str(r["identity"]) for r in await db.fetchall("SELECT identity FROM links")}
     for row in await db.fetchall("SELECT DISTINCT user_id FROM charges"):
         assert str(row["user_id"]) not in linked, "a charge left behind on an absorbed account"

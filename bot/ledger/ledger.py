@@ -37,6 +37,7 @@ from bot.ledger.links import Links
 from bot.ledger.periods import all_keys, period_key, reset_time
 from bot.ledger.records import Blocked, CapReached, ChargeDetail, Hold, Quote
 from bot.ledger.reports import Reports
+from bot.ledger.rollups import roll_up
 from bot.ledger.unsettled import Closing, Unsettled
 from bot.money import floor_div, usd_to_nanos
 from bot.storage import Database, Row, Tx
@@ -199,12 +200,11 @@ class Ledger(Links, Reports, Keys):
         async with self.db.write() as tx:
             await self.lock_user(tx, hold.user, now)  # lock order: the user, then the global row
             await tx.fetchone("SELECT held FROM global_state WHERE id = 1" + tx.lock)
-            row = await tx.fetchone("SELECT amount, created_at FROM holds WHERE id = ?", hold.id)
-            if row is None:
+            row = await tx.fetchone("DELETE FROM holds WHERE id = ? RETURNING amount, created_at", hold.id)
+            if row is None:  # settled or released before: nothing more to charge
                 return 0
             amount = int(row["amount"])
             reserved_at = int(row["created_at"])  # the period the hold was checked against pays
-            await tx.execute("DELETE FROM holds WHERE id = ?", hold.id)
             await tx.execute("UPDATE users SET held = held - ? WHERE user_id = ?", amount, hold.user)
             await tx.execute("UPDATE global_state SET held = held - ? WHERE id = 1", amount)
             if cost_nanos is None or detail is None:
@@ -238,16 +238,19 @@ class Ledger(Links, Reports, Keys):
                 int(detail.estimated),
                 reserved_at,
             )
-            for key in all_keys(datetime.fromtimestamp(reserved_at, UTC)):
-                for scope in (hold.user, GLOBAL):
-                    await tx.execute(
-                        "INSERT INTO totals (scope, period_key, spent) VALUES (?, ?, ?)"
-                        " ON CONFLICT (scope, period_key)"
-                        " DO UPDATE SET spent = totals.spent + excluded.spent",
-                        scope,
-                        key,
-                        charged,
-                    )
+            await roll_up(tx, (hold.user, GLOBAL), reserved_at, detail, charged, absorbed)
+            # every period key of both scopes in one statement: one round trip, not eight
+            keys = [
+                (scope, key)
+                for key in all_keys(datetime.fromtimestamp(reserved_at, UTC))
+                for scope in (hold.user, GLOBAL)
+            ]
+            await tx.execute(
+                "INSERT INTO totals (scope, period_key, spent) VALUES "
+                + ", ".join("(?, ?, ?)" for _ in keys)
+                + " ON CONFLICT (scope, period_key) DO UPDATE SET spent = totals.spent + excluded.spent",
+                *(value for scope, key in keys for value in (scope, key, charged)),
+            )
         return charged
 
     async def heartbeat(self) -> None:

@@ -2,7 +2,8 @@
 
 A merge happens in one write transaction with both account rows locked (in a fixed order):
 - the absorbed account's running totals are added to the surviving account's, key by key, and its charges
-  move along, so per account and period spent == sum of charges still holds and no charge is lost;
+  (with their usage rollups) move along, so per account and period spent == sum of charges still holds
+  and no charge is lost;
 - it is refused while the absorbed account has answers in flight (open holds): a hold settles against the
   account it was taken from, which must still exist when it does;
 - the surviving account keeps its cap and period; a block on either side carries over (so a merge that
@@ -22,6 +23,7 @@ from typing import Literal
 from bot.i18n import _
 from bot.ledger.accounts import Accounts, Protected
 from bot.ledger.periods import period_key
+from bot.ledger.rollups import move_rollups
 from bot.refusals import Refusal
 from bot.storage import DatabaseBusy, Row, Tx
 
@@ -232,6 +234,7 @@ class Links(Accounts):
             )
         await tx.execute("DELETE FROM totals WHERE scope = ?", gone)
         await tx.execute("UPDATE charges SET user_id = ? WHERE user_id = ?", keep, gone)
+        await move_rollups(tx, gone, keep)
         await tx.execute("UPDATE links SET account = ? WHERE account = ?", keep, gone)
         await tx.execute("INSERT INTO links (identity, account, linked_at) VALUES (?, ?, ?)", gone, keep, now)
         gone_row = await tx.fetchone("SELECT model, blocked FROM users WHERE user_id = ?", gone)

@@ -7,13 +7,15 @@ identities joined by /link share one.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from bot.ledger.accounts import GLOBAL, Accounts
 from bot.ledger.periods import PERIODS, Period, day_key, period_key, reset_time
 from bot.ledger.records import SpendSummary
-from bot.storage import Row
+from bot.ledger.rollups import COLUMNS, charges_between, day_of
+from bot.storage import DAY_SECONDS, Row
 
 # What an account that never wrote reads as: the defaults, nothing spent or held.
 _NO_ROW: Row = {"cap_nanos": None, "unlimited": 0, "period": None, "blocked": 0, "held": 0, "username": None}
@@ -81,11 +83,20 @@ class Reports(Accounts):
         )
 
     async def daily_spend(self, user: str, days: int) -> list[tuple[date, int]]:
-        """Spend per UTC day for the last `days` days, oldest first (from the daily running totals)."""
+        """Spend per UTC day for the last `days` days, oldest first (from the daily running totals, in one
+        lookup of their keys)."""
         today = self.now().astimezone(UTC).date()
         wanted = [today - timedelta(days=n) for n in range(days - 1, -1, -1)]
         account = await self.account_of(self.db, user)
-        return [(day, await self._spent(self.db, account, day_key(day))) for day in wanted]
+        keys = [day_key(day) for day in wanted]
+        marks = ", ".join("?" for _ in keys)
+        rows = await self.db.fetchall(
+            f"SELECT period_key, spent FROM totals WHERE scope = ? AND period_key IN ({marks})",
+            account,
+            *keys,
+        )
+        spent = {str(row["period_key"]): int(row["spent"]) for row in rows}
+        return [(day, spent.get(key, 0)) for day, key in zip(wanted, keys, strict=True)]
 
     async def find_identities(self, name: str) -> list[str]:
         """Known identities for `platform:id` or `@username` (several platforms may share a handle)."""
@@ -171,37 +182,36 @@ class Reports(Accounts):
         """Requests, tokens, cost and what the owner absorbed per model since a moment, for one account or
         everyone; costliest first.
 
-        Charges are recorded under the account (linking moves an absorbed account's charges along).
+        Read from the daily rollups (a row per day and model, never a scan of charges). Charges, and their
+        rollups, are recorded under the account (linking moves an absorbed account's along). A `since`
+        that is not a UTC midnight (every period start is one) is answered honestly rather than rounded:
+        whole days from the rollups, and the part of its first day from that day's charges alone.
         """
-        where: list[str] = []
-        args: list[object] = []
-        if account is not None:
-            where.append("user_id = ?")
-            args.append(account)
+        scope = GLOBAL if account is None else account
+        sums = ", ".join(f"SUM({c}) AS {c}" for c in COLUMNS)
+        where = "scope = ?"
+        args: list[object] = [scope]
+        partial: list[Row] = []
         if since is not None:
-            where.append("created_at >= ?")
-            args.append(int(since.timestamp()))
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
+            start = math.ceil(since.timestamp())  # charges are timed in whole seconds
+            whole = start if start % DAY_SECONDS == 0 else day_of(start) + DAY_SECONDS
+            where += " AND day >= ?"
+            args.append(whole)
+            if whole != start:
+                partial = await charges_between(self.db, account, start, whole)
         rows = await self.db.fetchall(
-            "SELECT model, COUNT(*) AS requests, SUM(input_tokens) AS input_tokens,"
-            " SUM(cache_read_tokens) AS cached_tokens, SUM(output_tokens) AS output_tokens,"
-            " SUM(reasoning_tokens) AS reasoning_tokens, SUM(cost) AS cost, SUM(absorbed) AS absorbed"
-            f" FROM charges{clause} GROUP BY model",
-            *args,
+            f"SELECT model, {sums} FROM rollups WHERE {where} GROUP BY model", *args
         )
-        usage = [
-            ModelUsage(
-                model=str(row["model"]),
-                requests=int(row["requests"]),
-                input_tokens=int(row["input_tokens"] or 0),
-                cached_tokens=int(row["cached_tokens"] or 0),
-                output_tokens=int(row["output_tokens"] or 0),
-                reasoning_tokens=int(row["reasoning_tokens"] or 0),
-                cost=int(row["cost"] or 0),
-                absorbed=int(row["absorbed"] or 0),
-            )
-            for row in rows
-        ]
+        totals: dict[str, list[int]] = {}
+        for row in [*rows, *partial]:
+            into = totals.setdefault(str(row["model"]), [0] * len(COLUMNS))
+            for n, column in enumerate(COLUMNS):
+                into[n] += int(row[column] or 0)
+        usage = []
+        for model, values in totals.items():
+            sums_of = dict(zip(COLUMNS, values, strict=True))
+            del sums_of["cache_write_tokens"]  # kept in the rollups, not shown in the reports
+            usage.append(ModelUsage(model=model, **sums_of))
         usage.sort(key=lambda u: (-u.cost, u.model))
         return usage
 

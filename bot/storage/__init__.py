@@ -11,11 +11,13 @@ import asyncio
 
 from bot.storage.base import Database, DatabaseBusy, DatabaseError, Row, Turn, Tx
 from bot.storage.migrations import SCHEMA_VERSION, migrate
-from bot.storage.transfer import Tally, export_ledger, import_ledger
+from bot.storage.transfer import DAY_SECONDS, ROLLUP_COLUMNS, Tally, export_ledger, import_ledger
 
 MIGRATION_PATIENCE = 60.0  # seconds a start-up waits for another process's migration to finish
 
 __all__ = [
+    "DAY_SECONDS",
+    "ROLLUP_COLUMNS",
     "SCHEMA_VERSION",
     "Database",
     "DatabaseBusy",
@@ -36,7 +38,8 @@ async def open_database(url: str, *, pool_size: int = 10) -> Database:
 
     Every process migrates at start, so a new release never runs against an old schema; a database that
     can't be opened or migrated is closed again and reported as one `DatabaseError` line. `pool_size`
-    (DATABASE_POOL_SIZE) bounds a PostgreSQL process's connections; SQLite always uses two.
+    (DATABASE_POOL_SIZE) bounds a PostgreSQL process's connections, at most half of them reading at once;
+    SQLite uses one writer and a few readers.
     """
     database: Database
     if url.startswith("sqlite://"):

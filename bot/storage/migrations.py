@@ -121,6 +121,33 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX api_keys_user ON api_keys (user_id)",
     ],
+    # 8: usage rollups per UTC day (`day`: its midnight, epoch seconds), per scope (an account, or '*' for
+    # everyone) and per model, kept in the transaction of every write that creates or moves charges, so
+    # usage reports read a row per day and model instead of scanning charges; backfilled from the charges
+    [
+        """CREATE TABLE rollups (
+            scope TEXT NOT NULL,
+            day BIGINT NOT NULL,
+            model TEXT NOT NULL,
+            requests BIGINT NOT NULL DEFAULT 0,
+            input_tokens BIGINT NOT NULL DEFAULT 0,
+            cached_tokens BIGINT NOT NULL DEFAULT 0,
+            cache_write_tokens BIGINT NOT NULL DEFAULT 0,
+            output_tokens BIGINT NOT NULL DEFAULT 0,
+            reasoning_tokens BIGINT NOT NULL DEFAULT 0,
+            cost BIGINT NOT NULL DEFAULT 0,
+            absorbed BIGINT NOT NULL DEFAULT 0,
+            PRIMARY KEY (scope, day, model)
+        )""",
+        *(
+            "INSERT INTO rollups (scope, day, model, requests, input_tokens, cached_tokens,"
+            " cache_write_tokens, output_tokens, reasoning_tokens, cost, absorbed)"
+            f" SELECT {scope}, created_at - created_at % 86400, model, COUNT(*), SUM(input_tokens),"
+            " SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(output_tokens), SUM(reasoning_tokens),"
+            f" SUM(cost), SUM(absorbed) FROM charges GROUP BY {group}created_at - created_at % 86400, model"
+            for scope, group in (("user_id", "user_id, "), ("'*'", ""))
+        ),
+    ],
     # 9 (i18n): the language a person chose with /lang; NULL follows what their client reports
     ["ALTER TABLE users ADD COLUMN language TEXT"],
 ]

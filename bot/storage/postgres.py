@@ -169,8 +169,11 @@ class PostgresDatabase(Database):
 
     dialect: Literal["sqlite", "postgres"] = "postgres"
 
-    def __init__(self, pool: Any, turns: Any = None, namespace: str = "") -> None:
+    def __init__(self, pool: Any, turns: Any = None, namespace: str = "", *, pool_size: int = 10) -> None:
         self._pool = pool
+        # Reads may take at most half the pool at once, so however many reports run, a reserve or a settle
+        # always finds a connection (with one connection in all, they share it).
+        self._reads = asyncio.Semaphore(max(1, pool_size // 2))
         self._turns = turns  # connections that hold turns (`line_up`), apart from `_pool`
         self._namespace = namespace
 
@@ -213,7 +216,7 @@ class PostgresDatabase(Database):
         except BaseException:
             await pool.close()
             raise
-        return cls(pool, turns, namespace)
+        return cls(pool, turns, namespace, pool_size=pool_size)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:
@@ -238,7 +241,8 @@ class PostgresDatabase(Database):
                 raise
 
     async def fetchone(self, sql: str, *args: Any) -> Row | None:
-        """On any pooled connection, outside a transaction: reads never wait for a writer's locks."""
+        """On a pooled connection, outside a transaction: reads never wait for a writer's locks, and never
+        take the connections writes need (at most half the pool reads at once)."""
         return await self._read(lambda tx: tx.fetchone(sql, *args))
 
     async def fetchall(self, sql: str, *args: Any) -> list[Row]:
@@ -249,7 +253,7 @@ class PostgresDatabase(Database):
         """A read, tried again on a fresh connection when the one it had was lost (reads change nothing,
         so repeating one is always safe); `DatabaseBusy` when the server stays unreachable."""
         for attempt in range(READ_ATTEMPTS):
-            async with self._pool.acquire() as conn:
+            async with self._reads, self._pool.acquire() as conn:
                 try:
                     return await query(_PostgresTx(conn))
                 except Exception as exc:

@@ -1,8 +1,10 @@
-"""SQLite through aiosqlite: WAL, one writer connection behind an asyncio lock, one reader connection.
+"""SQLite through aiosqlite: WAL, one writer connection behind an asyncio lock, a small pool of readers.
 
 All tasks share the writer, so write transactions are serialised in-process by a lock (interleaved
-transactions on one connection would merge) and across processes by `BEGIN IMMEDIATE`. Reads use their
-own connection so they never see another task's uncommitted write.
+transactions on one connection would merge) and across processes by `BEGIN IMMEDIATE`. Reads use
+connections of their own, so they never see another task's uncommitted write, never wait for a writer
+(WAL lets readers and a writer work at once), and a slow read (an owner's report) holds one reader while
+the others, and the writer, go on serving everyone else's answers.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import aiosqlite
 
 from bot.storage.base import Database, DatabaseBusy, DatabaseError, Row, Tx
 
+READERS = 4  # reader connections per process (each is a thread): reads beyond this many at once queue
 BUSY_TIMEOUT_MS = 5000  # how long a writer waits for another process's write before `DatabaseBusy`
 # How long opening waits for a file another process holds locked while it creates or migrates the schema.
 OPEN_PATIENCE = 60.0
@@ -58,9 +61,12 @@ class SqliteDatabase(Database):
 
     dialect: Literal["sqlite", "postgres"] = "sqlite"
 
-    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+    def __init__(self, writer: aiosqlite.Connection, readers: list[aiosqlite.Connection]) -> None:
         self._writer = writer
-        self._reader = reader
+        self._readers = readers  # empty for an in-memory database: reads share the writer
+        self._idle: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        for reader in readers:
+            self._idle.put_nowait(reader)
         self._lock = asyncio.Lock()
 
     @classmethod
@@ -94,20 +100,21 @@ class SqliteDatabase(Database):
 
     @classmethod
     async def _open(cls, path: str, memory: bool) -> SqliteDatabase:
-        writer: aiosqlite.Connection | None = None
+        opened: list[aiosqlite.Connection] = []
         try:
             if not memory:
                 _probe(path)
-            writer = await cls._connect(":memory:" if memory else path)
+            opened.append(await cls._connect(":memory:" if memory else path))
             if memory:  # a second connection would be a second, empty database
-                return cls(writer, writer)
-            await _run(writer, "PRAGMA journal_mode=WAL")
-            reader = await cls._connect(path)
+                return cls(opened[0], [])
+            await _run(opened[0], "PRAGMA journal_mode=WAL")
+            for _ in range(READERS):
+                opened.append(await cls._connect(path))
         except BaseException:
-            if writer is not None:
-                await writer.close()
+            for conn in opened:
+                await conn.close()
             raise
-        return cls(writer, reader)
+        return cls(opened[0], opened[1:])
 
     @staticmethod
     async def _connect(path: str) -> aiosqlite.Connection:
@@ -148,25 +155,35 @@ class SqliteDatabase(Database):
                     raise DatabaseBusy(str(exc)) from None
                 raise
 
-    async def fetchone(self, sql: str, *args: Any) -> Row | None:
-        """On the reader connection; an in-memory database has one connection, shared under the lock."""
-        if self._reader is self._writer:
+    @asynccontextmanager
+    async def _reader(self) -> AsyncIterator[_SqliteTx]:
+        """An idle reader connection for one read (waiting while all are busy), never the writer's lock;
+        an in-memory database has one connection, shared under the lock."""
+        if not self._readers:
             async with self._lock:
-                return await _SqliteTx(self._reader).fetchone(sql, *args)
-        return await _SqliteTx(self._reader).fetchone(sql, *args)
+                yield _SqliteTx(self._writer)
+            return
+        conn = await self._idle.get()
+        try:
+            yield _SqliteTx(conn)
+        finally:
+            self._idle.put_nowait(conn)
+
+    async def fetchone(self, sql: str, *args: Any) -> Row | None:
+        """On a reader connection of the pool: a slow read never delays a write or another read."""
+        async with self._reader() as reader:
+            return await reader.fetchone(sql, *args)
 
     async def fetchall(self, sql: str, *args: Any) -> list[Row]:
-        """Many rows, on the reader connection as `fetchone` reads."""
-        if self._reader is self._writer:
-            async with self._lock:
-                return await _SqliteTx(self._reader).fetchall(sql, *args)
-        return await _SqliteTx(self._reader).fetchall(sql, *args)
+        """Many rows, on a reader connection as `fetchone` reads."""
+        async with self._reader() as reader:
+            return await reader.fetchall(sql, *args)
 
     async def close(self) -> None:
-        """Close both connections: each owns a thread that would keep the process from exiting."""
+        """Close every connection: each owns a thread that would keep the process from exiting."""
         await self._writer.close()
-        if self._reader is not self._writer:
-            await self._reader.close()
+        for reader in self._readers:
+            await reader.close()
 
 
 def _probe(path: str) -> None:

@@ -6,7 +6,8 @@ so a large ledger streams instead of sitting in memory. Amounts are the integers
 nothing is rounded on the way. Import refuses a database that already holds accounts or charges (merging
 two ledgers would double-count), writes everything in one transaction, moves PostgreSQL's id sequences past
 the imported ids, and compares what it wrote with what the file said before committing: rows per table,
-the sum of charges per account, and every running total.
+the sum of charges per account, every running total and every usage rollup, and that the rollups are
+exactly what the charges add up to.
 """
 
 from __future__ import annotations
@@ -20,6 +21,18 @@ from bot.storage.base import Database, DatabaseError, Tx
 from bot.storage.migrations import MIGRATIONS
 
 FORMAT = "capbot-ledger"
+DAY_SECONDS = 86_400  # a usage rollup's day in seconds (UTC days: epoch time has no leap seconds)
+# The summed columns of a usage rollup (`bot.ledger.rollups` writes them; the arrival check compares them).
+ROLLUP_COLUMNS = (
+    "requests",
+    "input_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "cost",
+    "absorbed",
+)
 K = TypeVar("K")
 # Every table that holds the ledger or the conversations, in an order that never refers forward.
 # `instances` (heartbeats of running processes) and `schema_version` are the database's own.
@@ -32,6 +45,7 @@ TABLES = (
     "api_keys",
     "holds",
     "charges",
+    "rollups",
     "messages",
 )
 # Tables whose ids come from a sequence on PostgreSQL (BIGSERIAL): continued past the imported ones.
@@ -45,6 +59,8 @@ class Tally:
     rows: dict[str, int]
     charged: dict[str, int]  # sum of charges per account
     totals: dict[tuple[str, str], int]  # running totals by (scope, period key)
+    rollups: dict[tuple[str, int, str, str], int]  # usage rollups by (scope, day, model, column)
+    rolled_up: dict[tuple[str, int, str, str], int]  # what the charges add up to, keyed as `rollups`
 
     def differences(self, other: Tally) -> list[str]:
         """What differs, one short line each (empty when the two ledgers agree)."""
@@ -52,7 +68,12 @@ class Tally:
             *_differences("rows of", self.rows, other.rows),
             *_differences("charges of", self.charged, other.charged),
             *_differences("total", self.totals, other.totals),
+            *_differences("rollup", self.rollups, other.rollups),
         ]
+
+    def unbalanced(self) -> list[str]:
+        """Where the usage rollups are not exactly the sum of the charges (empty when they agree)."""
+        return list(_differences("rollup", self.rolled_up, self.rollups))
 
 
 def _differences(what: str, mine: Mapping[K, int], theirs: Mapping[K, int]) -> Iterator[str]:
@@ -65,13 +86,42 @@ def _tally(rows: Iterable[tuple[str, dict[str, Any]]]) -> Tally:
     counts: dict[str, int] = dict.fromkeys(TABLES, 0)
     charged: dict[str, int] = {}
     totals: dict[tuple[str, str], int] = {}
+    rolls: dict[tuple[str, int, str, str], int] = {}
+    rolled_up: dict[tuple[str, int, str, str], int] = {}
     for table, row in rows:
         counts[table] += 1
         if table == "charges":
             charged[str(row["user_id"])] = charged.get(str(row["user_id"]), 0) + int(row["cost"])
+            day = int(row["created_at"]) - int(row["created_at"]) % DAY_SECONDS
+            for scope in (str(row["user_id"]), "*"):
+                for column, value in zip(ROLLUP_COLUMNS, _as_rollup(row), strict=True):
+                    key = (scope, day, str(row["model"]), column)
+                    rolled_up[key] = rolled_up.get(key, 0) + value
         elif table == "totals":
             totals[(str(row["scope"]), str(row["period_key"]))] = int(row["spent"])
-    return Tally(counts, charged, totals)
+        elif table == "rollups":
+            for column in ROLLUP_COLUMNS:
+                rolls[(str(row["scope"]), int(row["day"]), str(row["model"]), column)] = int(row[column])
+    return Tally(counts, charged, totals, rolls, rolled_up)
+
+
+def _as_rollup(charge: Mapping[str, Any]) -> tuple[int, ...]:
+    """One charge as the rollup columns count it (`ROLLUP_COLUMNS`)."""
+    return (
+        1,
+        *(
+            int(charge[c])
+            for c in (
+                "input_tokens",
+                "cache_read_tokens",
+                "cache_write_tokens",
+                "output_tokens",
+                "reasoning_tokens",
+                "cost",
+                "absorbed",
+            )
+        ),
+    )
 
 
 async def _rows(reader: Database | Tx) -> list[tuple[str, dict[str, Any]]]:
@@ -137,7 +187,7 @@ async def import_ledger(db: Database, source: TextIO) -> Tally:
                     f" COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
                 )
         arrived = _tally(await _rows(tx))
-        problems = expected.differences(arrived)
+        problems = expected.differences(arrived) or arrived.unbalanced()
         if problems:  # raising rolls the whole load back
             raise DatabaseError(f"import: the ledger did not arrive whole ({problems[0]}); nothing was kept")
     return arrived

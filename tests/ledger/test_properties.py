@@ -19,6 +19,8 @@ year boundaries, and crashes (holds reconciled by a restarted ledger). After eve
 - held == the sum of open holds, per person and overall; nothing is negative;
 - a charge is never more than its hold; what a reported cost exceeded it by is recorded as absorbed by the
   owner (never negative, in no running total);
+- per scope (each account and everyone), UTC day and model, the usage rollups are exactly the charges
+  (requests, every token count, cost, absorbed), merges racing settles included;
 - `/spend` (summary) agrees with all of the above.
 """
 
@@ -48,10 +50,13 @@ from bot.ledger import (
     reset_time,
 )
 from bot.storage import Database, DatabaseBusy
+from bot.tokens import TokenCounts
 from tests.doubles import Clock
+from tests.harness import check_rollups
 from tests.ledger.ledgers import Opener
 
 USERS = ("u:1", "u:2", "u:3")
+MODELS = ("test/model", "test/other")  # a settle's model, by hold id: rollups are kept per model
 DEFAULT_CAP = 3_000_000
 GLOBAL_CAP = 4_000_000
 # one database per test run (the fixture's), reused by every example Hypothesis draws
@@ -174,7 +179,7 @@ def used_cost(item: Open, input_permille: int, output_permille: int) -> int:
 
 async def wipe(db: Database) -> None:
     async with db.write() as tx:
-        for table in ("charges", "holds", "totals", "users", "links"):
+        for table in ("charges", "rollups", "holds", "totals", "users", "links"):
             await tx.execute(f"DELETE FROM {table}")
         await tx.execute("UPDATE global_state SET held = 0 WHERE id = 1")
 
@@ -224,7 +229,9 @@ async def settle(ledger: Ledger, model: Model, item: Open, cost: int | None) -> 
     if cost is None:
         await ledger.release(item.hold)
         return
-    charged = await ledger.settle(item.hold, cost, ChargeDetail(model="test/model"))
+    tokens = TokenCounts(input_tokens=cost % 97, cache_read_tokens=cost % 5, output_tokens=cost % 89)
+    detail = ChargeDetail(model=MODELS[item.hold.id % len(MODELS)], tokens=tokens)
+    charged = await ledger.settle(item.hold, cost, detail)
     assert charged == min(cost, item.hold.amount)
     model.charge(item, charged)
     model.absorbed += cost - charged
@@ -322,13 +329,19 @@ async def check(ledger: Ledger, model: Model) -> None:
     assert nonzero == {k: v for k, v in from_charges.items() if v}
     assert nonzero == model.expected()
 
+    await check_rollups(db)
+
     links = {str(r["identity"]): str(r["account"]) for r in await db.fetchall("SELECT * FROM links")}
     assert links == {identity: model.account(identity) for identity in model.folded}
     holds = await db.fetchall("SELECT id, user_id, amount FROM holds")
     assert sorted(int(h["id"]) for h in holds) == sorted(o.hold.id for o in model.open)
     assert all(int(h["amount"]) >= 0 for h in holds)
+    rolled = {str(r["scope"]) for r in await db.fetchall("SELECT DISTINCT scope FROM rollups")}
     absorbed = (
-        {str(h["user_id"]) for h in holds} | {str(c["user_id"]) for c in charges} | {s for s, _ in totals}
+        {str(h["user_id"]) for h in holds}
+        | {str(c["user_id"]) for c in charges}
+        | {s for s, _ in totals}
+        | rolled
     )
     assert not absorbed & links.keys(), "money left on an account folded into another"
     held = {user: sum(int(h["amount"]) for h in holds if h["user_id"] == user) for user in USERS}
