@@ -184,3 +184,10 @@ RESTARTING = "The bot is restarting; ask again in a moment."
 UNEXPECTED = "Sorry, something went wrong on our side; please try again. The owner's log has the details."
 NO_PROVIDER = "No model is available: the owner has not set up a provider key."
 NO_PRICED_MODEL = "No model is available: none of the configured providers' models has a known price."
+
+
+# Stop, as the answer and the person who pressed it read it
+STOPPED_NOTE = "(stopped)"
+STOPPING = "Stopping."
+STOP_NOT_YOURS = "Only the person who asked can stop this answer."
+STOP_FINISHED = "This answer has already finished."

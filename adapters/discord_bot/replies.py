@@ -58,13 +58,18 @@ class InteractionReply:
                 await self._withdraw_original()
             await self.send(chunk, private=private)
 
-    def stream(self) -> StreamingAnswer:
+    def stream(self, stop: str | None = None) -> StreamingAnswer:
         return StreamingAnswer(self, limit=LIMIT, measure=discord_length, interval=self._edit_interval)
 
     async def menu(self, menu: Menu) -> None:
         await self.text(menu.as_text(), private=True)
 
-    async def send(self, text: str, *, private: bool = False) -> Any:
+    drafts = False  # Discord has no drafts: progress is sent and edited
+
+    async def draft(self, text: str) -> None:  # pragma: no cover - `drafts` is False
+        raise NotImplementedError
+
+    async def send(self, text: str, *, private: bool = False, final: bool = True) -> Any:
         """Messenger for the streaming loop: fill the deferred response, then add follow-ups."""
         private = private or not self._public  # follow-ups to a private command stay private too
         if not self._expired:
@@ -80,7 +85,7 @@ class InteractionReply:
         self._moved[posted] = posted  # edited as what it is: an ordinary message
         return posted
 
-    async def edit(self, handle: Any, text: str) -> None:
+    async def edit(self, handle: Any, text: str, *, final: bool = True) -> None:
         if handle in self._moved:
             await self._moved[handle].edit(content=text)
             return
@@ -174,18 +179,23 @@ class MessageReply:
             self._pointed = True
             await self.send(note)
 
-    def stream(self) -> StreamingAnswer:
+    def stream(self, stop: str | None = None) -> StreamingAnswer:
         return StreamingAnswer(self, limit=LIMIT, measure=discord_length, interval=self._edit_interval)
 
     async def menu(self, menu: Menu) -> None:
         await self.text(menu.as_text())
 
-    async def send(self, text: str) -> discord.Message:
+    drafts = False  # Discord has no drafts: progress is sent and edited
+
+    async def draft(self, text: str) -> None:  # pragma: no cover - `drafts` is False
+        raise NotImplementedError
+
+    async def send(self, text: str, *, final: bool = True) -> discord.Message:
         channel = self._message.channel
         if self._replied:
             return await channel.send(text)
         self._replied = True
         return await channel.send(text, reference=self._message.to_reference(fail_if_not_exists=False))
 
-    async def edit(self, handle: discord.Message, text: str) -> None:
+    async def edit(self, handle: discord.Message, text: str, *, final: bool = True) -> None:
         await handle.edit(content=text)

@@ -39,6 +39,7 @@ from telegram.ext import (
     BaseRateLimiter,
     CallbackQueryHandler,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LIMIT",
     "ChatCore",
+    "PriorityTagsLimiter",
     "Running",
     "build_application",
     "run",
@@ -67,7 +69,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 TelegramApp = Application[Bot, Any, Any, Any, Any, Any]
-ALLOWED_UPDATES = ["message", "callback_query"]
+# stopped_message_generation: Telegram's stop button on a draft (Bot API 10.3)
+ALLOWED_UPDATES = ["message", "callback_query", "stopped_message_generation"]
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 DEFAULT_WEBHOOK_PATH = "/telegram/webhook"
 COMMAND_NAME = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
@@ -106,6 +109,24 @@ class _QuietFloodControl(logging.Filter):
 _QUIET = _QuietFloodControl()
 
 
+class PriorityTagsLimiter(AIORateLimiter):
+    """`AIORateLimiter` taking the calls' priority tags (`rate_limit_args={"priority": ..., "retries": n}`,
+    see `outgoing`), until the outgoing scheduler that spends the budget by them replaces it."""
+
+    async def process_request(
+        self,
+        callback: Any,
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: Any,
+    ) -> Any:
+        if isinstance(rate_limit_args, dict):
+            rate_limit_args = rate_limit_args.get("retries")
+        return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
+
+
 def build_application(
     core: ChatCore,
     settings: Settings,
@@ -123,13 +144,14 @@ def build_application(
         .token(token_of(settings))
         .base_url(settings.telegram_base_url)
         .concurrent_updates(PerPersonOrder(handlers))
-        .rate_limiter(rate_limiter or AIORateLimiter(max_retries=0))
+        .rate_limiter(rate_limiter or PriorityTagsLimiter(max_retries=0))
     )
     if settings.telegram_webhook_url:
         builder = builder.updater(None)  # updates arrive through our web server
     application = cast(TelegramApp, builder.build())
     application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT, handlers.on_message))
     application.add_handler(CallbackQueryHandler(handlers.on_callback))
+    application.add_handler(TypeHandler(Update, handlers.on_other))  # anything else: a draft stopped
     application.add_error_handler(handlers.on_error)
     return application
 

@@ -9,6 +9,7 @@ when the provider finds the context too long, the fallback models, and the notes
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from bisect import bisect_left
@@ -25,6 +26,7 @@ from bot.money import format_usd
 from bot.providers.base import ChatMessage, ProviderError, TokenUsage
 from bot.refusals import CapReachedWithHistory, EmptyPrompt, ModelUnavailable, UnknownModelChoice
 from bot.storage import DatabaseBusy
+from bot.wording import STOPPED_NOTE
 
 log = logging.getLogger(__name__)
 
@@ -153,9 +155,16 @@ async def _answer(
 
 async def _relay(ctx: Context, paying: Paying, messages: tuple[ChatMessage, ...]) -> str:
     """Stream the answer into the chat; returns the text delivered (a stop during the final edit does
-    not cut it: the stream had ended, so its usage is what is charged)."""
-    async with ctx.reply.stream() as out:
-        await paying.stream(messages, out.write)
+    not cut it: the stream had ended, so its usage is what is charged). An answer its asker stopped is cut
+    like one a shutdown cut (`Core.stop`), its text ending in a short note."""
+    stoppable = ctx.stoppable
+    async with ctx.reply.stream(stop=stoppable.id if stoppable else None) as out:
+        try:
+            await paying.stream(messages, out.write)
+        except asyncio.CancelledError:
+            if stoppable is not None and stoppable.stopped:
+                await out.write(("\n\n" if paying.shown else "") + STOPPED_NOTE)
+            raise
         return await final_delivery(out)
 
 

@@ -66,14 +66,18 @@ class FakeMessenger:
         self.messages: list[str] = []
         self.calls: list[tuple[str, int, str]] = []
         self.flood: list[float] = []  # retry_after values to raise, one per call
+        self.drafts = False
 
-    async def send(self, text: str) -> Any:
+    async def draft(self, text: str) -> None:
+        raise AssertionError("no drafts here")
+
+    async def send(self, text: str, *, final: bool = True) -> Any:
         self._maybe_flood()
         self.messages.append(text)
         self.calls.append(("send", len(self.messages) - 1, text))
         return len(self.messages) - 1
 
-    async def edit(self, handle: Any, text: str) -> None:
+    async def edit(self, handle: Any, text: str, *, final: bool = True) -> None:
         self._maybe_flood()
         self.messages[handle] = text
         self.calls.append(("edit", handle, text))
@@ -149,11 +153,11 @@ class SlowMessenger(FakeMessenger):
         super().__init__()
         self.gate = asyncio.Event()
 
-    async def send(self, text: str) -> Any:
+    async def send(self, text: str, *, final: bool = True) -> Any:
         await self.gate.wait()
         return await super().send(text)
 
-    async def edit(self, handle: Any, text: str) -> None:
+    async def edit(self, handle: Any, text: str, *, final: bool = True) -> None:
         await self.gate.wait()
         await super().edit(handle, text)
 

@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from telegram.ext import AIORateLimiter
 
-from adapters.telegram_bot import ChatCore, Running, build_application, running
+from adapters.telegram_bot import ChatCore, PriorityTagsLimiter, Running, build_application, running
 from bot.commands import BY_NAME
 from bot.config import Settings
 from bot.incoming import CommandInfo, Incoming, ModelChoice, Reply
@@ -45,9 +44,9 @@ class ScriptedCore(FirstClaims):
         return []
 
 
-def no_throttling() -> AIORateLimiter:
+def no_throttling() -> PriorityTagsLimiter:
     """PTB's limiter without the proactive 20-a-minute group limit (tests send many edits at once)."""
-    return AIORateLimiter(overall_max_rate=0, group_max_rate=0, max_retries=0)
+    return PriorityTagsLimiter(overall_max_rate=0, group_max_rate=0, max_retries=0)
 
 
 @pytest.fixture
