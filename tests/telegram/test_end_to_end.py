@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from adapters.streaming import CURSOR
 from adapters.telegram_bot import utf16_units
 from bot import core as core_module
 from bot.config import Settings
