@@ -333,6 +333,8 @@ class FakeDiscord(FakeServer):
         _check_length(body)
         made = self.message(self.bot, body.get("content") or "", channel=channel)
         made["flags"] = int(body.get("flags") or 0)
+        if body.get("components"):
+            made["components"] = body["components"]
         if webhook:
             made["webhook_id"] = str(APP_ID)
         self.messages[int(made["id"])] = made
@@ -348,6 +350,8 @@ class FakeDiscord(FakeServer):
             )
         if "content" in body:
             found["content"] = body["content"]
+        if "components" in body:  # [] removes them
+            found["components"] = body["components"]
         found["edited_timestamp"] = TIMESTAMP
         return found
 
@@ -523,6 +527,31 @@ class FakeDiscord(FakeServer):
         """An INTERACTION_CREATE payload for `/name option=value ...` in #general (or a DM channel)."""
         data_options = [{"name": k, "type": 3, "value": v} for k, v in (options or {}).items()]
         return self._interaction(2, user, name, data_options, dm_channel)
+
+    def press(self, user: dict[str, Any], message_id: int, custom_id: str) -> dict[str, Any]:
+        """An INTERACTION_CREATE payload for a press on a button of one of the bot's messages in #general."""
+        interaction_id = next(self._ids)
+        self.tokens.append(f"token-{interaction_id}")
+        return {
+            "id": str(interaction_id),
+            "application_id": str(APP_ID),
+            "type": 3,
+            "token": f"token-{interaction_id}",
+            "version": 1,
+            "data": {"custom_id": custom_id, "component_type": 2},
+            "message": self.messages[message_id],
+            "locale": "en-US",
+            "app_permissions": str((1 << 41) - 1),
+            "entitlements": [],
+            "attachment_size_limit": 10 * 1024 * 1024,
+            "guild_id": str(GUILD_ID),
+            "guild_locale": "en-US",
+            "channel_id": str(CHANNEL_ID),
+            "channel": {"id": str(CHANNEL_ID), "type": 0, "guild_id": str(GUILD_ID), "name": "general"},
+            "member": self.member(user) | {"permissions": "0"},
+            "context": 0,
+            "authorizing_integration_owners": {"0": str(GUILD_ID)},
+        }
 
     def autocomplete(self, user: dict[str, Any], name: str, option: str, typed: str) -> dict[str, Any]:
         data_options = [{"name": option, "type": 3, "value": typed, "focused": True}]
