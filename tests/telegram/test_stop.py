@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from adapters.telegram_bot import reply as telegram_reply
 from bot import core as core_module
 from bot.config import Settings
 from bot.providers import demo
@@ -168,3 +169,22 @@ async def test_an_answer_done_before_its_first_progress_call_is_one_message(
     assert not fake_telegram.calls_to("editMessageText")
     assert not fake_telegram.calls_to("sendMessageDraft")  # nor a draft
     assert not fake_telegram.calls_to("sendChatAction")  # nor "typing…": the text came within a second
+
+
+async def test_a_silent_model_shows_thinking_as_an_empty_draft(
+    fake_telegram: FakeTelegram,
+    telegram_settings: Settings,
+    fake_openai: FakeOpenAI,
+    core: TrackingCore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(telegram_reply, "TYPING_AFTER", 0.05)
+    fake_openai.default = Script(text="at last", delay=0.5)  # half a second before each chunk
+    async with running_bot(core, telegram_settings):
+        await fake_telegram.push(tg.private_text(ALICE, "think"))
+        await core.wait_handled(1)
+    drafted = fake_telegram.drafted(31)
+    assert drafted[0] == ""  # Telegram's "Thinking…" while the model said nothing
+    assert len({d["draft_id"] for d in fake_telegram.drafts[31]}) == 1  # then the answer's own drafts
+    assert not fake_telegram.calls_to("sendChatAction")
+    assert fake_telegram.shown(31) == ["at last"]
