@@ -188,3 +188,25 @@ async def test_a_silent_model_shows_thinking_as_an_empty_draft(
     assert len({d["draft_id"] for d in fake_telegram.drafts[31]}) == 1  # then the answer's own drafts
     assert not fake_telegram.calls_to("sendChatAction")
     assert fake_telegram.shown(31) == ["at last"]
+
+
+async def test_an_owner_may_stop_anyones_answer(
+    fake_telegram: FakeTelegram, telegram_settings: Settings, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.default = Script(text="one two three four five", stall_after_words=3)
+    settings = models(telegram_settings, fake_openai.url).model_copy(update={"owner_ids": ("telegram:33",)})
+    async with core_module.open_core(settings) as real:
+        core = TrackingCore(real)
+        async with running_bot(core, telegram_settings):
+            await fake_telegram.push(tg.group_text(BOB, "/ask count"))
+            await eventually(lambda: fake_openai.stalled == 1, "the model sent its three words")
+            await fake_telegram.wait_for(
+                lambda: any(m.get("reply_markup") for m in fake_telegram.chat_messages(GROUP_ID)), "Stop"
+            )
+            (shown,) = fake_telegram.chat_messages(GROUP_ID)
+            await fake_telegram.push(tg.callback(CAROL, shown, stop_button(shown)))  # Carol is an owner
+            await core.wait_handled(1)
+            await eventually(lambda: fake_openai.disconnects == 1, "the provider request cancelled")
+        (final,) = fake_telegram.chat_messages(GROUP_ID)
+        assert final["text"].endswith(STOPPED_NOTE) and "reply_markup" not in final
+        assert await charge(core, "telegram:32") == (bound_of("one two three ", "count"), 1)
