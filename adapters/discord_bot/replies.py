@@ -15,7 +15,7 @@ from typing import Any
 
 import discord
 
-from adapters.streaming import StreamingAnswer, split_text
+from adapters.streaming import Messenger, StreamingAnswer, split_text
 from bot.incoming import Menu
 
 log = logging.getLogger("adapters.discord_bot")
@@ -37,6 +37,14 @@ def stop_view(answer: str | None, final: bool) -> discord.ui.View | None:
     )
     view.add_item(button)
     return view
+
+
+def streaming(messenger: Messenger, interval: float) -> StreamingAnswer:
+    """The shared streaming loop at Discord's limit: progress at most every `interval` seconds, the first
+    no sooner (an answer done by then is one message)."""
+    return StreamingAnswer(
+        messenger, limit=LIMIT, measure=discord_length, interval=interval, first_delay=interval
+    )
 
 
 def with_view(view: discord.ui.View | None) -> dict[str, Any]:
@@ -83,13 +91,7 @@ class InteractionReply:
 
     def stream(self, stop: str | None = None) -> StreamingAnswer:
         self._stop = stop
-        return StreamingAnswer(
-            self,
-            limit=LIMIT,
-            measure=discord_length,
-            interval=self._edit_interval,
-            first_delay=self._edit_interval,
-        )
+        return streaming(self, self._edit_interval)
 
     async def menu(self, menu: Menu) -> None:
         await self.text(menu.as_text(), private=True)
@@ -218,13 +220,7 @@ class MessageReply:
 
     def stream(self, stop: str | None = None) -> StreamingAnswer:
         self._stop = stop
-        return StreamingAnswer(
-            self,
-            limit=LIMIT,
-            measure=discord_length,
-            interval=self._edit_interval,
-            first_delay=self._edit_interval,
-        )
+        return streaming(self, self._edit_interval)
 
     async def menu(self, menu: Menu) -> None:
         await self.text(menu.as_text())

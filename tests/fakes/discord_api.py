@@ -544,14 +544,7 @@ class FakeDiscord(FakeServer):
             "app_permissions": str((1 << 41) - 1),
             "entitlements": [],
             "attachment_size_limit": 10 * 1024 * 1024,
-            "guild_id": str(GUILD_ID),
-            "guild_locale": "en-US",
-            "channel_id": str(CHANNEL_ID),
-            "channel": {"id": str(CHANNEL_ID), "type": 0, "guild_id": str(GUILD_ID), "name": "general"},
-            "member": self.member(user) | {"permissions": "0"},
-            "context": 0,
-            "authorizing_integration_owners": {"0": str(GUILD_ID)},
-        }
+        } | self._in_general(user, GUILD_ID)
 
     def autocomplete(self, user: dict[str, Any], name: str, option: str, typed: str) -> dict[str, Any]:
         data_options = [{"name": option, "type": 3, "value": typed, "focused": True}]
@@ -595,13 +588,17 @@ class FakeDiscord(FakeServer):
         else:
             if "guild_id" in command:
                 data["guild_id"] = command["guild_id"]
-            payload |= {
-                "guild_id": str(guild),
-                "guild_locale": "en-US",
-                "channel_id": str(CHANNEL_ID),
-                "channel": {"id": str(CHANNEL_ID), "type": 0, "guild_id": str(guild), "name": "general"},
-                "member": self.member(user) | {"permissions": "0"},
-                "context": 0,
-                "authorizing_integration_owners": {"0": str(guild)},
-            }
+            payload |= self._in_general(user, guild)
         return payload
+
+    def _in_general(self, user: dict[str, Any], guild: int) -> dict[str, Any]:
+        """An interaction's fields for `user` in #general of `guild`."""
+        return {
+            "guild_id": str(guild),
+            "guild_locale": "en-US",
+            "channel_id": str(CHANNEL_ID),
+            "channel": {"id": str(CHANNEL_ID), "type": 0, "guild_id": str(guild), "name": "general"},
+            "member": self.member(user) | {"permissions": "0"},
+            "context": 0,
+            "authorizing_integration_owners": {"0": str(guild)},
+        }
