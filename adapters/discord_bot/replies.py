@@ -36,6 +36,9 @@ def stop_view(answer: str | None, final: bool) -> discord.ui.View | None:
         label=STOP_LABEL, style=discord.ButtonStyle.danger, custom_id=STOP_PREFIX + answer
     )
     view.add_item(button)
+    # Presses reach the client's `on_interaction`, not the view store: a finished view is sent as it is
+    # but never kept, so answers leave nothing behind in discord.py's store.
+    view.stop()
     return view
 
 
