@@ -83,7 +83,7 @@ class ConsoleReply:
     async def text(self, text: str, *, private: bool = False) -> None:
         self._out.write(text + "\n")
 
-    def stream(self) -> ConsoleStream:
+    def stream(self, stop: str | None = None) -> ConsoleStream:
         return ConsoleStream(self._out)
 
     async def menu(self, menu: Menu) -> None:

@@ -35,12 +35,35 @@ class FloodWait(Exception):
         self.retry_after = retry_after
 
 
+class Skipped(Exception):
+    """The platform's outgoing scheduler chose not to send a progress call (under load): nothing went out,
+    and that is fine; the next progress call or the final text shows everything."""
+
+
+class DraftsRefused(Exception):
+    """The chat does not take drafts: show this answer's progress by sending and editing instead."""
+
+
 class Messenger(Protocol):
-    async def send(self, text: str) -> Any:
+    """One chat's calls. `final` marks the answer's final text (never skipped by a scheduler, and without
+    a Stop control); progress is everything else.
+
+    A messenger whose `drafts` is true streams progress as a draft (`draft`), an ephemeral preview the
+    platform replaces with the final message, so an answer costs one `send` per message in the end.
+    """
+
+    @property
+    def drafts(self) -> bool: ...
+
+    async def send(self, text: str, *, final: bool) -> Any:
         """Send a new message and return a handle to edit it later."""
         ...
 
-    async def edit(self, handle: Any, text: str) -> None: ...
+    async def edit(self, handle: Any, text: str, *, final: bool) -> None: ...
+
+    async def draft(self, text: str) -> None:
+        """Show `text` as the draft of the message being written (raise `DraftsRefused` if the chat can't)."""
+        ...
 
 
 def _cut_point(text: str, limit: int, measure: Callable[[str], int]) -> int:
@@ -124,7 +147,14 @@ def _open_fence(text: str) -> tuple[bool, str]:
 
 
 class StreamingAnswer(ClosingStream):
-    """An `AnswerStream` over a `Messenger`: edits at most every `interval` seconds, splits at `limit`."""
+    """An `AnswerStream` over a `Messenger`: progress at most every `interval` seconds (the first no sooner
+    than `first_delay` after the answer began), split at `limit`.
+
+    An answer that ends before its first progress call went out is one message: the final text, with the
+    pending call withdrawn. Only a call that has not started is withdrawn: one cut in flight could still
+    land (a message we can't edit, or a stale edit after the final one); a scheduler drops progress it
+    can't send soon (`Skipped`) rather than keep the final text waiting.
+    """
 
     def __init__(
         self,
@@ -133,6 +163,7 @@ class StreamingAnswer(ClosingStream):
         limit: int,
         measure: Callable[[str], int] = len,
         interval: float = 1.0,
+        first_delay: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
         max_final_attempts: int = 5,
     ) -> None:
@@ -145,8 +176,10 @@ class StreamingAnswer(ClosingStream):
         self._text = ""
         self._handles: list[Any] = []  # messages sent so far, in order
         self._shown: list[str] = []  # what each of them currently shows
+        self._first_at = clock() + first_delay  # no progress before this
         self._next_edit = 0.0
         self._progress: asyncio.Task[None] | None = None  # the progress call in flight, if any
+        self._calling = False  # the progress call has gone to the platform: it is waited for, never cut
         self.closed = False
 
     @property
@@ -160,14 +193,20 @@ class StreamingAnswer(ClosingStream):
         if busy or not self._text.strip() or now < self._next_edit:
             return
         self._next_edit = now + self._interval
-        self._progress = asyncio.create_task(self._show_progress(self._text + CURSOR))
+        self._progress = asyncio.create_task(self._show_progress())
         await asyncio.sleep(0)  # let the call start now rather than at the next pause in the stream
 
-    async def _show_progress(self, text: str) -> None:
+    async def _show_progress(self) -> None:
+        wait = self._first_at - self._clock()
+        if wait > 0:  # pending: an answer that ends meanwhile withdraws this call
+            await asyncio.sleep(wait)
+        self._calling = True
         try:
-            await self._show(text, final=False)
-        except FloodWait as wait:
-            self._next_edit = self._clock() + wait.retry_after  # skip progress edits meanwhile
+            await self._show(self._text + CURSOR, final=False)  # the text as it is now
+        except FloodWait as flood:
+            self._next_edit = self._clock() + flood.retry_after  # skip progress edits meanwhile
+        except Skipped:
+            pass  # the scheduler had no room for progress: the next call shows it all
         except Exception:  # progress is best effort; the final delivery reports failures
             log.warning("intermediate edit failed", exc_info=True)
         else:  # a call that was slow to go through spaces out the next one
@@ -176,12 +215,15 @@ class StreamingAnswer(ClosingStream):
     async def drain(self) -> None:
         """Wait until the progress call in flight (if any) is done: a caller that wants every write shown."""
         if self._progress is not None:
-            await self._progress
+            await asyncio.wait([self._progress])
 
     async def close(self) -> str:
         """Deliver the whole answer, waiting out flood control; returns the text delivered."""
         self.closed = True
-        await self.drain()  # never cancelled: a send cut short could leave a message we can't edit
+        progress = self._progress
+        if progress is not None and not progress.done() and not self._calling:
+            progress.cancel()  # it never went out: the final text is the one message
+        await self.drain()  # a call that went out is never cut
         if not self._text.strip():
             return self._text
         for attempt in range(1, self._max_final_attempts + 1):
@@ -199,10 +241,17 @@ class StreamingAnswer(ClosingStream):
         if not final and len(chunks) > 1 and chunks[-1].strip() == CURSOR.strip():
             chunks = chunks[:-1]
         for index, chunk in enumerate(chunks):
+            done = final or index < len(chunks) - 1  # a chunk the text has grown past is final too
+            if not done and self._messenger.drafts:
+                try:
+                    await self._messenger.draft(chunk)
+                    continue
+                except DraftsRefused:
+                    pass  # the messenger remembers it: this and later progress is sent and edited
             if index < len(self._handles):
                 if self._shown[index] != chunk:
-                    await self._messenger.edit(self._handles[index], chunk)
+                    await self._messenger.edit(self._handles[index], chunk, final=done)
                     self._shown[index] = chunk
             else:
-                self._handles.append(await self._messenger.send(chunk))
+                self._handles.append(await self._messenger.send(chunk, final=done))
                 self._shown.append(chunk)

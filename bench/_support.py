@@ -42,7 +42,7 @@ class QuietReply:
     async def text(self, text: str, *, private: bool = False) -> None:
         self.lines.append(text)
 
-    def stream(self) -> _Stream:
+    def stream(self, stop: str | None = None) -> _Stream:
         return _Stream(self)
 
     async def menu(self, menu: Menu) -> None:

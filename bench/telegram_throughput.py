@@ -41,7 +41,7 @@ from aiohttp import web
 from telegram.ext import BaseRateLimiter
 
 from adapters.streaming import CURSOR
-from adapters.telegram_bot.outgoing import Limits, OutgoingScheduler
+from adapters.telegram_bot.outgoing import UNBOUNDED, OutgoingScheduler
 from adapters.telegram_bot.reply import render
 from bench._support import bench_core
 from bot.core import Core
@@ -55,7 +55,6 @@ FIRST_ID = 700_000  # Telegram user ids of the benchmark's people (a private cha
 LATENCY = 0.1  # the model's time to first token
 ANSWER_TOKENS = 200
 STALLED = 600.0  # seconds; a run that takes longer has stalled
-UNBOUNDED = Limits(1e9, 1e9, 1e9, 1e9, 1e9, 1e9)
 
 
 # ---------------------------------------------------------------- the child: fake Bot API and model

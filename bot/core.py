@@ -7,12 +7,15 @@ no adapter; `open_core` builds the services every command shares.
 Stopping is the core's too: `Core.drain` (called on SIGTERM or Ctrl-C, before the adapters stop) turns new
 messages away, lets the answers in progress finish within a grace period and cuts the rest, each settled
 and delivered as far as it got, so a deploy never leaves holds for the next start to charge in full.
+`Core.stop` is the same cut for one answer, asked for by its asker (or an owner) through the Stop control
+an adapter shows with the answer's id: one code path delivers, notes and charges both.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -20,7 +23,7 @@ from typing import Any, TypeVar
 
 from bot.access import Gate
 from bot.commands import ALL
-from bot.commands.base import Context, Services
+from bot.commands.base import Context, Services, Stoppable
 from bot.commands.model import model_choices
 from bot.config import Settings
 from bot.conversation import Conversations
@@ -28,6 +31,7 @@ from bot.deliveries import Deliveries
 from bot.i18n import Language, _, from_client, speaking, use
 from bot.incoming import CUT_DELIVERY_LIMIT, CommandInfo, Incoming, ModelChoice, Reply, split_command
 from bot.ledger import Ledger, utc_now
+from bot.owner import is_owner
 from bot.pricing import Pricer, price_updates
 from bot.providers.catalog import ProviderSpec
 from bot.providers.http import create_session
@@ -36,7 +40,7 @@ from bot.providers.registry import Providers
 from bot.refusals import Refusal, Restarting
 from bot.startup import model_warnings
 from bot.storage import DatabaseBusy, Turn, open_database
-from bot.wording import RESTARTING, UNEXPECTED, refusal
+from bot.wording import RESTARTING, STOP_FINISHED, STOP_NOT_YOURS, STOPPING, UNEXPECTED, refusal
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -66,6 +70,7 @@ class Core:
         self._commands = {name: c for c in services.commands for name in (c.name, *c.aliases)}
         self._answering: set[asyncio.Future[Any]] = set()  # messages and requests being answered, for `drain`
         self._draining = False
+        self._stoppable: dict[str, tuple[Stoppable, asyncio.Future[Any]]] = {}  # answers by their Stop id
         self._deliveries = Deliveries(services.ledger.db, services.clock)
 
     async def claim(self, delivery: str) -> bool:
@@ -96,16 +101,41 @@ class Core:
             with speaking(self.client_language(incoming.language)):
                 await reply.text(_(RESTARTING), private=True)
             return
-        answering = asyncio.ensure_future(self._handle(incoming, reply, *parsed))
+        stoppable = Stoppable(secrets.token_hex(8), incoming.user)
+        answering = asyncio.ensure_future(self._handle(incoming, reply, *parsed, stoppable))
         self._answering.add(answering)
         answering.add_done_callback(self._answering.discard)
+        self._stoppable[stoppable.id] = (stoppable, answering)
+        answering.add_done_callback(lambda _: self._stoppable.pop(stoppable.id, None))
         try:
             await answering
         except asyncio.CancelledError:
             this = asyncio.current_task()
             if answering.cancelled() and this is not None and not this.cancelling():
-                return  # cut by `drain`, not by our caller: settled and delivered as far as it got
+                return  # cut by `drain` or `stop`, not by our caller: settled and delivered as far as it got
             raise
+
+    def stop(self, answer: str, *, by: str, language: str | None = None) -> str:
+        """Stop the answer whose Stop control carries `answer`, when `by` (an identity) asked it or is an
+        owner: the provider request is cancelled at once and the answer cut the way `drain` cuts it (what
+        was shown stays, ending in a short note, charged its usage or the bound of what streamed). Returns
+        the one line for the person who pressed it (in `language`, their client's), and anyone else's press
+        changes nothing."""
+        with speaking(self.client_language(language)):
+            return _(self._stop(answer, by))
+
+    def _stop(self, answer: str, by: str) -> str:
+        found = self._stoppable.get(answer)
+        if found is None or found[1].done():
+            return STOP_FINISHED
+        stoppable, answering = found
+        if by != stoppable.user and not is_owner(self.services.settings, by):
+            return STOP_NOT_YOURS
+        if not stoppable.stopped:
+            log.info("%s stopped the answer to %s", by, stoppable.user)
+            stoppable.stopped = True
+            answering.cancel()
+        return STOPPING
 
     async def outside_chat(self, user: str, work: Callable[[], Awaitable[T]]) -> T:
         """Run a paid request that comes from outside chat (the gateway's) the way /ask runs in chat: turned
@@ -171,7 +201,9 @@ class Core:
             chosen = None
         return from_client(chosen) or self.client_language(incoming.language)
 
-    async def _handle(self, incoming: Incoming, reply: Reply, name: str, args: str) -> None:
+    async def _handle(
+        self, incoming: Incoming, reply: Reply, name: str, args: str, stoppable: Stoppable | None = None
+    ) -> None:
         use(await self.language(incoming))  # this task's language: every line below is worded in it
         command = self._commands.get(name)
         if command is None:
@@ -179,7 +211,7 @@ class Core:
             await reply.text(_("Unknown command /{name}.").format(name=name), private=True)
         try:
             await self._gate.check(incoming, command)
-            await command.run(Context(self.services, incoming, reply, name, args))
+            await command.run(Context(self.services, incoming, reply, name, args, stoppable))
         except Refusal as exc:  # every "no", from any part of the bot: one line for the asker
             if exc.silent:  # they were told already (a flood past the rate limit): not once per message
                 log.debug("silent refusal of /%s for %s: %r", name, incoming.user, exc)

@@ -217,8 +217,9 @@ class Reply(Protocol):
         `Incoming.private` says nobody else is in the chat."""
         ...
 
-    def stream(self) -> AnswerStream:
-        """Start a streamed answer."""
+    def stream(self, stop: str | None = None) -> AnswerStream:
+        """Start a streamed answer. `stop` is the id of the answer's Stop control, where the platform
+        shows one to the asker (a button): pressing it calls `Core.stop(stop, by=...)`."""
         ...
 
     async def menu(self, menu: Menu) -> None:

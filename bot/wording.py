@@ -279,3 +279,10 @@ def heard(transcript: str) -> str:
 
 def no_speech() -> str:
     return _("I heard no words in that recording.")
+
+
+# Stop, as the answer and the person who pressed it read it (translated where shown)
+STOPPED_NOTE = N_("(stopped)")
+STOPPING = N_("Stopping.")
+STOP_NOT_YOURS = N_("Only the person who asked can stop this answer.")
+STOP_FINISHED = N_("This answer has already finished.")

@@ -49,7 +49,7 @@ class RecordingReply:
         if private:
             self.private_lines.append(text)
 
-    def stream(self) -> RecordingStream:
+    def stream(self, stop: str | None = None) -> RecordingStream:
         return RecordingStream(self)
 
     async def menu(self, menu: Menu) -> None:
@@ -120,6 +120,10 @@ class FirstClaims:
         """One process, so a turn taken at once (as `Core.line_up` on SQLite)."""
         return Turn()
 
+    def stop(self, answer: str, *, by: str, language: str | None = None) -> str:
+        """Nothing a scripted core runs can be stopped."""
+        return "This answer has already finished."
+
 
 class TrackingCore:
     """Wraps a chat core (real or scripted); a test can wait until N messages were started, or handled."""
@@ -144,6 +148,10 @@ class TrackingCore:
     async def line_up(self, key: str) -> Turn:
         turn: Turn = await self.inner.line_up(key)
         return turn
+
+    def stop(self, answer: str, *, by: str, language: str | None = None) -> str:
+        result: str = self.inner.stop(answer, by=by)
+        return result
 
     async def _record(self, where: list[Incoming], incoming: Incoming) -> None:
         async with self._changed:

@@ -26,7 +26,7 @@ from discord import app_commands
 
 from adapters.discord_bot.media import download
 from adapters.discord_bot.pacing import Pacer
-from adapters.discord_bot.replies import InteractionReply, MessageReply
+from adapters.discord_bot.replies import STOP_PREFIX, InteractionReply, MessageReply
 from adapters.discord_bot.translator import DESCRIPTION_CHARS, CatalogTranslator
 from adapters.handoff import ChatCore, Handoff, KnownCommands, short
 from adapters.media import file_line
@@ -199,6 +199,25 @@ class CapbotClient(discord.Client):
         await answer(
             self.core, incoming, MessageReply(message, edit_interval=self.edit_interval, pacer=self.pacer)
         )
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """A press on an answer's Stop button: handled at once, never queued behind the answer it stops;
+        whoever pressed it gets one short line only they see."""
+        if interaction.type is not discord.InteractionType.component:
+            return  # slash commands and autocomplete are the command tree's
+        data: dict[str, Any] = dict(interaction.data or {})
+        custom_id = data.get("custom_id", "")
+        if not isinstance(custom_id, str) or not custom_id.startswith(STOP_PREFIX):
+            return
+        line = self.core.stop(
+            custom_id.removeprefix(STOP_PREFIX),
+            by=identity(interaction.user),
+            language=interaction.locale.value,
+        )
+        try:
+            await interaction.response.send_message(line, ephemeral=True)
+        except discord.HTTPException as exc:
+            log.info("discord: could not answer a Stop press: %s", short(exc))
 
     async def answer_slash(self, interaction: discord.Interaction, command: CommandInfo, value: str) -> None:
         """A slash command as the core reads it, "/name value"; public when it streams an answer."""

@@ -7,8 +7,8 @@ channel, 50 requests a second for the bot) and skips a progress edit when its ch
 global one, is short: the edit would only delay what matters. First and final texts always go (discord.py
 paces them) and are counted, so progress gives way to them.
 
-A progress text is recognised the way the streaming loop writes it: ending in its cursor. A skipped edit
-raises `FloodWait`, which the loop already treats as "no progress until then".
+A progress edit is any edit the streaming loop doesn't mark `final`. A skipped edit raises `FloodWait`,
+which the loop already treats as "no progress until then".
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from adapters.buckets import Bucket
-from adapters.streaming import CURSOR, FloodWait, Messenger
+from adapters.streaming import FloodWait, Messenger
 
 CHANNEL_RATE, CHANNEL_BURST = 1.0, 5.0  # 5 per 5 s in one channel
 GLOBAL_RATE, GLOBAL_BURST = 50.0, 50.0  # a second, for the whole bot
@@ -68,15 +68,22 @@ class PacedMessenger:
         self._channel_id = channel_id
         self._pacer = pacer
 
-    async def send(self, text: str) -> Any:
-        self._pacer.spend(self._channel_id)
-        return await self._messenger.send(text)
+    @property
+    def drafts(self) -> bool:
+        return self._messenger.drafts
 
-    async def edit(self, handle: Any, text: str) -> None:
-        if text.endswith(CURSOR):
+    async def send(self, text: str, *, final: bool) -> Any:
+        self._pacer.spend(self._channel_id)
+        return await self._messenger.send(text, final=final)
+
+    async def edit(self, handle: Any, text: str, *, final: bool) -> None:
+        if final:
+            self._pacer.spend(self._channel_id)
+        else:
             wait = self._pacer.progress(self._channel_id)
             if wait:
                 raise FloodWait(wait)
-        else:
-            self._pacer.spend(self._channel_id)
-        await self._messenger.edit(handle, text)
+        await self._messenger.edit(handle, text, final=final)
+
+    async def draft(self, text: str) -> None:
+        await self._messenger.draft(text)

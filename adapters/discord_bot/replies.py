@@ -3,6 +3,9 @@
 An interaction's token (which every edit and follow-up uses) dies 15 minutes after the interaction;
 Discord then answers 401 "Invalid Webhook Token" (code 50027). An answer still streaming at that point
 continues as ordinary messages: public ones in the channel, private ones in a DM to the asker.
+
+A streaming answer carries a Stop button (a component whose custom id is `stop:` and the core's id for the
+answer) on its progress; the final text goes without it. The client answers presses (`Core.stop`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 import discord
 
 from adapters.discord_bot.pacing import PacedMessenger, Pacer
-from adapters.streaming import StreamingAnswer, split_text
+from adapters.streaming import Messenger, StreamingAnswer, split_text
 from bot.i18n import N_, _
 from bot.incoming import Menu
 
@@ -22,6 +25,36 @@ log = logging.getLogger("adapters.discord_bot")
 LIMIT = 2000  # per message, in code points (what `len` counts): discord/discord-api-docs#1315
 PLACEHOLDER = "…"  # completes a public deferred response just before it is withdrawn
 INVALID_WEBHOOK_TOKEN = 50027  # the interaction's 15 minutes are over
+STOP_PREFIX = "stop:"  # a Stop button's custom id: the prefix, then the core's id for the answer
+STOP_LABEL = N_("Stop")
+
+
+def stop_view(answer: str | None, final: bool) -> discord.ui.View | None:
+    """The Stop button for an answer's progress; None (no components) for its final text."""
+    if answer is None or final:
+        return None
+    view = discord.ui.View(timeout=None)
+    button: discord.ui.Button[discord.ui.View] = discord.ui.Button(
+        label=_(STOP_LABEL), style=discord.ButtonStyle.danger, custom_id=STOP_PREFIX + answer
+    )
+    view.add_item(button)
+    # Presses reach the client's `on_interaction`, not the view store: a finished view is sent as it is
+    # but never kept, so answers leave nothing behind in discord.py's store.
+    view.stop()
+    return view
+
+
+def streaming(messenger: Messenger, interval: float) -> StreamingAnswer:
+    """The shared streaming loop at Discord's limit: progress at most every `interval` seconds, the first
+    no sooner (an answer done by then is one message)."""
+    return StreamingAnswer(
+        messenger, limit=LIMIT, measure=discord_length, interval=interval, first_delay=interval
+    )
+
+
+def with_view(view: discord.ui.View | None) -> dict[str, Any]:
+    """A new message's keyword for its components: nothing at all when it has none."""
+    return {} if view is None else {"view": view}
 
 
 def discord_length(text: str) -> int:
@@ -61,6 +94,7 @@ class InteractionReply:
         self._edit_interval = edit_interval
         self._expired = False  # the token is dead: everything else goes out as ordinary messages
         self._moved: dict[Any, discord.Message] = {}  # handle → the ordinary message that shows its text
+        self._stop: str | None = None  # the streamed answer's id for its Stop button
 
     async def text(self, text: str, *, private: bool = False) -> None:
         for chunk in split_text(text, LIMIT, discord_length):
@@ -68,45 +102,55 @@ class InteractionReply:
                 await self._withdraw_original()
             await self.send(chunk, private=private)
 
-    def stream(self) -> StreamingAnswer:
+    def stream(self, stop: str | None = None) -> StreamingAnswer:
+        self._stop = stop
         paced = PacedMessenger(self, self._interaction.channel_id or 0, self._pacer)
-        return StreamingAnswer(paced, limit=LIMIT, measure=discord_length, interval=self._edit_interval)
+        return streaming(paced, self._edit_interval)
 
     async def menu(self, menu: Menu) -> None:
         await self.text(menu.as_text(), private=True)
 
-    async def send(self, text: str, *, private: bool = False) -> Any:
+    drafts = False  # Discord has no drafts: progress is sent and edited
+
+    async def draft(self, text: str) -> None:  # pragma: no cover - `drafts` is False
+        raise NotImplementedError
+
+    async def send(self, text: str, *, private: bool = False, final: bool = True) -> Any:
         """Messenger for the streaming loop: fill the deferred response, then add follow-ups."""
         private = private or not self._public  # follow-ups to a private command stay private too
+        view = stop_view(self._stop, final)
         if not self._expired:
             try:
                 if self._original_pending:
-                    await self._interaction.edit_original_response(content=text)
+                    await self._interaction.edit_original_response(content=text, view=view)
                     self._original_pending = False
                     return ORIGINAL
-                return await self._interaction.followup.send(text, ephemeral=private, wait=True)
+                return await self._interaction.followup.send(
+                    text, ephemeral=private, wait=True, **with_view(view)
+                )
             except discord.HTTPException as exc:
                 self._expire(exc)
-        posted = await self._post(text, private=private)
+        posted = await self._post(text, private=private, view=view)
         self._moved[posted] = posted  # edited as what it is: an ordinary message
         return posted
 
-    async def edit(self, handle: Any, text: str) -> None:
+    async def edit(self, handle: Any, text: str, *, final: bool = True) -> None:
+        view = stop_view(self._stop, final)  # None on the final text: the button goes
         if handle in self._moved:
-            await self._moved[handle].edit(content=text)
+            await self._moved[handle].edit(content=text, view=view)
             return
         if not self._expired:
             try:
                 if handle is ORIGINAL:
-                    await self._interaction.edit_original_response(content=text)
+                    await self._interaction.edit_original_response(content=text, view=view)
                 else:
-                    await handle.edit(content=text)
+                    await handle.edit(content=text, view=view)
                 return
             except discord.HTTPException as exc:
                 self._expire(exc)
         # The interaction message keeps what it showed; its text continues in a message of our own.
         private = not self._public if handle is ORIGINAL else bool(handle.flags.ephemeral)
-        self._moved[handle] = await self._post(text, private=private)
+        self._moved[handle] = await self._post(text, private=private, view=view)
 
     async def finish(self) -> None:
         """Withdraw the deferred response if nothing was said into it (a silent refusal, a dropped
@@ -122,14 +166,16 @@ class InteractionReply:
             log.warning("discord: interaction token expired; continuing the answer as messages")
         self._expired = True
 
-    async def _post(self, text: str, *, private: bool) -> discord.Message:
+    async def _post(
+        self, text: str, *, private: bool, view: discord.ui.View | None = None
+    ) -> discord.Message:
         """An ordinary message, sent with the bot's token: a DM when private, else in the channel."""
         if private:
-            return await self._interaction.user.send(text)
+            return await self._interaction.user.send(text, **with_view(view))
         channel = self._interaction.client.get_partial_messageable(
             self._interaction.channel_id or 0, guild_id=self._interaction.guild_id
         )
-        return await channel.send(text)
+        return await channel.send(text, **with_view(view))
 
     async def _withdraw_original(self) -> None:
         # A deferred response keeps the visibility it was deferred with, and the first follow-up after a
@@ -168,6 +214,7 @@ class MessageReply:
         self._replied = False
         self._edit_interval = edit_interval
         self._pointed = False  # the channel was told once where the private lines went
+        self._stop: str | None = None  # the streamed answer's id for its Stop button
 
     async def text(self, text: str, *, private: bool = False) -> None:
         if private and self._message.guild is not None:
@@ -188,19 +235,28 @@ class MessageReply:
             self._pointed = True
             await self.send(note)
 
-    def stream(self) -> StreamingAnswer:
+    def stream(self, stop: str | None = None) -> StreamingAnswer:
+        self._stop = stop
         paced = PacedMessenger(self, self._message.channel.id, self._pacer)
-        return StreamingAnswer(paced, limit=LIMIT, measure=discord_length, interval=self._edit_interval)
+        return streaming(paced, self._edit_interval)
 
     async def menu(self, menu: Menu) -> None:
         await self.text(menu.as_text())
 
-    async def send(self, text: str) -> discord.Message:
-        channel = self._message.channel
-        if self._replied:
-            return await channel.send(text)
-        self._replied = True
-        return await channel.send(text, reference=self._message.to_reference(fail_if_not_exists=False))
+    drafts = False  # Discord has no drafts: progress is sent and edited
 
-    async def edit(self, handle: discord.Message, text: str) -> None:
-        await handle.edit(content=text)
+    async def draft(self, text: str) -> None:  # pragma: no cover - `drafts` is False
+        raise NotImplementedError
+
+    async def send(self, text: str, *, final: bool = True) -> discord.Message:
+        channel = self._message.channel
+        view = with_view(stop_view(self._stop, final))
+        if self._replied:
+            return await channel.send(text, **view)
+        self._replied = True
+        return await channel.send(
+            text, reference=self._message.to_reference(fail_if_not_exists=False), **view
+        )
+
+    async def edit(self, handle: discord.Message, text: str, *, final: bool = True) -> None:
+        await handle.edit(content=text, view=stop_view(self._stop, final))

@@ -39,6 +39,7 @@ from telegram.ext import (
     BaseRateLimiter,
     CallbackQueryHandler,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
@@ -71,7 +72,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 TelegramApp = Application[Bot, Any, Any, Any, Any, Any]
-ALLOWED_UPDATES = ["message", "callback_query"]
+# stopped_message_generation: Telegram's stop button on a draft (Bot API 10.3)
+ALLOWED_UPDATES = ["message", "callback_query", "stopped_message_generation"]
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 DEFAULT_WEBHOOK_PATH = "/telegram/webhook"
 # Text, and the files the core may answer: photos, documents (images; others get one line), voice, audio.
@@ -127,6 +129,7 @@ def build_application(
     application = cast(TelegramApp, builder.build())
     application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & MESSAGES, handlers.on_message))
     application.add_handler(CallbackQueryHandler(handlers.on_callback))
+    application.add_handler(TypeHandler(Update, handlers.on_other))  # anything else: a draft stopped
     application.add_error_handler(handlers.on_error)
     return application
 

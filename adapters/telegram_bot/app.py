@@ -38,7 +38,14 @@ from adapters.streaming import StreamingAnswer
 from adapters.telegram_bot.albums import Albums
 from adapters.telegram_bot.media import carries_media, download, wanted
 from adapters.telegram_bot.menu import Browse, MenuBoard
-from adapters.telegram_bot.reply import Bot, ChatMessenger, TelegramReply, TypingIndicator
+from adapters.telegram_bot.reply import (
+    STOP_PREFIX,
+    Bot,
+    ChatMessenger,
+    Drafts,
+    TelegramReply,
+    TypingIndicator,
+)
 from bot.i18n import N_, _, speaking
 from bot.incoming import Incoming, Menu
 from bot.refusals import FileNotTaken
@@ -248,10 +255,10 @@ class MenuReply:
     async def text(self, text: str, *, private: bool = False) -> None:
         self.lines.append(text)
 
-    def stream(self) -> StreamingAnswer:  # no menu command streams; answer in the chat if one ever does
-        return TelegramReply(
+    def stream(self, stop: str | None = None) -> StreamingAnswer:  # no menu command streams; answer in
+        return TelegramReply(  # the chat if one ever does
             self.messenger, self._board, asker=self._asker, edit_interval=self._edit_interval
-        ).stream()
+        ).stream(stop)
 
     async def menu(self, menu: Menu) -> None:
         self.replaced = True
@@ -264,7 +271,8 @@ class MenuReply:
 
 
 class Handlers:
-    """The two entry points PTB calls: a text message, and a tap on a menu button."""
+    """The entry points PTB calls: a text message, a tap on a button (a menu's, an answer's Stop), and
+    Telegram's own stop button on a draft."""
 
     def __init__(self, core: ChatCore, *, edit_interval: float, max_media_mb: Decimal) -> None:
         self.core = core
@@ -273,6 +281,7 @@ class Handlers:
         self.board = MenuBoard()
         self.commands = KnownCommands(core.command_list(owner=True))
         self.albums = Albums()
+        self.drafts = Drafts()
 
     def arrived(self, update: object) -> None:
         """Note an album part as it arrives, before it waits in its person's queue (`albums`)."""
@@ -285,6 +294,8 @@ class Handlers:
         if not isinstance(update, Update):
             return None
         if update.callback_query is not None:
+            if (update.callback_query.data or "").startswith(STOP_PREFIX):
+                return None  # a Stop must not wait in line behind the very answer it stops
             return update.callback_query.from_user.id
         message, sender = update.message, update.effective_user
         if message is None or sender is None or sender.is_bot or not for_the_core(message):
@@ -350,25 +361,39 @@ class Handlers:
             language=sender.language_code,
             reply_to_user=identity(replied) if replied is not None else None,
         )
+        reply_to = message.message_id if group else None
+        messenger = ChatMessenger(
+            context.bot, chat_id, reply_to=reply_to, topic=topic, private=not group, known=self.drafts
+        )
         # A streamed answer takes a while before its first word; commands like /spend answer at once. A
         # file alone is a question too (the core asks about it).
-        streams = self.commands.streams(text, direct=direct) or bool(files and direct)
-        indicator = TypingIndicator(context.bot, chat_id, topic) if streams else None
-        reply_to = message.message_id if group else None
-        messenger = ChatMessenger(context.bot, chat_id, reply_to=reply_to, topic=topic, typing=indicator)
+        if self.commands.streams(text, direct=direct) or bool(files and direct):
+            placeholder = messenger.thinking if messenger.drafts else None
+            messenger.typing = TypingIndicator(context.bot, chat_id, topic, placeholder)
         reply = TelegramReply(messenger, self.board, asker=sender.id, edit_interval=self.edit_interval)
-        async with indicator or contextlib.nullcontext():
-            if files:
-                try:
-                    attachments = await download(context.bot, files, self.max_media_mb)
-                except FileNotTaken as refused:  # one line, and the core never hears of it
-                    await _say(reply, file_line(refused), sender)
-                    return
-                incoming = replace(incoming, attachments=attachments)
-            await answer(self.core, incoming, reply)
+        try:
+            async with messenger.typing or contextlib.nullcontext():
+                if files:
+                    try:
+                        attachments = await download(context.bot, files, self.max_media_mb)
+                    except FileNotTaken as refused:  # one line, and the core never hears of it
+                        await _say(reply, file_line(refused), sender)
+                        return
+                    incoming = replace(incoming, attachments=attachments)
+                await answer(self.core, incoming, reply)
+        finally:
+            self.drafts.answers.pop((chat_id, messenger.draft_id), None)
 
     async def on_callback(self, update: Update, context: Context) -> None:
         query = update.callback_query
+        if query is not None and query.data and query.data.startswith(STOP_PREFIX):
+            line = self.core.stop(
+                query.data.removeprefix(STOP_PREFIX),
+                by=identity(query.from_user),
+                language=query.from_user.language_code,
+            )
+            await _toast(query.answer(line[:TOAST]))
+            return
         if query is None or not await self._first_delivery(update, context):
             return
         with speaking(self.core.client_language(query.from_user.language_code)):  # "expired", « Providers
@@ -412,6 +437,22 @@ class Handlers:
         await _toast(query.answer(confirmation[:TOAST]))
         if not reply.replaced:
             await context.bot.edit_message_text(confirmation, chat_id, message_id)  # drops the keyboard
+
+    async def on_other(self, update: Update, context: Context) -> None:
+        """Updates newer than python-telegram-bot: Telegram's stop button on a draft (Bot API 10.3's
+        `stopped_message_generation`, read from the update's extra fields). Drafts exist only in private
+        chats, so whoever pressed it is the chat's person."""
+        stopped = update.api_kwargs.get("stopped_message_generation")
+        if not isinstance(stopped, dict):
+            return
+        try:
+            chat_id, draft_id = int(stopped["chat"]["id"]), int(stopped["draft_id"])
+        except (KeyError, TypeError, ValueError):
+            log.info("telegram: unreadable stopped_message_generation update")
+            return
+        found = self.drafts.answers.get((chat_id, draft_id))
+        if found is not None:
+            self.core.stop(found, by=f"telegram:{chat_id}")
 
     async def on_error(self, update: object, context: Context) -> None:
         """PTB's last resort: a short line; the detail only at debug level (it may quote a request)."""

@@ -71,6 +71,10 @@ class Limits:
     )
 
 
+# No budget at all: for tests and benchmarks against fakes that enforce nothing.
+UNBOUNDED = Limits(1e9, 1e9, 1e9, 1e9, 1e9, 1e9)
+
+
 @dataclass(eq=False)
 class Ticket:
     """One call waiting for its turn. `outcome` is set by the budget: None (go), or the exception."""

@@ -6,30 +6,44 @@ plus a `MessageEntity` list (telegramify-markdown), so no chunk can exceed the l
 and no entity can straddle two messages. Sending with `entities=` needs no escaping at all; if Telegram
 still refuses the formatting, the same chunk goes out as plain text: an answer is never lost to Markdown.
 
+In a private chat progress is a draft (`sendMessageDraft`, one `draft_id` per answer, an empty one
+showing Telegram's "Thinking…" while the model is silent) and the answer is persisted by one
+`sendMessage`; Telegram's own stop button sits on the draft (`can_stop`), and pressing it arrives as a
+`stopped_message_generation` update. A chat that refuses drafts (400) is sent and edited instead, and
+remembered for the life of the process. Groups and topics are sent and edited, with a Stop button on the
+progress message that only the asker (or an owner) can use; the final text carries no button.
+
+Every call says how urgent it is (`rate_limit_args={"priority": ...}`, see `outgoing`): final texts,
+then first texts, then progress (edits, drafts), then typing. A call the scheduler drops (`Dropped`)
+was only progress or typing: skipped, never a failure.
+
 Telegram's 429 (`RetryAfter`) becomes `FloodWait`, so the streaming loop skips progress edits while
 flood control lasts and waits it out only for the final text. Plain lines (refusals, /spend, menus) are
-retried by python-telegram-bot's rate limiter instead (`rate_limit_args`).
+retried by the rate limiter instead (`rate_limit_args`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import warnings
-from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
 import telegramify_markdown
-from telegram import InlineKeyboardMarkup, Message, MessageEntity, ReplyParameters
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageEntity, ReplyParameters
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, RetryAfter
 from telegram.ext import ExtBot
 from telegram.warnings import PTBDeprecationWarning
 
-from adapters.streaming import FloodWait, StreamingAnswer, split_text
+from adapters.streaming import DraftsRefused, FloodWait, Skipped, StreamingAnswer, split_text
+from adapters.telegram_bot.outgoing import Dropped, Priority
+from bot.i18n import N_, _
 from bot.incoming import Menu
 
 log = logging.getLogger(__name__)
@@ -37,6 +51,10 @@ log = logging.getLogger(__name__)
 LIMIT = 4096  # Telegram's message limit, in UTF-16 code units
 PLAIN_RETRIES = 3  # retries after a 429 for lines that are not part of a streamed answer
 TYPING_EVERY = 4.5  # seconds; Telegram shows "typing…" for five seconds per action
+TYPING_AFTER = 1.0  # seconds; an answer whose first text comes sooner needs no "typing…"
+THINKING_EVERY = 25.0  # seconds; a draft shows for 30
+STOP_LABEL = N_("Stop")
+STOP_PREFIX = "stop:"  # callback data of a Stop button: the prefix, then the core's id for the answer
 
 Bot = ExtBot[Any]
 T = TypeVar("T")
@@ -83,6 +101,27 @@ def refuses_formatting(exc: BadRequest) -> bool:
     return "entit" in exc.message.lower()
 
 
+def priority(level: Priority, retries: int | None = None) -> dict[str, Any]:
+    """`rate_limit_args` for a call: its priority, and for plain lines how often a 429 is retried."""
+    return {"priority": level} if retries is None else {"priority": level, "retries": retries}
+
+
+def stop_button(answer: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton(_(STOP_LABEL), callback_data=STOP_PREFIX + answer)]])
+
+
+_draft_ids = itertools.count(1)
+
+
+class Drafts:
+    """Which private chats refused drafts (400): they are sent and edited instead, for as long as the
+    process runs, and which answer each draft in flight belongs to (for Telegram's stop button)."""
+
+    def __init__(self) -> None:
+        self.refused: set[int] = set()
+        self.answers: dict[tuple[int, int], str] = {}  # (chat, draft id) → the core's answer id
+
+
 def not_modified(exc: BadRequest) -> bool:
     return "message is not modified" in exc.message.lower()
 
@@ -103,6 +142,18 @@ class ChatMessenger:
     reply_to: int | None = None  # the question's message id; cleared once the first message replied
     topic: int | None = None  # the forum topic (message_thread_id) to answer in
     typing: TypingIndicator | None = None
+    private: bool = False  # a private chat: progress goes out as a draft (unless `drafts` says it can't)
+    known: Drafts | None = None  # the process's memory of drafts; None: never draft
+    stop: str | None = None  # the core's id of the answer being streamed, for its Stop control
+    draft_id: int = field(default_factory=lambda: next(_draft_ids))
+
+    @property
+    def drafts(self) -> bool:
+        """Messenger: whether progress goes out as a draft."""
+        return self.private and self.known is not None and self.chat_id not in self.known.refused
+
+    def _markup(self, final: bool) -> InlineKeyboardMarkup | None:
+        return stop_button(self.stop) if self.stop is not None and not final else None
 
     async def _before_sending(self) -> None:
         if self.typing is not None:
@@ -114,31 +165,82 @@ class ChatMessenger:
         reply_to, self.reply_to = self.reply_to, None  # only the first message is a reply
         return ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
 
-    async def send(self, text: str) -> int:
+    async def send(self, text: str, *, final: bool) -> int:
         """Messenger: a formatted chunk of a streamed answer; returns its message id for later edits."""
         body, entities = render(text)
         await self._before_sending()
         reply = self._reply_parameters()
+        markup = self._markup(final)
+        limits = priority(Priority.FINAL if final else Priority.FIRST)
 
         def attempt(body: str, entities: Sequence[MessageEntity]) -> Coroutine[Any, Any, Message]:
             return self.bot.send_message(
-                self.chat_id, body, entities=entities, reply_parameters=reply, message_thread_id=self.topic
+                self.chat_id,
+                body,
+                entities=entities,
+                reply_parameters=reply,
+                message_thread_id=self.topic,
+                reply_markup=markup,
+                rate_limit_args=limits,
             )
 
         sent = await _formatted(attempt, body, entities, text)
         return sent.message_id
 
-    async def edit(self, handle: int, text: str) -> None:
+    async def edit(self, handle: int, text: str, *, final: bool) -> None:
         body, entities = render(text)
+        markup = self._markup(final)  # none on the final text: the Stop button goes with the progress
+        limits = priority(Priority.FINAL if final else Priority.PROGRESS)
 
         def attempt(body: str, entities: Sequence[MessageEntity]) -> Coroutine[Any, Any, Message | bool]:
-            return self.bot.edit_message_text(body, self.chat_id, handle, entities=entities)
+            return self.bot.edit_message_text(
+                body, self.chat_id, handle, entities=entities, reply_markup=markup, rate_limit_args=limits
+            )
 
         try:
             await _formatted(attempt, body, entities, text)
         except BadRequest as exc:
             if not not_modified(exc):  # the same text again (a Markdown marker still unclosed): done
                 raise
+
+    async def draft(self, text: str) -> None:
+        """Messenger: the message being written, as this answer's draft, with Telegram's stop button."""
+        body, entities = render(text)
+        await self._before_sending()
+
+        def attempt(body: str, entities: Sequence[MessageEntity]) -> Coroutine[Any, Any, bool]:
+            return self._send_draft(body, entities)
+
+        try:
+            await _formatted(attempt, body, entities, text)
+        except BadRequest as exc:
+            self._refused(exc)
+
+    async def thinking(self) -> None:
+        """An empty draft: Telegram's "Thinking…" placeholder while the model has said nothing yet."""
+        try:
+            await self._send_draft("", ())
+        except BadRequest as exc:
+            self._refused(exc)
+
+    def _send_draft(self, body: str, entities: Sequence[MessageEntity]) -> Coroutine[Any, Any, bool]:
+        # can_stop/keep_on_stop (Bot API 10.3) are newer than python-telegram-bot 22.8: sent as they are
+        stop = {"can_stop": True, "keep_on_stop": True} if self.stop is not None else None
+        return self.bot.send_message_draft(
+            self.chat_id,
+            self.draft_id,
+            body,
+            message_thread_id=self.topic,
+            entities=entities,
+            api_kwargs=stop,
+            rate_limit_args=priority(Priority.PROGRESS),
+        )
+
+    def _refused(self, exc: BadRequest) -> None:
+        assert self.known is not None
+        log.info("telegram: chat %s refused a draft (%s); sending and editing there", self.chat_id, exc)
+        self.known.refused.add(self.chat_id)
+        raise DraftsRefused() from None
 
     async def send_plain(self, text: str, markup: InlineKeyboardMarkup | None = None) -> Message:
         """A line from the core (not model output): no formatting, retried through flood control."""
@@ -149,7 +251,7 @@ class ChatMessenger:
             reply_markup=markup,
             reply_parameters=self._reply_parameters(),
             message_thread_id=self.topic,
-            rate_limit_args=PLAIN_RETRIES,
+            rate_limit_args=priority(Priority.FINAL, PLAIN_RETRIES),
         )
 
 
@@ -159,7 +261,8 @@ async def _formatted(
     entities: Sequence[MessageEntity],
     markdown: str,
 ) -> T:
-    """Send with entities; on a formatting refusal send the Markdown as it is. 429 → FloodWait."""
+    """Send with entities; on a formatting refusal send the Markdown as it is. 429 → FloodWait, and a
+    call the scheduler dropped → Skipped."""
     try:
         try:
             return await attempt(body, entities)
@@ -170,6 +273,8 @@ async def _formatted(
             return await attempt(markdown, ())
     except RetryAfter as exc:
         raise FloodWait(retry_seconds(exc)) from None
+    except Dropped:
+        raise Skipped() from None
 
 
 class TelegramReply:
@@ -192,8 +297,18 @@ class TelegramReply:
         for chunk in split_text(text, LIMIT, utf16_units):
             await self.messenger.send_plain(chunk)
 
-    def stream(self) -> StreamingAnswer:
-        return StreamingAnswer(self.messenger, limit=LIMIT, measure=utf16_units, interval=self._edit_interval)
+    def stream(self, stop: str | None = None) -> StreamingAnswer:
+        messenger = self.messenger
+        messenger.stop = stop
+        if stop is not None and messenger.known is not None:
+            messenger.known.answers[(messenger.chat_id, messenger.draft_id)] = stop
+        return StreamingAnswer(
+            messenger,
+            limit=LIMIT,
+            measure=utf16_units,
+            interval=self._edit_interval,
+            first_delay=self._edit_interval,
+        )
 
     async def menu(self, menu: Menu) -> None:
         if not menu.groups:
@@ -205,15 +320,26 @@ class TelegramReply:
 class TypingIndicator:
     """Shows "typing…" in a chat while an answer is on its way, until its first message goes out.
 
+    Only when the first text is more than about a second away (`TYPING_AFTER`): a quick answer spends no
+    call on it. In a chat that takes drafts the indicator is an empty draft instead (`placeholder`),
+    Telegram's "Thinking…", which the answer's drafts then replace.
+
     Telegram clears the indicator when the bot's message arrives, so refreshing it after that would only
     spend the flood-control budget (30 messages a second). `stop` waits for an action already in flight,
     so no "typing…" can land after the answer's first message.
     """
 
-    def __init__(self, bot: Bot, chat_id: int, topic: int | None) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        chat_id: int,
+        topic: int | None,
+        placeholder: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self._bot = bot
         self._chat_id = chat_id
         self.topic = topic
+        self.placeholder = placeholder
         self._stopped = asyncio.Event()
         self._refresher: asyncio.Task[None] | None = None
 
@@ -232,13 +358,30 @@ class TypingIndicator:
             await self._refresher
 
     async def _keep_up(self) -> None:
-        while not self._stopped.is_set():
-            await self._action()
-            with contextlib.suppress(TimeoutError):  # still no message: renew the action before it fades
-                await asyncio.wait_for(self._stopped.wait(), TYPING_EVERY)
+        every = TYPING_AFTER
+        while not await self._stopped_within(every):
+            every = await self._action()
 
-    async def _action(self) -> None:
+    async def _stopped_within(self, seconds: float) -> bool:
+        with contextlib.suppress(TimeoutError):  # still no message: (re)new the action
+            await asyncio.wait_for(self._stopped.wait(), seconds)
+        return self._stopped.is_set()
+
+    async def _action(self) -> float:
+        """One "typing…" (or "Thinking…" draft); returns how long it shows."""
         try:
-            await self._bot.send_chat_action(self._chat_id, ChatAction.TYPING, message_thread_id=self.topic)
-        except Exception as exc:  # cosmetic: never worth failing an answer for
+            if self.placeholder is not None:
+                try:
+                    await self.placeholder()
+                    return THINKING_EVERY
+                except DraftsRefused:
+                    self.placeholder = None
+            await self._bot.send_chat_action(
+                self._chat_id,
+                ChatAction.TYPING,
+                message_thread_id=self.topic,
+                rate_limit_args=priority(Priority.TYPING),
+            )
+        except Exception as exc:  # cosmetic (or dropped under load): never worth failing an answer for
             log.debug("telegram: typing action failed: %s", exc)
+        return TYPING_EVERY

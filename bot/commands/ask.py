@@ -39,7 +39,7 @@ from bot.refusals import (
     UnknownModelChoice,
 )
 from bot.storage import DatabaseBusy
-from bot.wording import heard, no_speech
+from bot.wording import STOPPED_NOTE, heard, no_speech
 
 log = logging.getLogger(__name__)
 
@@ -229,9 +229,16 @@ def _parts(images: tuple[CheckedImage, ...], sizings: tuple[Sizing, ...]) -> tup
 
 async def _relay(ctx: Context, paying: Paying, messages: tuple[ChatMessage, ...]) -> str:
     """Stream the answer into the chat; returns the text delivered (a stop during the final edit does
-    not cut it: the stream had ended, so its usage is what is charged)."""
-    async with ctx.reply.stream() as out:
-        await paying.stream(messages, out.write)
+    not cut it: the stream had ended, so its usage is what is charged). An answer its asker stopped is cut
+    like one a shutdown cut (`Core.stop`), its text ending in a short note."""
+    stoppable = ctx.stoppable
+    async with ctx.reply.stream(stop=stoppable.id if stoppable else None) as out:
+        try:
+            await paying.stream(messages, out.write)
+        except asyncio.CancelledError:
+            if stoppable is not None and stoppable.stopped:
+                await out.write(("\n\n" if paying.shown else "") + _(STOPPED_NOTE))
+            raise
         return await final_delivery(out)
 
 

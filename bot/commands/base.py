@@ -47,6 +47,16 @@ class Services:
 
 
 @dataclass
+class Stoppable:
+    """An answer in progress that its asker (or an owner) may stop: the adapter puts `id` on its Stop
+    control and hands it back to `Core.stop`; `stopped` tells the answer how it ended."""
+
+    id: str
+    user: str
+    stopped: bool = False
+
+
+@dataclass
 class Context:
     """One message as a command sees it: commands take only this, so each can be run from a test."""
 
@@ -55,6 +65,7 @@ class Context:
     reply: Reply
     name: str  # the command as typed, without the slash
     args: str  # everything after the command
+    stoppable: Stoppable | None = None  # set by the core: this answer's Stop control (see `Core.stop`)
 
     @property
     def user(self) -> str:

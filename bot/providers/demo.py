@@ -28,7 +28,7 @@ def _words(question: str, language: Language, images: int = 0) -> list[str]:
     with speaking(language):  # the console's language: a real model would answer in the question's
         seen = (
             ngettext(
-                "You sent an image (a demo can't look at it) and asked",
+                "You sent {count} image (a demo can't look at it) and asked",
                 "You sent {count} images (a demo can't look at them) and asked",
                 images,
             ).format(count=images)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from adapters.streaming import CURSOR, FloodWait, StreamingAnswer, split_text
+from adapters.streaming import CURSOR, FloodWait, Skipped, StreamingAnswer, split_text
 
 
 def utf16_len(text: str) -> int:
@@ -66,14 +66,18 @@ class FakeMessenger:
         self.messages: list[str] = []
         self.calls: list[tuple[str, int, str]] = []
         self.flood: list[float] = []  # retry_after values to raise, one per call
+        self.drafts = False
 
-    async def send(self, text: str) -> Any:
+    async def draft(self, text: str) -> None:
+        raise AssertionError("no drafts here")
+
+    async def send(self, text: str, *, final: bool = True) -> Any:
         self._maybe_flood()
         self.messages.append(text)
         self.calls.append(("send", len(self.messages) - 1, text))
         return len(self.messages) - 1
 
-    async def edit(self, handle: Any, text: str) -> None:
+    async def edit(self, handle: Any, text: str, *, final: bool = True) -> None:
         self._maybe_flood()
         self.messages[handle] = text
         self.calls.append(("edit", handle, text))
@@ -149,11 +153,11 @@ class SlowMessenger(FakeMessenger):
         super().__init__()
         self.gate = asyncio.Event()
 
-    async def send(self, text: str) -> Any:
+    async def send(self, text: str, *, final: bool = True) -> Any:
         await self.gate.wait()
         return await super().send(text)
 
-    async def edit(self, handle: Any, text: str) -> None:
+    async def edit(self, handle: Any, text: str, *, final: bool = True) -> None:
         await self.gate.wait()
         await super().edit(handle, text)
 
@@ -190,3 +194,26 @@ def test_a_hard_cut_never_splits_one_visible_character(unit: str) -> None:
         assert "".join(chunks) == text
         assert all(len(c) <= limit for c in chunks)
         assert all(c == unit * (len(c) // len(unit)) for c in chunks), (limit, chunks)
+
+
+async def test_an_answer_done_before_its_first_progress_call_went_out_is_one_message() -> None:
+    messenger = FakeMessenger()
+    async with StreamingAnswer(messenger, limit=100, interval=1.0, first_delay=60) as answer:
+        for word in ["Quick", " answer"]:
+            await answer.write(word)  # the first progress call waits for its turn, then is withdrawn
+    assert messenger.calls == [("send", 0, "Quick answer")]
+
+
+async def test_progress_the_scheduler_skips_is_fine_and_the_final_text_still_goes() -> None:
+    class Busy(FakeMessenger):
+        async def edit(self, handle: Any, text: str, *, final: bool = True) -> None:
+            if not final:
+                raise Skipped()  # no room for progress under load
+            await super().edit(handle, text)
+
+    messenger = Busy()
+    async with StreamingAnswer(messenger, limit=100, interval=0) as answer:
+        for word in ["one", " two", " three"]:
+            await answer.write(word)
+            await answer.drain()
+    assert messenger.messages == ["one two three"]

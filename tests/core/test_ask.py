@@ -230,7 +230,7 @@ async def test_an_answer_stopped_after_text_settles_the_bound_and_stays_cancelle
         reply = RecordingReply()
         opened: list[RecordingStream] = []
 
-        def stream() -> RecordingStream:
+        def stream(stop: str | None = None) -> RecordingStream:
             opened.append(RecordingStream(reply))
             return opened[-1]
 

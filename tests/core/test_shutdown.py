@@ -25,12 +25,16 @@ class ChatMessenger:
     def __init__(self) -> None:
         self.messages: list[str] = []
         self.final_edit_fails = False
+        self.drafts = False
 
-    async def send(self, text: str) -> Any:
+    async def draft(self, text: str) -> None:
+        raise AssertionError("no drafts here")
+
+    async def send(self, text: str, *, final: bool = True) -> Any:
         self.messages.append(text)
         return len(self.messages) - 1
 
-    async def edit(self, handle: Any, text: str) -> None:
+    async def edit(self, handle: Any, text: str, *, final: bool = True) -> None:
         if self.final_edit_fails and not text.endswith(CURSOR):
             raise ConnectionResetError("the platform dropped the final edit")
         self.messages[handle] = text
@@ -39,7 +43,7 @@ class ChatMessenger:
 def chat_reply(monkeypatch: pytest.MonkeyPatch) -> tuple[RecordingReply, ChatMessenger]:
     """A reply whose answers stream through the platforms' own loop (progress edits with the cursor)."""
     reply, chat = RecordingReply(), ChatMessenger()
-    monkeypatch.setattr(reply, "stream", lambda: StreamingAnswer(chat, limit=4096, interval=0))
+    monkeypatch.setattr(reply, "stream", lambda stop=None: StreamingAnswer(chat, limit=4096, interval=0))
     return reply, chat
 
 

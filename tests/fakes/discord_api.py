@@ -338,6 +338,8 @@ class FakeDiscord(FakeServer):
         _check_length(body)
         made = self.message(self.bot, body.get("content") or "", channel=channel)
         made["flags"] = int(body.get("flags") or 0)
+        if body.get("components"):
+            made["components"] = body["components"]
         if webhook:
             made["webhook_id"] = str(APP_ID)
         self.messages[int(made["id"])] = made
@@ -353,6 +355,8 @@ class FakeDiscord(FakeServer):
             )
         if "content" in body:
             found["content"] = body["content"]
+        if "components" in body:  # [] removes them
+            found["components"] = body["components"]
         found["edited_timestamp"] = TIMESTAMP
         return found
 
@@ -573,6 +577,24 @@ class FakeDiscord(FakeServer):
         data_options = [{"name": k, "type": 3, "value": v} for k, v in (options or {}).items()]
         return self._interaction(2, user, name, data_options, dm_channel, locale)
 
+    def press(self, user: dict[str, Any], message_id: int, custom_id: str) -> dict[str, Any]:
+        """An INTERACTION_CREATE payload for a press on a button of one of the bot's messages in #general."""
+        interaction_id = next(self._ids)
+        self.tokens.append(f"token-{interaction_id}")
+        return {
+            "id": str(interaction_id),
+            "application_id": str(APP_ID),
+            "type": 3,
+            "token": f"token-{interaction_id}",
+            "version": 1,
+            "data": {"custom_id": custom_id, "component_type": 2},
+            "message": self.messages[message_id],
+            "locale": "en-US",
+            "app_permissions": str((1 << 41) - 1),
+            "entitlements": [],
+            "attachment_size_limit": 10 * 1024 * 1024,
+        } | self._in_general(user, GUILD_ID)
+
     def autocomplete(self, user: dict[str, Any], name: str, option: str, typed: str) -> dict[str, Any]:
         data_options = [{"name": option, "type": 3, "value": typed, "focused": True}]
         return self._interaction(4, user, name, data_options, None)
@@ -616,13 +638,17 @@ class FakeDiscord(FakeServer):
         else:
             if "guild_id" in command:
                 data["guild_id"] = command["guild_id"]
-            payload |= {
-                "guild_id": str(guild),
-                "guild_locale": "en-US",
-                "channel_id": str(CHANNEL_ID),
-                "channel": {"id": str(CHANNEL_ID), "type": 0, "guild_id": str(guild), "name": "general"},
-                "member": self.member(user) | {"permissions": "0"},
-                "context": 0,
-                "authorizing_integration_owners": {"0": str(guild)},
-            }
+            payload |= self._in_general(user, guild)
         return payload
+
+    def _in_general(self, user: dict[str, Any], guild: int) -> dict[str, Any]:
+        """An interaction's fields for `user` in #general of `guild`."""
+        return {
+            "guild_id": str(guild),
+            "guild_locale": "en-US",
+            "channel_id": str(CHANNEL_ID),
+            "channel": {"id": str(CHANNEL_ID), "type": 0, "guild_id": str(guild), "name": "general"},
+            "member": self.member(user) | {"permissions": "0"},
+            "context": 0,
+            "authorizing_integration_owners": {"0": str(guild)},
+        }

@@ -293,7 +293,12 @@ class FakeOpenAI(FakeModelServer[Script]):
                 return response
             if index == script.stall_after_words:
                 self.stalled += 1
-                await self.release.wait()
+                while not self.release.is_set():  # until the fake stops, or the client hangs up
+                    if request.transport is None or request.transport.is_closing():
+                        self.disconnects += 1
+                        break
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.release.wait(), 0.01)
                 return response
             if index in (script.malformed_after_words, script.end_after_words):
                 if index == script.malformed_after_words:

@@ -37,6 +37,7 @@ class FakeModelServer(FakeServer, Generic[ScriptT]):
         self.default = default
         self.release = asyncio.Event()  # set when the fake stops: stalled answers end then
         self.stalled = 0  # answers that have sent all they will and now wait on `release`
+        self.disconnects = 0  # stalled answers whose client hung up (the OpenAI fake watches for it)
 
     def then(self, *scripts: ScriptT) -> Self:
         self.scripts.extend(scripts)

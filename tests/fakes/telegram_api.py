@@ -120,6 +120,8 @@ class FakeTelegram(FakeServer):
     webhook: dict[str, Any] = field(default_factory=dict)  # the last setWebhook parameters
     faults: list[Fault] = field(default_factory=list)
     files: FileStore = field(default_factory=lambda: FileStore())  # getFile and downloads: see below
+    drafts: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # sendMessageDraft calls by chat
+    refuse_drafts: set[int] = field(default_factory=set)  # chats whose drafts are answered 400
 
     def __post_init__(self) -> None:
         self._changed = asyncio.Condition()
@@ -185,6 +187,10 @@ class FakeTelegram(FakeServer):
     def shown(self, chat_id: int) -> list[str]:
         return [m["text"] for m in self.chat_messages(chat_id)]
 
+    def drafted(self, chat_id: int) -> list[str]:
+        """The texts of the drafts the bot streamed in a private chat, in order ("" is "Thinking…")."""
+        return [d["text"] for d in self.drafts.get(chat_id, [])]
+
     # ------------------------------------------------------------------ HTTP
 
     async def _notify(self) -> None:
@@ -232,6 +238,8 @@ class FakeTelegram(FakeServer):
                 return self._send(p)
             case "editMessageText":
                 return self._edit(p)
+            case "sendMessageDraft":
+                return self._draft(p)
             case "editMessageReplyMarkup":
                 found = self._message(p)
                 found["reply_markup"] = p.get("reply_markup") or {"inline_keyboard": []}
@@ -293,6 +301,19 @@ class FakeTelegram(FakeServer):
         self.messages[(chat_id, made["message_id"])] = made
         made["history"] = [text]
         return _public(made)
+
+    def _draft(self, p: dict[str, Any]) -> bool:
+        """A draft is shown, never stored as a message: kept per chat for tests, in the order sent."""
+        chat_id = int(p["chat_id"])
+        if chat_id in self.refuse_drafts or chat_id < 0:
+            raise ApiError(400, "Bad Request: message drafts are unavailable in this chat")
+        if not int(p.get("draft_id") or 0):
+            raise ApiError(400, "Bad Request: draft_id must be non-zero")
+        text = str(p.get("text") or "")
+        if text:
+            self._checked_text(p)
+        self.drafts.setdefault(chat_id, []).append(dict(p, text=text))
+        return True
 
     def _edit(self, p: dict[str, Any]) -> dict[str, Any]:
         found = self._message(p)
@@ -464,6 +485,12 @@ def callback(sender: dict[str, Any], on_message: dict[str, Any], data: str) -> d
             "data": data,
         }
     )
+
+
+def generation_stopped(chat_id: int, draft_id: int) -> dict[str, Any]:
+    """Telegram's stop button on a draft was pressed (Bot API 10.3's `stopped_message_generation`)."""
+    private = {"id": chat_id, "type": "private", "first_name": "Someone"}
+    return update(stopped_message_generation={"chat": private, "draft_id": draft_id})
 
 
 def buttons(made: dict[str, Any]) -> list[dict[str, Any]]:

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from telegram.ext import AIORateLimiter
 
 from adapters.telegram_bot import ChatCore, Running, build_application, running
+from adapters.telegram_bot.outgoing import UNBOUNDED, OutgoingScheduler
 from bot.commands import BY_NAME
 from bot.config import Settings
 from bot.i18n import Language, from_client
@@ -49,9 +49,10 @@ class ScriptedCore(FirstClaims):
         return from_client(code) or "en"
 
 
-def no_throttling() -> AIORateLimiter:
-    """PTB's limiter without the proactive 20-a-minute group limit (tests send many edits at once)."""
-    return AIORateLimiter(overall_max_rate=0, group_max_rate=0, max_retries=0)
+def no_throttling() -> OutgoingScheduler:
+    """The production scheduler with no budget of its own (tests send many edits at once): only what the
+    fake answers (a 429) limits it, and a refused call reaches the caller at once."""
+    return OutgoingScheduler(UNBOUNDED, max_retries=0)
 
 
 @pytest.fixture

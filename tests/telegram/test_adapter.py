@@ -66,12 +66,11 @@ async def test_private_text_is_a_question_streamed_with_typing(
     (answer,) = fake_telegram.chat_messages(21)
     assert answer["text"] == "Hello, Alice!"
     assert answer["entities"] == [{"type": "bold", "offset": 7, "length": 5}]
-    assert len(answer["history"]) > 2 and answer["history"][0].endswith(CURSOR.strip())  # streamed
-    actions = fake_telegram.calls_to("sendChatAction")
-    assert actions and actions[0].params == {"chat_id": 21, "action": "typing"}
-    assert fake_telegram.calls.index(actions[0]) < fake_telegram.calls.index(
-        fake_telegram.calls_to("sendMessage")[0]
-    )
+    assert answer["history"] == ["Hello, Alice!"]  # persisted by one sendMessage, never edited
+    drafted = fake_telegram.drafted(21)
+    assert len(drafted) >= 2 and all(d.endswith(CURSOR.strip()) for d in drafted)  # streamed as drafts
+    assert len({d["draft_id"] for d in fake_telegram.drafts[21]}) == 1  # one draft per answer
+    assert not fake_telegram.calls_to("sendChatAction")  # its first text came within a second
     assert "parse_mode" not in fake_telegram.calls_to("sendMessage")[0].params
 
 
@@ -80,6 +79,8 @@ async def test_typing_is_renewed_until_the_first_message_and_never_after(
     fake_telegram: FakeTelegram, telegram_settings: Settings, monkeypatch: pytest.MonkeyPatch, answer: str
 ) -> None:
     monkeypatch.setattr(telegram_reply, "TYPING_EVERY", 0.001)  # renewed as fast as the fake answers
+    monkeypatch.setattr(telegram_reply, "TYPING_AFTER", 0.001)
+    fake_telegram.refuse_drafts.add(21)  # "typing…" rather than a "Thinking…" draft
 
     def actions() -> int:
         return len(fake_telegram.calls_to("sendChatAction"))
@@ -118,7 +119,11 @@ async def test_commands_registered_for_everyone_and_telegram_owners(
     assert [c["command"] for c in owner][-1] == "cap"  # "Bad-Name" is not a valid Telegram command
     assert len(fake_telegram.commands) == 2
     polls = fake_telegram.calls_to("getUpdates")
-    assert polls and polls[0].params["allowed_updates"] == ["message", "callback_query"]
+    assert polls and polls[0].params["allowed_updates"] == [
+        "message",
+        "callback_query",
+        "stopped_message_generation",
+    ]
     assert fake_telegram.calls_to("deleteWebhook")[0].params.get("drop_pending_updates") in (None, False)
 
 
@@ -202,15 +207,17 @@ async def test_rejected_formatting_is_sent_as_plain_text(
 async def test_flood_control_on_an_edit_skips_progress_but_delivers_the_final_text(
     fake_telegram: FakeTelegram, telegram_settings: Settings
 ) -> None:
-    fake_telegram.fail("editMessageText", retry_after=30)  # only the first edit; waiting 30 s would fail
+    fake_telegram.fail("editMessageText", retry_after=1)  # only the first edit; the token then waits 1 s
+    fake_telegram.refuse_drafts.add(21)  # sent and edited
     core = streaming(*(f"word{n} " for n in range(30)))
     async with running_bot(core, telegram_settings):
         await fake_telegram.push(tg.private_text(ALICE, "go"))
         await core.wait_handled(1)
     edits = fake_telegram.calls_to("editMessageText")
+    whole = "".join(f"word{n} " for n in range(30)).strip()
     assert edits[0].params["text"].endswith(CURSOR.strip())  # the refused progress edit
-    assert len(edits) == 2  # every later progress edit was skipped; then the final one
-    assert fake_telegram.shown(21) == ["".join(f"word{n} " for n in range(30)).strip()]
+    assert not edits[-1].params["text"].endswith(CURSOR.strip())  # the final text, after the pause
+    assert fake_telegram.shown(21) == [whole]
 
 
 async def test_two_people_at_once_neither_waits_for_the_other(
@@ -372,7 +379,7 @@ async def test_webhook_mode_checks_the_secret_token(
     (registered,) = fake_telegram.calls_to("setWebhook")
     assert registered.params["url"] == "https://bot.example.com/telegram/webhook"
     assert registered.params["secret_token"] == secret and TOKEN not in secret
-    assert registered.params["allowed_updates"] == ["message", "callback_query"]
+    assert registered.params["allowed_updates"] == ["message", "callback_query", "stopped_message_generation"]
     assert not fake_telegram.calls_to("getUpdates")
 
 

@@ -72,7 +72,6 @@ async def test_a_photo_alone_is_asked_with_an_empty_question(
         (seen,) = await core.wait_handled(1)
     assert seen.text == ""  # the core asks "describe this"
     assert seen.attachments[0].data == stored[-1].data  # none reaches 2048: the largest there is
-    assert fake_telegram.calls_to("sendChatAction")  # a question: "typing…" while it is answered
 
 
 def test_best_photo_is_the_smallest_at_least_2048_or_the_largest() -> None:

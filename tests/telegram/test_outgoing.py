@@ -15,11 +15,10 @@ from telegram.error import RetryAfter
 from telegram.ext import ExtBot
 
 from adapters.telegram_bot.aiohttp_request import AiohttpRequest
-from adapters.telegram_bot.outgoing import Budget, Dropped, Limits, OutgoingScheduler, Priority
+from adapters.telegram_bot.outgoing import UNBOUNDED, Budget, Dropped, Limits, OutgoingScheduler, Priority
 from tests.fakes.telegram_api import GROUP_ID, TOKEN, FakeTelegram
 from tests.fakes.telegram_limits import LimitedTelegram
 
-UNBOUNDED = Limits(1e9, 1e9, 1e9, 1e9, 1e9, 1e9)
 SMALL = Limits(
     overall_rate=10, overall_burst=2, private_rate=1, private_burst=2, group_rate=1 / 3, group_burst=1
 )
