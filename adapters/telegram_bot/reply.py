@@ -217,13 +217,16 @@ class ChatMessenger:
             self._refused(exc)
 
     async def thinking(self) -> None:
-        """An empty draft: Telegram's "Thinking…" placeholder while the model has said nothing yet."""
+        """An empty draft: Telegram's "Thinking…" placeholder while the model has said nothing yet (as
+        dispensable as "typing…", and spent like it: the first to go under load)."""
         try:
-            await self._send_draft("", ())
+            await self._send_draft("", (), Priority.TYPING)
         except BadRequest as exc:
             self._refused(exc)
 
-    def _send_draft(self, body: str, entities: Sequence[MessageEntity]) -> Coroutine[Any, Any, bool]:
+    def _send_draft(
+        self, body: str, entities: Sequence[MessageEntity], urgency: Priority = Priority.PROGRESS
+    ) -> Coroutine[Any, Any, bool]:
         # can_stop/keep_on_stop (Bot API 10.3) are newer than python-telegram-bot 22.8: sent as they are
         stop = {"can_stop": True, "keep_on_stop": True} if self.stop is not None else None
         return self.bot.send_message_draft(
@@ -233,7 +236,7 @@ class ChatMessenger:
             message_thread_id=self.topic,
             entities=entities,
             api_kwargs=stop,
-            rate_limit_args=priority(Priority.PROGRESS),
+            rate_limit_args=priority(urgency),
         )
 
     def _refused(self, exc: BadRequest) -> None:

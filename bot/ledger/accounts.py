@@ -148,11 +148,11 @@ class Accounts:
 
     async def profile(self, user: str) -> UserProfile:
         """The owner's settings for a person's account and their names, for `/model` and owner commands."""
-        account = await self.account_of(self.db, user)
-        row = await self.db.fetchone(
+        row = await self.db.fetchone(  # one read, the account resolved in it: every message asks this
             "SELECT model, cap_nanos, unlimited, period, blocked, username, display_name, language"
-            " FROM users WHERE user_id = ?",
-            account,
+            " FROM users WHERE user_id = COALESCE((SELECT account FROM links WHERE identity = ?), ?)",
+            user,
+            user,
         )
         if row is None:
             return UserProfile(user, None, None, False, None, False, None, None)
