@@ -31,7 +31,7 @@ from typing import Any
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 
-from adapters.buckets import Bucket
+from adapters.buckets import Bucket, Window
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,8 @@ class Limits:
     """The budget of one bot token. The defaults stay a little under Telegram's own, so jitter on the way
     (two calls granted 34 ms apart may arrive 20 ms apart) does not cost a 429."""
 
-    overall_rate: float = 29.0  # a second, every chat together
-    overall_burst: float = 8.0
+    overall_rate: float = 29.0  # a second, every chat together: at most 29 in any one second
+    overall_burst: float = 29.0
     private_rate: float = 1.0  # a second, in one private chat
     private_burst: float = 2.0
     group_rate: float = 19 / 60  # a second, in one group (Telegram: 20 a minute)
@@ -91,7 +91,7 @@ class Budget:
 
     def __init__(self, limits: Limits | None = None) -> None:
         self.limits = limits or Limits()
-        self._overall = Bucket(self.limits.overall_rate, self.limits.overall_burst)
+        self._overall = Window(self.limits.overall_rate, self.limits.overall_burst)
         self._chats: dict[int | str, Bucket] = {}
         self._waiting: list[Ticket] = []
         self._order = 0

@@ -35,9 +35,9 @@ def test_final_texts_go_first_then_first_texts_progress_and_typing() -> None:
     progress = budget.enqueue(Priority.PROGRESS, 2, 0.0)
     first = budget.enqueue(Priority.FIRST, 3, 0.0)
     final = budget.enqueue(Priority.FINAL, 4, 0.0)
-    assert granted(budget, 0.0) == [(Priority.FINAL, final.order), (Priority.FIRST, first.order)]  # burst 2
-    assert granted(budget, 0.1) == [(Priority.PROGRESS, progress.order)]  # 10 a second: one more
-    assert granted(budget, 0.2) == [(Priority.TYPING, typing.order)]
+    assert granted(budget, 0.0) == [(Priority.FINAL, final.order), (Priority.FIRST, first.order)]  # 2 ...
+    assert granted(budget, 0.1) == []  # ... in any 0.2 s (10 a second, read as a window)
+    assert granted(budget, 0.2) == [(Priority.PROGRESS, progress.order), (Priority.TYPING, typing.order)]
 
 
 def test_under_a_saturated_budget_progress_and_typing_are_dropped_and_finals_never() -> None:
@@ -72,6 +72,21 @@ def test_progress_that_waited_too_long_is_dropped_when_finals_take_the_budget() 
         now += 0.1
     assert isinstance(progress.outcome, Dropped)
     assert now <= SMALL.max_wait[Priority.PROGRESS] + 0.2  # dropped at its deadline, not left waiting
+
+
+def test_the_overall_limit_is_a_window_never_more_than_its_count_in_any_span() -> None:
+    budget = Budget(Limits(overall_rate=29, overall_burst=29))
+    now, sent = 0.0, []
+    for chat in range(1, 200):
+        budget.enqueue(Priority.FINAL, chat, 0.0)
+    while budget.waiting:
+        decided, next_at = budget.serve(now)
+        sent += [now] * len(decided)
+        assert next_at is not None or not budget.waiting
+        now = next_at if next_at is not None else now
+    # after a quiet spell a whole second's worth goes at once, and no second ever sees more than 29
+    assert sent[:29] == [0.0] * 29
+    assert all(sum(1 for t in sent if start <= t < start + 1.0) <= 29 for start in sent)
 
 
 def test_a_private_chat_gets_a_short_burst_then_one_a_second() -> None:
@@ -116,7 +131,7 @@ def test_a_cancelled_call_gives_its_place_to_the_next() -> None:
     kept = budget.enqueue(Priority.FIRST, 4, 0.0)
     budget.discard(gone)
     assert budget.waiting == 1
-    assert granted(budget, 0.1) == [(Priority.FIRST, kept.order)]
+    assert granted(budget, 0.2) == [(Priority.FIRST, kept.order)]
 
 
 # ---------------------------------------------------------------------- through python-telegram-bot
