@@ -20,7 +20,7 @@ async def test_the_demo_answers_a_photo_and_a_voice_note_with_labelled_stand_ins
     ):
         seen = RecordingReply()
         await core.handle(with_photos("What is this?", photo(2000, 1000), user=OWNER), seen)
-        assert seen.answers[0].startswith("[demo model, no LLM behind it] You sent 1 image")
+        assert seen.answers[0].startswith("[demo model, no LLM behind it] You sent an image")
         heard = RecordingReply()
         await core.handle(with_voice("", voice(2.0), user=OWNER), heard)
         assert heard.lines[0].startswith('🎤 "[demo transcript, no speech recognition behind it]')
