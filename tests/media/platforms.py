@@ -6,6 +6,7 @@ and the fake OpenAI server. A test written once against `Chat` runs on both plat
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,10 @@ class Chat(Protocol):
 
     user: str  # the person's account in the ledger
 
+    def in_group(self) -> Chat:
+        """The same person addressing the bot in a group (Telegram) or a server channel (Discord): each
+        message mentions the bot."""
+
     def settings(self) -> dict[str, Any]:
         """The settings that aim the bot at this platform's fake."""
 
@@ -47,7 +52,7 @@ class Chat(Protocol):
         """Send bytes as an image file named `name` and declared as JPEG (a photo is re-encoded by
         Telegram, so damaged bytes can only come as a file)."""
 
-    async def voice(self, data: bytes, seconds: int) -> None:
+    async def voice(self, data: bytes, seconds: int, caption: str = "") -> None:
         """Send a voice note of `seconds` (the duration the platform reports)."""
 
     async def text(self, text: str) -> None: ...
@@ -65,8 +70,19 @@ class Chat(Protocol):
 @dataclass
 class TelegramChat:
     fake: FakeTelegram
+    group: bool = False
     user: str = f"telegram:{ASKER}"
     person = tg.user(ASKER, "Alice", "alice")
+
+    def in_group(self) -> TelegramChat:
+        return dataclasses.replace(self, group=True)
+
+    async def _push(self, caption: str, **media: Any) -> None:
+        if self.group:
+            mentioned = f"@{tg.BOT_USERNAME} {caption}".strip()
+            await self.fake.push(tg.group_media(self.person, mentioned, **media))
+        else:
+            await self.fake.push(tg.private_media(self.person, caption, **media))
 
     def settings(self) -> dict[str, Any]:
         return {"telegram_bot_token": tg.TOKEN, "telegram_base_url": self.fake.base_url}
@@ -77,22 +93,24 @@ class TelegramChat:
     async def photo(self, data: bytes, caption: str = "", *, declared_size: int | None = None) -> None:
         stored = self.fake.files.add(data, size=declared_size)
         width, height = image_size(data)
-        await self.fake.push(tg.private_media(self.person, caption, photo=tg.photo((stored, width, height))))
+        await self._push(caption, photo=tg.photo((stored, width, height)))
 
     async def image_file(self, data: bytes, caption: str = "", name: str = "picture.jpg") -> None:
         stored = self.fake.files.add(data, folder="documents", suffix="jpg")
-        sent = tg.document(stored, "image/jpeg", name)
-        await self.fake.push(tg.private_media(self.person, caption, document=sent))
+        await self._push(caption, document=tg.document(stored, "image/jpeg", name))
 
-    async def voice(self, data: bytes, seconds: int) -> None:
+    async def voice(self, data: bytes, seconds: int, caption: str = "") -> None:
         stored = self.fake.files.add(data, folder="voice", suffix="oga")
-        await self.fake.push(tg.private_media(self.person, voice=tg.voice(stored, seconds)))
+        await self._push(caption, voice=tg.voice(stored, seconds))
 
     async def text(self, text: str) -> None:
-        await self.fake.push(tg.private_text(self.person, text))
+        if self.group:
+            await self.fake.push(tg.group_text(self.person, f"@{tg.BOT_USERNAME} {text}"))
+        else:
+            await self.fake.push(tg.private_text(self.person, text))
 
     def shown(self) -> list[str]:
-        return self.fake.shown(ASKER)
+        return self.fake.shown(tg.GROUP_ID if self.group else ASKER)
 
     def downloads(self) -> int:
         return len(self.fake.files.downloads)
@@ -104,7 +122,15 @@ class TelegramChat:
 @dataclass
 class DiscordChat:
     fake: FakeDiscord
+    group: bool = False
     user: str = f"discord:{ASKER}"
+
+    def in_group(self) -> DiscordChat:
+        return dataclasses.replace(self, group=True)
+
+    @property
+    def channel(self) -> int:
+        return discord_api.CHANNEL_ID if self.group else DM_CHANNEL
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -118,9 +144,12 @@ class DiscordChat:
         return discord_fixtures.running_bot(core, settings, self.fake)
 
     async def _send(self, text: str, *attachments: dict[str, Any]) -> None:
-        sent = self.fake.message(
-            self.fake.user(ASKER, "alice"), text, channel=DM_CHANNEL, attachments=list(attachments)
-        )
+        alice, files = self.fake.user(ASKER, "alice"), list(attachments)
+        if self.group:
+            mentioned = f"<@{discord_api.APP_ID}> {text}".strip()
+            sent = self.fake.message(alice, mentioned, mentions=[self.fake.bot], attachments=files)
+        else:
+            sent = self.fake.message(alice, text, channel=DM_CHANNEL, attachments=files)
         await self.fake.dispatch("MESSAGE_CREATE", sent)
 
     async def photo(self, data: bytes, caption: str = "", *, declared_size: int | None = None) -> None:
@@ -129,15 +158,15 @@ class DiscordChat:
     async def image_file(self, data: bytes, caption: str = "", name: str = "picture.jpg") -> None:
         await self._send(caption, self.fake.attachment(data, name, "image/jpeg"))
 
-    async def voice(self, data: bytes, seconds: int) -> None:
+    async def voice(self, data: bytes, seconds: int, caption: str = "") -> None:
         made = self.fake.attachment(data, "voice-message.ogg", "audio/ogg", voice_seconds=seconds)
-        await self._send("", made)
+        await self._send(caption, made)
 
     async def text(self, text: str) -> None:
         await self._send(text)
 
     def shown(self) -> list[str]:
-        return self.fake.posted(DM_CHANNEL)
+        return self.fake.posted(self.channel)
 
     def downloads(self) -> int:
         return len(self.fake.downloads)

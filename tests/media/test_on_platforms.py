@@ -182,3 +182,46 @@ async def test_a_follow_up_carries_the_image_stand_in_not_the_image_again(
     assert first["input_tokens"] == TEXT_TOKENS + openai.billed_images[0].tokens
     assert second["input_tokens"] == TEXT_TOKENS  # the follow-up paid for text only
     assert [line.strip() for line in chat.shown()] == [ANSWER, ANSWER]
+
+
+async def test_photos_sent_one_after_another_never_take_the_person_past_the_cap(
+    chat: Chat, tmp_path: Path, fakes: Fakes
+) -> None:
+    """$0.006 pays one full-size four-tile photo on gpt-4o-mini ($0.0038 of input), then one tile
+    ($0.0013), then low detail twice ($0.00043 each); the fifth photo finds $0.000033 left and is refused."""
+    openai, cap = fakes[0], usd_to_nanos(Decimal("0.006"))
+    async with answering(chat, tmp_path, fakes, default_cap_usd=Decimal("0.006")) as bot:
+        for n in range(5):
+            await chat.photo(photo(2000, 2000), f"Photo {n}?")
+        await bot.seen.wait_handled(5)
+        charges, spent = await ledger_state(bot, chat.user)
+    assert [b.tokens for b in openai.billed_images] == [2833 + 5667 * 4, 2833 + 5667, 2833, 2833]
+    assert len(charges) == len(openai.requests) == 4
+    for charge, billed in zip(charges, openai.billed_images, strict=True):
+        assert charge["input_tokens"] == TEXT_TOKENS + billed.tokens
+        assert charge["cost"] == genai_cost("openai", MODEL, charge["input_tokens"], ANSWER_TOKENS)
+    assert spent == sum(c["cost"] for c in charges) <= cap
+    shown = [line.strip() for line in chat.shown()]
+    assert shown.count(ANSWER) == 4
+    notes = [line for line in shown if line.startswith("(The image was sent at a lower resolution")]
+    assert len(notes) == 3 and notes[-1].endswith(f"{format_usd(cap - spent)} left.)")
+    assert "left" in shown[-1] and "\n" not in shown[-1] and shown[-1] not in notes  # the fifth: one line
+
+
+async def test_in_a_group_a_photo_and_a_voice_note_that_mention_the_bot_are_answered_there_and_paid(
+    chat: Chat, tmp_path: Path, fakes: Fakes
+) -> None:
+    openai, group = fakes[0], chat.in_group()
+    async with answering(group, tmp_path, fakes) as bot:
+        await group.photo(photo(640, 480), "Which city is this?")
+        await bot.seen.wait_handled(1)
+        await group.voice(voice_bytes(3), 3)
+        await bot.seen.wait_handled(2)
+        (seen, heard, answered), spent = await ledger_state(bot, chat.user)
+    assert [line.strip() for line in group.shown()] == [ANSWER, f'🎤 "{HEARD}"', ANSWER]
+    asked = openai.requests[0].body["messages"][-1]["content"]
+    assert asked[0] == {"type": "text", "text": "Which city is this?"}  # the mention is not the question
+    assert openai.requests[1].body["messages"][-1]["content"] == HEARD
+    assert [c["model"] for c in (seen, heard, answered)] == [MODEL, "openai/gpt-4o-mini-transcribe", MODEL]
+    assert {c["user_id"] for c in (seen, heard, answered)} == {chat.user}
+    assert spent == seen["cost"] + heard["cost"] + answered["cost"]
