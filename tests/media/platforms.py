@@ -57,6 +57,9 @@ class Chat(Protocol):
 
     async def text(self, text: str) -> None: ...
 
+    async def reply(self, text: str) -> None:
+        """Reply with `text` to the last file the person sent."""
+
     def shown(self) -> list[str]:
         """What each of the bot's messages in the chat shows now, oldest first."""
 
@@ -73,6 +76,7 @@ class TelegramChat:
     group: bool = False
     user: str = f"telegram:{ASKER}"
     person = tg.user(ASKER, "Alice", "alice")
+    last_file: dict[str, Any] | None = None  # the last message with a file the person sent
 
     def in_group(self) -> TelegramChat:
         return dataclasses.replace(self, group=True)
@@ -80,9 +84,11 @@ class TelegramChat:
     async def _push(self, caption: str, **media: Any) -> None:
         if self.group:
             mentioned = f"@{tg.BOT_USERNAME} {caption}".strip()
-            await self.fake.push(tg.group_media(self.person, mentioned, **media))
+            made = tg.group_media(self.person, mentioned, **media)
         else:
-            await self.fake.push(tg.private_media(self.person, caption, **media))
+            made = tg.private_media(self.person, caption, **media)
+        self.last_file = made["message"]
+        await self.fake.push(made)
 
     def settings(self) -> dict[str, Any]:
         return {"telegram_bot_token": tg.TOKEN, "telegram_base_url": self.fake.base_url}
@@ -109,6 +115,11 @@ class TelegramChat:
         else:
             await self.fake.push(tg.private_text(self.person, text))
 
+    async def reply(self, text: str) -> None:
+        assert self.last_file is not None and not self.group
+        said = tg.message(self.person, tg.chat(ASKER), text, reply_to=self.last_file)
+        await self.fake.push(tg.update(message=said))
+
     def shown(self) -> list[str]:
         return self.fake.shown(tg.GROUP_ID if self.group else ASKER)
 
@@ -124,6 +135,7 @@ class DiscordChat:
     fake: FakeDiscord
     group: bool = False
     user: str = f"discord:{ASKER}"
+    last_file: dict[str, Any] | None = None  # the last message with a file the person sent
 
     def in_group(self) -> DiscordChat:
         return dataclasses.replace(self, group=True)
@@ -143,13 +155,19 @@ class DiscordChat:
     def running(self, core: TrackingCore, settings: Settings) -> contextlib.AbstractAsyncContextManager[Any]:
         return discord_fixtures.running_bot(core, settings, self.fake)
 
-    async def _send(self, text: str, *attachments: dict[str, Any]) -> None:
+    async def _send(
+        self, text: str, *attachments: dict[str, Any], replying_to: dict[str, Any] | None = None
+    ) -> None:
         alice, files = self.fake.user(ASKER, "alice"), list(attachments)
         if self.group:
             mentioned = f"<@{discord_api.APP_ID}> {text}".strip()
             sent = self.fake.message(alice, mentioned, mentions=[self.fake.bot], attachments=files)
         else:
-            sent = self.fake.message(alice, text, channel=DM_CHANNEL, attachments=files)
+            sent = self.fake.message(
+                alice, text, channel=DM_CHANNEL, attachments=files, replying_to=replying_to
+            )
+        if files:
+            self.last_file = sent
         await self.fake.dispatch("MESSAGE_CREATE", sent)
 
     async def photo(self, data: bytes, caption: str = "", *, declared_size: int | None = None) -> None:
@@ -164,6 +182,10 @@ class DiscordChat:
 
     async def text(self, text: str) -> None:
         await self._send(text)
+
+    async def reply(self, text: str) -> None:
+        assert self.last_file is not None and not self.group
+        await self._send(text, replying_to=self.last_file)
 
     def shown(self) -> list[str]:
         return self.fake.posted(self.channel)

@@ -162,28 +162,6 @@ async def test_a_damaged_image_and_an_oversize_file_are_each_one_line_no_charge_
     assert openai.requests == [] and charges == [] and spent == 0 and kept == 0
 
 
-async def test_a_follow_up_carries_the_image_stand_in_not_the_image_again(
-    chat: Chat, tmp_path: Path, fakes: Fakes
-) -> None:
-    openai = fakes[0]
-    async with answering(chat, tmp_path, fakes) as bot:
-        await chat.photo(photo(512, 512), "What breed is this dog?")
-        await bot.seen.wait_handled(1)
-        await chat.text("And how big do they get?")
-        await bot.seen.wait_handled(2)
-        (first, second), _ = await ledger_state(bot, chat.user)
-    follow_up = openai.requests[-1].body["messages"]
-    asked, answered, again = follow_up[-3:]
-    assert asked == {"role": "user", "content": "[image] What breed is this dog?"}
-    assert answered["role"] == "assistant" and answered["content"].strip() == ANSWER
-    assert again == {"role": "user", "content": "And how big do they get?"}
-    assert "image_url" not in json.dumps(follow_up)
-    assert len(openai.billed_images) == 1  # the image was billed once
-    assert first["input_tokens"] == TEXT_TOKENS + openai.billed_images[0].tokens
-    assert second["input_tokens"] == TEXT_TOKENS  # the follow-up paid for text only
-    assert [line.strip() for line in chat.shown()] == [ANSWER, ANSWER]
-
-
 async def test_photos_sent_one_after_another_never_take_the_person_past_the_cap(
     chat: Chat, tmp_path: Path, fakes: Fakes
 ) -> None:
@@ -225,3 +203,36 @@ async def test_in_a_group_a_photo_and_a_voice_note_that_mention_the_bot_are_answ
     assert [c["model"] for c in (seen, heard, answered)] == [MODEL, "openai/gpt-4o-mini-transcribe", MODEL]
     assert {c["user_id"] for c in (seen, heard, answered)} == {chat.user}
     assert spent == seen["cost"] + heard["cost"] + answered["cost"]
+
+
+async def test_a_follow_up_carries_the_image_stand_in_and_a_reply_to_the_photo_sends_it_again(
+    chat: Chat, tmp_path: Path, fakes: Fakes
+) -> None:
+    openai = fakes[0]
+    async with answering(chat, tmp_path, fakes) as bot:
+        await chat.photo(photo(512, 512), "What breed is this dog?")
+        await bot.seen.wait_handled(1)
+        await chat.text("And how big do they get?")
+        await bot.seen.wait_handled(2)
+        follow_up = openai.requests[-1].body["messages"]
+        await chat.reply("What colour is its collar?")  # to the photo itself: about the picture again
+        await bot.seen.wait_handled(3)
+        first, second, third = await settled(bot)
+    asked, answered, again = follow_up[-3:]
+    assert asked == {"role": "user", "content": "[image] What breed is this dog?"}
+    assert answered["role"] == "assistant" and answered["content"].strip() == ANSWER
+    assert again == {"role": "user", "content": "And how big do they get?"}
+    assert "image_url" not in json.dumps(follow_up)
+    replied = openai.requests[-1].body["messages"]
+    text, picture = replied[-1]["content"]
+    assert text == {"type": "text", "text": "What colour is its collar?"}
+    assert picture["image_url"]["url"].startswith("data:image/jpeg;base64,")
+    assert all(isinstance(m["content"], str) for m in replied[:-1])  # earlier turns keep their stand-in
+    once, twice = openai.billed_images  # billed for the photo and for the reply to it, not the follow-up
+    assert once == twice
+    assert (first["input_tokens"], second["input_tokens"], third["input_tokens"]) == (
+        TEXT_TOKENS + once.tokens,
+        TEXT_TOKENS,
+        TEXT_TOKENS + twice.tokens,
+    )
+    assert [line.strip() for line in chat.shown()] == [ANSWER] * 3
