@@ -143,23 +143,28 @@ async def test_a_voice_note_is_transcribed_shown_answered_and_both_charges_repor
     assert lines[-1] == f"Total: 2 req, {format_usd(spent)}"
 
 
-async def test_a_damaged_image_and_an_oversize_file_are_each_one_line_no_charge_nothing_stored(
+async def test_a_damaged_image_an_oversize_file_and_a_long_recording_are_each_one_line_and_free(
     chat: Chat, tmp_path: Path, fakes: Fakes
 ) -> None:
+    """One line each, nothing charged, nothing kept in the history."""
     openai = fakes[0]
-    async with answering(chat, tmp_path, fakes, max_media_mb=Decimal(1)) as bot:
+    limits = {"max_media_mb": Decimal(1), "max_audio_seconds": 60}
+    async with answering(chat, tmp_path, fakes, **limits) as bot:
         await chat.image_file(photo(800, 600)[:400], "What is this?")  # cut off mid-file
         await bot.seen.wait_handled(1)
         await chat.photo(image(64, 64), "And this?", declared_size=1024 * 1024 + 1)
         await chat.wait_shown(2)
+        await chat.voice(voice_bytes(2), 61)  # as long as the platform says it is
+        await bot.seen.wait_handled(2)
         charges, spent = await ledger_state(bot, chat.user)
         kept = await stored_messages(bot.db)
-    damaged, too_big = chat.shown()
+    damaged, too_big, too_long = chat.shown()
     assert "damaged" in damaged and damaged.endswith("Nothing was charged.") and "\n" not in damaged
     assert too_big == TOO_BIG
-    assert len(bot.seen.started) == 1  # the oversize file never reached the core
-    assert chat.downloads() == 1  # nor was it downloaded
-    assert openai.requests == [] and charges == [] and spent == 0 and kept == 0
+    assert too_long == "That audio is 61 s long; I take up to 60 s. Nothing was charged."
+    assert len(bot.seen.started) == 2  # the oversize file never reached the core
+    assert chat.downloads() == 2  # nor was it downloaded
+    assert openai.requests == openai.audio == [] and charges == [] and spent == 0 and kept == 0
 
 
 async def test_photos_sent_one_after_another_never_take_the_person_past_the_cap(
