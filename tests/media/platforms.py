@@ -1,4 +1,4 @@
-"""One person's private chat with the real bot on each platform, for the end-to-end media tests: the real
+"""One person's chat with the real bot on each platform, for the end-to-end media tests: the real
 python-telegram-bot Application on the fake Bot API, or the real discord.py client on the fake Discord,
 both in front of the real core and ledger (SQLite in a temporary file, or a scratch PostgreSQL schema)
 and the fake OpenAI server. A test written once against `Chat` runs on both platforms."""
@@ -31,7 +31,8 @@ DM_CHANNEL = 940_000_000_000_000_031  # their private channel with the bot on Di
 
 
 class Chat(Protocol):
-    """A private chat between the person and the bot, on one platform."""
+    """The person's private chat with the bot (or, `in_group()`, a group where they mention it), on one
+    platform."""
 
     user: str  # the person's account in the ledger
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.money import format_usd, usd_to_nanos
+from tests.fakes import discord_api
 from tests.fakes import telegram_api as tg
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.discord_fixtures import restore_discord_urls
@@ -68,7 +69,8 @@ async def test_a_photo_with_a_caption_is_answered_and_charged_exactly_what_the_p
     (received,) = sent_images("openai", request.body)
     assert image_size(received) == (billed.width, billed.height) == (1024, 768)  # what OpenAI would see
     assert billed.tokens == 2833 + 5667 * 4  # four tiles of 512
-    assert tg.TOKEN.split(":", 1)[1] not in json.dumps([request.body, request.headers])
+    sent_out = json.dumps([request.body, request.headers])
+    assert tg.TOKEN.split(":", 1)[1] not in sent_out and discord_api.TOKEN not in sent_out
     (charge,) = charges
     assert (charge["user_id"], charge["model"]) == (chat.user, MODEL)
     assert (charge["input_tokens"], charge["output_tokens"]) == (TEXT_TOKENS + billed.tokens, ANSWER_TOKENS)
