@@ -24,7 +24,7 @@ import discord
 import yarl
 from discord import app_commands
 
-from adapters.discord_bot.media import download
+from adapters.discord_bot.media import download, replied_images
 from adapters.discord_bot.pacing import Pacer
 from adapters.discord_bot.replies import STOP_PREFIX, InteractionReply, MessageReply
 from adapters.discord_bot.translator import DESCRIPTION_CHARS, CatalogTranslator
@@ -176,9 +176,10 @@ class CapbotClient(discord.Client):
         if not await self.core.claim(f"discord:message:{message.id}"):
             return
         attachments: tuple[Attachment, ...] = ()
-        if message.attachments:
+        files = message.attachments or replied_images(message)
+        if files:
             try:
-                attachments = await download(message.attachments, self.max_media_mb)
+                attachments = await download(files, self.max_media_mb)
             except FileNotTaken as refused:  # one line, and the core never hears of it
                 await _quietly(MessageReply(message).text(file_line(refused)), message.author)
                 return

@@ -39,6 +39,16 @@ def kind_of(attachment: discord.Attachment) -> Literal["image", "audio"] | None:
     return "audio" if mime.startswith("audio/") else None
 
 
+def replied_images(message: discord.Message) -> list[discord.Attachment]:
+    """The images of the message this one replies to (when Discord sent it along): replying to a picture
+    asks about it again, and the picture goes again (later questions see only "[image]" in its place).
+    Audio is not sent again: its transcript is in the history already."""
+    replied = message.reference.resolved if message.reference is not None else None
+    if not isinstance(replied, discord.Message):
+        return []
+    return [attachment for attachment in replied.attachments if kind_of(attachment) == "image"]
+
+
 async def download(
     attachments: Sequence[discord.Attachment], max_media_mb: Decimal
 ) -> tuple[Attachment, ...]:

@@ -36,7 +36,7 @@ from adapters.media import file_line
 from adapters.person_queues import PersonQueues
 from adapters.streaming import StreamingAnswer
 from adapters.telegram_bot.albums import Albums
-from adapters.telegram_bot.media import carries_media, download, wanted
+from adapters.telegram_bot.media import carries_media, download, replied_images, wanted
 from adapters.telegram_bot.menu import Browse, MenuBoard
 from adapters.telegram_bot.reply import (
     STOP_PREFIX,
@@ -341,7 +341,7 @@ class Handlers:
         if not await self._first_delivery(update, context):
             return
         text, direct = found
-        files = wanted(message)
+        files = wanted(message) or replied_images(message)
         if album is not None:
             parts = await album.complete()
             text = _album_question(text, message, parts, me, self.commands.names)

@@ -72,6 +72,14 @@ def wanted(message: Message) -> list[Wanted]:
     return []
 
 
+def replied_images(message: Message) -> list[Wanted]:
+    """The images of the message this one replies to: replying to a picture asks about it again, and the
+    picture goes again (later questions see only "[image]" in its place). Audio is not sent again: its
+    transcript is in the history already."""
+    replied = message.reply_to_message
+    return [file for file in wanted(replied) if file.kind == "image"] if replied is not None else []
+
+
 def _seconds(media: Voice | Audio) -> float:
     """The duration, read as an int or a timedelta (PTB 22 gives either, by PTB_TIMEDELTA, and warns
     about the change on every read of the int)."""

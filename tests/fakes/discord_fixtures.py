@@ -59,12 +59,18 @@ async def fake_discord() -> AsyncIterator[FakeDiscord]:
         yield fake
 
 
-@pytest.fixture
-def discord_settings(fake_discord: FakeDiscord, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Settings:
-    """Settings aimed at the fake; discord.py's process-wide URLs are restored after the test."""
+def restore_discord_urls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """discord.py's process-wide API and gateway URLs, which a client aimed at the fake rewrites, are put
+    back after the test."""
     monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)
     gateway = discord.gateway.DiscordWebSocket
     monkeypatch.setattr(gateway, "DEFAULT_GATEWAY", gateway.DEFAULT_GATEWAY)
+
+
+@pytest.fixture
+def discord_settings(fake_discord: FakeDiscord, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Settings:
+    """Settings aimed at the fake; discord.py's process-wide URLs are restored after the test."""
+    restore_discord_urls(monkeypatch)
     return Settings(
         discord_bot_token=TOKEN,
         discord_guild_ids=(str(GUILD_ID),),

@@ -115,7 +115,8 @@ def test_every_message_renders_in_every_language(language: str) -> None:
                 shown = catalog(language).ngettext(message.id[0], message.id[1], 3)
             else:
                 shown = catalog(language).gettext(source)
-        arguments = {name: f"<{name}>" for name in _placeholders(source)}
+        forms = message.id if isinstance(message.id, tuple) else (message.id,)  # a plural's own fields too
+        arguments = {name: f"<{name}>" for form in forms for name in _placeholders(form)}
         rendered = shown.format(**arguments)
         assert "{" not in rendered and "}" not in rendered, (language, source)
         words = source

@@ -5,44 +5,18 @@ or is refused, never billed past the cap; the history keeps `[image]`, not the i
 
 from __future__ import annotations
 
-import base64
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
-import genai_prices
 import pytest
 
 from bot.money import usd_to_nanos
 from tests.doubles import RecordingReply, message
 from tests.fakes.llm_fixtures import Fakes
 from tests.harness import harness, spy_reserves
+from tests.media.billing import genai_cost, sent_images
 from tests.media.photos import image_size, photo, with_photos
 from tests.providers.wiring import BOB, MODELS, env, fake_for, settled
-
-GENAI = {"openai": "openai", "azure": "openai", "anthropic": "anthropic", "google": "google"}
-
-
-def sent_images(provider: str, body: dict[str, Any]) -> list[bytes]:
-    """The image bytes of the last user message, read the way each wire format carries them."""
-    if provider == "google":
-        parts = body["contents"][-1]["parts"]
-        return [base64.b64decode(p["inline_data"]["data"]) for p in parts if "inline_data" in p]
-    content = body["messages"][-1]["content"]
-    if provider == "anthropic":
-        return [base64.b64decode(p["source"]["data"]) for p in content if p["type"] == "image"]
-    urls = [p["image_url"]["url"] for p in content if p["type"] == "image_url"]
-    assert all(url.startswith("data:image/jpeg;base64,") for url in urls)
-    return [base64.b64decode(url.split(",", 1)[1]) for url in urls]
-
-
-def genai_cost(provider: str, model: str, input_tokens: int, output_tokens: int) -> int:
-    price = genai_prices.calc_price(
-        genai_prices.Usage(input_tokens=input_tokens, output_tokens=output_tokens),
-        model.split("/", 1)[1],
-        provider_id=GENAI[provider],
-    )
-    return usd_to_nanos(Decimal(price.total_price))
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic", "google", "azure"])

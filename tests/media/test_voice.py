@@ -8,7 +8,6 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-import genai_prices
 import pytest
 
 from bot.money import usd_to_nanos
@@ -16,6 +15,7 @@ from tests.doubles import RecordingReply, message
 from tests.fakes.llm_fixtures import Fakes
 from tests.fakes.llm_openai import Transcription
 from tests.harness import harness, spy_reserves
+from tests.media.billing import genai_cost
 from tests.media.photos import photo, voice, with_photos, with_voice
 from tests.providers.wiring import BOB, MODELS, env, settled
 
@@ -39,12 +39,8 @@ async def test_a_voice_note_is_transcribed_shown_answered_and_both_calls_charged
         assert asked == HEARD
         transcription, answer = await settled(h)
     assert transcription["model"] == "openai/gpt-4o-mini-transcribe"
-    price = genai_prices.calc_price(
-        genai_prices.Usage(input_tokens=180, input_audio_tokens=180, output_tokens=12),
-        "gpt-4o-mini-transcribe",
-        provider_id="openai",
-    )
-    assert transcription["cost"] == usd_to_nanos(Decimal(price.total_price)) > 0
+    expected = genai_cost("openai", "openai/gpt-4o-mini-transcribe", 180, 12, audio_tokens=180)
+    assert transcription["cost"] == expected > 0
     assert transcription["input_tokens"] == 180 and transcription["output_tokens"] == 12
     assert answer["model"] == "openai/gpt-4o-mini" and answer["cost"] > 0
 
@@ -148,11 +144,7 @@ async def test_the_hold_comes_from_the_duration_or_a_bound_from_the_size(
 ) -> None:
     """A 10 s voice note is held as 250 audio tokens and 164 of transcript; one of unknown length as long
     as its bytes could play at 6 kbit/s (7,500 bytes: 10 s), and never longer than MAX_AUDIO_SECONDS."""
-    expected = genai_prices.calc_price(
-        genai_prices.Usage(input_tokens=250, input_audio_tokens=250, output_tokens=164),
-        "gpt-4o-mini-transcribe",
-        provider_id="openai",
-    )
+    expected = genai_cost("openai", "openai/gpt-4o-mini-transcribe", 250, 164, audio_tokens=250)
     async with harness(tmp_path, max_audio_seconds=8, **env(fakes)) as h:
         granted = spy_reserves(h, monkeypatch)
         await h.core.handle(with_voice("", b"OggS" + bytes(7496)), RecordingReply())
@@ -163,7 +155,7 @@ async def test_the_hold_comes_from_the_duration_or_a_bound_from_the_size(
         by_size = granted[0].quote.input_nanos
         await h.core.handle(with_voice("", b"OggS" + bytes(100), duration=10.0), RecordingReply())
         by_duration = granted[2].quote.input_nanos
-    assert by_size == by_duration == usd_to_nanos(Decimal(expected.total_price))
+    assert by_size == by_duration == expected
     assert capped < by_size  # 8 s at most
 
 
