@@ -13,9 +13,11 @@ api.telegram.org, a local Bot API server or the test fake. Every call goes throu
 `OutgoingScheduler` (`outgoing`: Telegram's overall, per-chat and per-group budgets, spent by priority, a
 429 pausing the whole token) and over aiohttp (`aiohttp_request`), for the bot's calls and getUpdates alike.
 
-Modules: `app` (which messages reach the core, ordering, handlers), `reply` (formatting, splitting,
-flood control, typing), `menu` (inline keyboards for the core's menus), `media` (photos, image files,
-voice notes and audio files downloaded within MAX_MEDIA_MB), `albums` (a media group as one question).
+Modules: `addressing` (which messages are for the bot, whose they are), `ordering` (concurrent updates,
+each person's in turn), `handlers` (what PTB calls: messages, button taps, a stopped draft), `reply`
+(formatting, splitting, drafts, Stop, typing), `menu` (inline keyboards for the core's menus), `media`
+(photos, image files, voice notes and audio files downloaded within MAX_MEDIA_MB), `albums` (a media
+group as one question), `outgoing` (the scheduler), `aiohttp_request` (PTB's transport on aiohttp).
 """
 
 from __future__ import annotations
@@ -45,8 +47,9 @@ from telegram.ext import (
 
 from adapters.handoff import ChatCore, short
 from adapters.telegram_bot.aiohttp_request import AiohttpRequest
-from adapters.telegram_bot.app import Handlers, PerPersonOrder
+from adapters.telegram_bot.handlers import Handlers
 from adapters.telegram_bot.media import file_url_base
+from adapters.telegram_bot.ordering import PerPersonOrder
 from adapters.telegram_bot.outgoing import OutgoingScheduler
 from adapters.telegram_bot.reply import LIMIT, Bot, utf16_units
 from bot.config import ConfigError, Settings
