@@ -19,22 +19,15 @@ issued only in DMs (`Incoming.private`).
 Image and audio attachments (voice messages too) on a message for the bot are downloaded within
 MAX_MEDIA_MB and handed to the core with it (`media`).
 
-`client` is what comes in (the client, its commands, `run`); `replies` is how answers go out.
+Modules: `addressing` (which messages are for the bot), `client` (the events it answers), `slash` (the
+command tree from the core's declarations), `translator` (their descriptions in each language), `media`
+(attachments), `replies` (how answers go out), `pacing` (this token's write budgets), `launch` (gateway,
+shards and `run`).
 """
 
-from adapters.discord_bot.client import (
-    CapbotClient,
-    ShardedCapbotClient,
-    addressed_text,
-    answer,
-    build_client,
-    conversation_key,
-    identity,
-    people_named,
-    point_at,
-    run,
-    shard_options,
-)
+from adapters.discord_bot.addressing import addressed_text, conversation_key, identity, people_named
+from adapters.discord_bot.client import CapbotClient, answer
+from adapters.discord_bot.launch import ShardedCapbotClient, build_client, point_at, run, shard_options
 from adapters.discord_bot.replies import (
     LIMIT,
     ORIGINAL,
