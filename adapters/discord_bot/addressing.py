@@ -12,6 +12,7 @@ import re
 import discord
 
 from adapters.handoff import KnownCommands
+from bot.incoming import Attachment, Incoming
 
 CHAT_MESSAGES = (discord.MessageType.default, discord.MessageType.reply)  # not joins, pins, ...
 
@@ -23,6 +24,33 @@ def identity(user: discord.abc.User) -> str:
 def conversation_key(channel_id: int | None, user_id: int) -> str:
     """One conversation per person per channel."""
     return f"discord:{channel_id}:{user_id}"
+
+
+def incoming_from(
+    user: discord.abc.User,
+    channel_id: int | None,
+    text: str,
+    *,
+    direct: bool,
+    private: bool,
+    language: str | None,
+    replied: int | None = None,
+    attachments: tuple[Attachment, ...] = (),
+) -> Incoming:
+    """What `user` said in channel `channel_id`, for the core: who (identity, @name, display name), in
+    which of their conversations, in what language, and whose message (`replied`, a user id) it answers."""
+    return Incoming(
+        user=identity(user),
+        conversation=conversation_key(channel_id, user.id),
+        text=text,
+        direct=direct,
+        private=private,
+        username=f"@{user.name}",
+        display_name=user.display_name,
+        language=language,
+        reply_to_user=f"discord:{replied}" if replied else None,
+        attachments=attachments,
+    )
 
 
 def addressed_text(message: discord.Message, me: discord.ClientUser) -> str | None:

@@ -22,8 +22,8 @@ from discord import app_commands
 from adapters.discord_bot.addressing import (
     CHAT_MESSAGES,
     addressed_text,
-    conversation_key,
     identity,
+    incoming_from,
     one_to_one,
     people_named,
     referenced_author,
@@ -37,7 +37,7 @@ from adapters.handoff import ChatCore, Handoff, KnownCommands, short
 from adapters.media import file_line
 from adapters.person_queues import PersonQueues
 from bot.config import Settings
-from bot.incoming import Attachment, CommandInfo, Incoming
+from bot.incoming import Attachment, CommandInfo
 from bot.refusals import FileNotTaken
 
 log = logging.getLogger("adapters.discord_bot")  # one logger for the whole adapter
@@ -120,19 +120,16 @@ class CapbotClient(discord.Client):
             except FileNotTaken as refused:  # one line, and the core never hears of it
                 await _quietly(MessageReply(message).text(file_line(refused)), message.author)
                 return
-        reference_author = referenced_author(message)
-        incoming = Incoming(
-            user=identity(message.author),
-            conversation=conversation_key(message.channel.id, message.author.id),
-            text=people_named(text, self.commands),
+        incoming = incoming_from(
+            message.author,
+            message.channel.id,
+            people_named(text, self.commands),
             direct=True,
             private=one_to_one(message.channel),
-            username=f"@{message.author.name}",
-            display_name=message.author.display_name,
-            reply_to_user=f"discord:{reference_author}" if reference_author else None,
-            attachments=attachments,
             # a plain message carries no locale of its author: the guild's preferred one says the most
             language=message.guild.preferred_locale.value if message.guild else None,
+            replied=referenced_author(message),
+            attachments=attachments,
         )
         await answer(
             self.core, incoming, MessageReply(message, edit_interval=self.edit_interval, pacer=self.pacer)
@@ -174,14 +171,12 @@ class CapbotClient(discord.Client):
             log.warning("discord: could not acknowledge %s: %s", text.split(" ", 1)[0], short(exc))
             return
         user = interaction.user
-        incoming = Incoming(
-            user=identity(user),
-            conversation=conversation_key(interaction.channel_id, user.id),
-            text=text,
+        incoming = incoming_from(
+            user,
+            interaction.channel_id,
+            text,
             direct=interaction.guild_id is None,
             private=interaction.guild_id is None and one_to_one(interaction.channel),
-            username=f"@{user.name}",
-            display_name=user.display_name,
             language=interaction.locale.value,  # the person's client language
         )
         reply = InteractionReply(

@@ -13,6 +13,7 @@ from telegram import Message, User
 from telegram.constants import ChatType, MessageEntityType
 
 from adapters.telegram_bot.media import carries_media
+from bot.incoming import Incoming
 
 
 def identity(user: User) -> str:
@@ -22,6 +23,24 @@ def identity(user: User) -> str:
 def conversation_key(chat_id: int, user_id: int) -> str:
     """One conversation per person per chat."""
     return f"telegram:{chat_id}:{user_id}"
+
+
+def incoming_from(
+    sender: User, chat_id: int, text: str, *, direct: bool, private: bool, replied: User | None = None
+) -> Incoming:
+    """What `sender` said in chat `chat_id`, for the core: who (identity, @username, name), in which of
+    their conversations, in their client's language, and whose message it replies to."""
+    return Incoming(
+        user=identity(sender),
+        conversation=conversation_key(chat_id, sender.id),
+        text=text,
+        direct=direct,
+        private=private,
+        username=f"@{sender.username}" if sender.username else None,
+        display_name=sender.full_name,
+        language=sender.language_code,
+        reply_to_user=identity(replied) if replied is not None else None,
+    )
 
 
 def addressed(message: Message, me: User, commands: frozenset[str]) -> tuple[str, bool] | None:

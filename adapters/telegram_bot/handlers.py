@@ -28,9 +28,9 @@ from adapters.streaming import StreamingAnswer
 from adapters.telegram_bot.addressing import (
     addressed,
     album_question,
-    conversation_key,
     for_the_core,
     identity,
+    incoming_from,
     replied_author,
 )
 from adapters.telegram_bot.albums import Albums
@@ -45,7 +45,7 @@ from adapters.telegram_bot.reply import (
     TypingIndicator,
 )
 from bot.i18n import N_, _, speaking
-from bot.incoming import Incoming, Menu
+from bot.incoming import Menu
 from bot.refusals import FileNotTaken
 
 log = logging.getLogger(__name__)
@@ -168,17 +168,8 @@ class Handlers:
         chat_id = message.chat.id
         group = message.chat.type != ChatType.PRIVATE
         topic = message.message_thread_id if message.is_topic_message else None
-        replied = replied_author(message)
-        incoming = Incoming(
-            user=identity(sender),
-            conversation=conversation_key(chat_id, sender.id),
-            text=text,
-            direct=direct,
-            private=not group,
-            username=f"@{sender.username}" if sender.username else None,
-            display_name=sender.full_name,
-            language=sender.language_code,
-            reply_to_user=identity(replied) if replied is not None else None,
+        incoming = incoming_from(
+            sender, chat_id, text, direct=direct, private=not group, replied=replied_author(message)
         )
         reply_to = message.message_id if group else None
         messenger = ChatMessenger(
@@ -241,16 +232,8 @@ class Handlers:
         reply = MenuReply(
             messenger, self.board, message_id=message_id, asker=user.id, edit_interval=self.edit_interval
         )
-        incoming = Incoming(
-            user=identity(user),
-            conversation=conversation_key(chat_id, user.id),
-            text=action.command,
-            direct=query.message.chat.type == ChatType.PRIVATE,
-            private=query.message.chat.type == ChatType.PRIVATE,
-            username=f"@{user.username}" if user.username else None,
-            display_name=user.full_name,
-            language=user.language_code,
-        )
+        private = query.message.chat.type == ChatType.PRIVATE
+        incoming = incoming_from(user, chat_id, action.command, direct=private, private=private)
         await answer(self.core, incoming, reply)
         confirmation = "\n".join(reply.lines) or action.label
         await _toast(query.answer(confirmation[:TOAST]))
