@@ -6,10 +6,10 @@ check, the owner's dashboard, and the platform runner's own routes (the Telegram
 
 `web_app` builds the same application without listening, for tests and for runners that host it
 themselves. The API (under /api/v1) and the dashboard (under /dashboard/) are mounted only when
-ADMIN_API_TOKEN is set, the gateway under /v1 only
-when GATEWAY=1 (its keys checked by the ledger, see `key_owner`). `bot.web_limits.listening` is the one
-way anything here (this server, the demo model, the tests' fakes) puts an aiohttp app on a port, always
-behind the deadlines and the connection cap of `bot.web_limits`.
+ADMIN_API_TOKEN is set, the gateway under /v1 only when GATEWAY=1 (its keys checked by the ledger, see
+`key_owner`). `bot.web_limits.listening` is the one way anything here (this server, the demo model, the
+tests' fakes) puts an aiohttp app on a port, always behind the deadlines and the connection cap of
+`bot.web_limits`.
 
 The address: `HOST` when set; else all interfaces when a Telegram webhook must be reachable from outside,
 and 127.0.0.1 otherwise (the owner API alone is for this machine, or for a reverse proxy in front of it).

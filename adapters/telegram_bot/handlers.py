@@ -90,8 +90,8 @@ class MenuReply:
 
 
 class Handlers:
-    """The entry points PTB calls: a text message, a tap on a button (a menu's, an answer's Stop), and
-    Telegram's own stop button on a draft."""
+    """The entry points PTB calls: a message (text, or a photo, file, voice note or audio file, see
+    `MESSAGES`), a tap on a button (a menu's, an answer's Stop), and Telegram's own stop button on a draft."""
 
     def __init__(self, core: ChatCore, *, edit_interval: float, max_media_mb: Decimal) -> None:
         self.core = core
