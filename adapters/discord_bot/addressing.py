@@ -68,6 +68,12 @@ def addressed_text(message: discord.Message, me: discord.ClientUser) -> str | No
     return None
 
 
+def message_language(message: discord.Message) -> str | None:
+    """A plain message carries no locale of its author: the guild's preferred one says the most (a DM:
+    nothing, and the core falls back to DEFAULT_LANGUAGE)."""
+    return message.guild.preferred_locale.value if message.guild else None
+
+
 def one_to_one(channel: object) -> bool:
     """Whether a channel is a DM with the bot: the only place where nobody else reads its answers.
 

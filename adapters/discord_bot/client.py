@@ -24,6 +24,7 @@ from adapters.discord_bot.addressing import (
     addressed_text,
     identity,
     incoming_from,
+    message_language,
     one_to_one,
     people_named,
     referenced_author,
@@ -31,8 +32,7 @@ from adapters.discord_bot.addressing import (
 from adapters.discord_bot.media import download, replied_images
 from adapters.discord_bot.pacing import Pacer
 from adapters.discord_bot.replies import STOP_PREFIX, InteractionReply, MessageReply
-from adapters.discord_bot.slash import slash_commands
-from adapters.discord_bot.translator import CatalogTranslator
+from adapters.discord_bot.slash import slash_commands, sync_commands
 from adapters.handoff import ChatCore, Handoff, KnownCommands, short
 from adapters.media import file_line
 from adapters.person_queues import PersonQueues
@@ -76,22 +76,7 @@ class CapbotClient(discord.Client):
             self.tree.add_command(command)
 
     async def setup_hook(self) -> None:
-        await self.tree.set_translator(CatalogTranslator())  # description_localizations, before any sync
-        if not self.guild_ids:
-            try:
-                synced = await self.tree.sync()
-                log.info("discord: %d slash commands synced globally (may take a while to show)", len(synced))
-            except discord.HTTPException as exc:
-                log.warning("discord: could not sync slash commands: %s", short(exc))
-            return
-        for guild_id in self.guild_ids:
-            guild = discord.Object(id=guild_id)
-            self.tree.copy_global_to(guild=guild)
-            try:
-                synced = await self.tree.sync(guild=guild)
-                log.info("discord: %d slash commands synced to guild %s", len(synced), guild_id)
-            except discord.HTTPException as exc:
-                log.warning("discord: could not sync slash commands to guild %s: %s", guild_id, short(exc))
+        await sync_commands(self.tree, self.guild_ids)
 
     async def on_message(self, message: discord.Message) -> None:
         if message.author.bot or self.user is None or message.type not in CHAT_MESSAGES:
@@ -102,8 +87,7 @@ class CapbotClient(discord.Client):
 
         async def dropped(first: bool) -> None:
             if first:
-                locale = message.guild.preferred_locale.value if message.guild else None
-                notice = self.queues.notice(self.core.client_language(locale))
+                notice = self.queues.notice(self.core.client_language(message_language(message)))
                 await _quietly(MessageReply(message).text(notice), message.author)
 
         await self.queues.run(message.author.id, self._answer_message(message, text), dropped)
@@ -126,8 +110,7 @@ class CapbotClient(discord.Client):
             people_named(text, self.commands),
             direct=True,
             private=one_to_one(message.channel),
-            # a plain message carries no locale of its author: the guild's preferred one says the most
-            language=message.guild.preferred_locale.value if message.guild else None,
+            language=message_language(message),
             replied=referenced_author(message),
             attachments=attachments,
         )

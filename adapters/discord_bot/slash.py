@@ -1,8 +1,10 @@
-"""The slash command tree, built from the core's declarations.
+"""The slash command tree: built from the core's declarations, and synced with Discord.
 
 A command's declared argument is its one option (with model autocomplete where the argument names a
 model), an owner command is shown only to server admins (the core checks OWNER_IDS anyway), and every
 command hands "/name value" to the client (`CapbotClient.answer_slash`), which decides how it is answered.
+The tree is synced before the client connects: to `DISCORD_GUILD_IDS` at once, else globally, with the
+descriptions in every language we speak (`translator`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from adapters.discord_bot.translator import DESCRIPTION_CHARS
+from adapters.discord_bot.translator import DESCRIPTION_CHARS, CatalogTranslator
 from adapters.handoff import ChatCore, short
 from bot.incoming import CommandInfo
 
@@ -86,3 +88,25 @@ def _model_choices(
         ][:MAX_CHOICES]
 
     return autocomplete
+
+
+async def sync_commands(tree: app_commands.CommandTree[Any], guild_ids: list[int]) -> None:
+    """Register the tree with Discord, descriptions translated (`CatalogTranslator`, set before any sync):
+    to each of `guild_ids` at once, or globally (which Discord may take a while to show) without any.
+    A failed sync is a warning: the commands Discord already has keep working."""
+    await tree.set_translator(CatalogTranslator())
+    if not guild_ids:
+        try:
+            synced = await tree.sync()
+            log.info("discord: %d slash commands synced globally (may take a while to show)", len(synced))
+        except discord.HTTPException as exc:
+            log.warning("discord: could not sync slash commands: %s", short(exc))
+        return
+    for guild_id in guild_ids:
+        guild = discord.Object(id=guild_id)
+        tree.copy_global_to(guild=guild)
+        try:
+            synced = await tree.sync(guild=guild)
+            log.info("discord: %d slash commands synced to guild %s", len(synced), guild_id)
+        except discord.HTTPException as exc:
+            log.warning("discord: could not sync slash commands to guild %s: %s", guild_id, short(exc))
