@@ -20,9 +20,9 @@ Image and audio attachments (voice messages too) on a message for the bot are do
 MAX_MEDIA_MB and handed to the core with it (`media`).
 
 Modules: `addressing` (which messages are for the bot), `client` (the events it answers), `slash` (the
-command tree from the core's declarations), `translator` (their descriptions in each language), `media`
-(attachments), `replies` (how answers go out), `pacing` (this token's write budgets), `launch` (gateway,
-shards and `run`).
+command tree built from the core's declarations, and its sync), `translator` (their descriptions in each
+language), `media` (attachments), `replies` (how answers go out), `pacing` (this token's write budgets),
+`launch` (gateway, shards and `run`).
 """
 
 from adapters.discord_bot.addressing import addressed_text, conversation_key, identity, people_named
