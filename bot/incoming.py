@@ -179,7 +179,7 @@ class AnswerStream(Protocol):
     async def write(self, delta: str) -> None: ...
 
     async def close(self) -> str:
-        """Deliver the whole text (the final edit) and return it."""
+        """Deliver the whole text (the final message or edit) and return it."""
         ...
 
     async def __aenter__(self) -> AnswerStream: ...
@@ -193,7 +193,7 @@ class AnswerStream(Protocol):
 
 
 async def final_delivery(stream: ClosingStream | AnswerStream, limit: float | None = None) -> str:
-    """`stream.close()`, shielded from cancellation: once the final edit starts it goes out even when the
+    """`stream.close()`, shielded from cancellation: once the final text starts it goes out even when the
     answer is stopped or the bot shuts down meanwhile, so no message is left with its progress marker and
     no send is cut halfway. `limit` (seconds) bounds the wait; returns the text delivered."""
     delivery = asyncio.ensure_future(asyncio.wait_for(stream.close(), limit))

@@ -228,7 +228,7 @@ def _parts(images: tuple[CheckedImage, ...], sizings: tuple[Sizing, ...]) -> tup
 
 
 async def _relay(ctx: Context, paying: Paying, messages: tuple[ChatMessage, ...]) -> str:
-    """Stream the answer into the chat; returns the text delivered (a stop during the final edit does
+    """Stream the answer into the chat; returns the text delivered (a stop during the final text does
     not cut it: the stream had ended, so its usage is what is charged). An answer its asker stopped is cut
     like one a shutdown cut (`Core.stop`), its text ending in a short note."""
     stoppable = ctx.stoppable
