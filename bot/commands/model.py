@@ -100,9 +100,10 @@ def model_choices(services: Services, query: str, limit: int = 25) -> list[Model
     return found
 
 
-async def current_model(services: Services, user: str) -> str:
-    """The person's choice, else DEFAULT_MODEL; not checked here: /ask refuses a choice no longer usable."""
-    profile = await services.ledger.profile(user)
+async def current_model(services: Services, user: str, profile: UserProfile | None = None) -> str:
+    """The person's choice (from `profile` when the caller read it already), else DEFAULT_MODEL; not
+    checked here: /ask refuses a choice no longer usable."""
+    profile = profile or await services.ledger.profile(user)
     return profile.model or services.settings.default_model
 
 

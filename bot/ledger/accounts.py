@@ -72,17 +72,17 @@ class Accounts:
         Two changes to one account queue behind this lock, and taking it before the global row keeps the
         lock order fixed, so concurrent reservations wait for each other instead of deadlocking.
         """
-        await tx.execute(
-            "INSERT INTO users (user_id, created_at, updated_at) VALUES (?, ?, ?)"
-            " ON CONFLICT (user_id) DO NOTHING",
-            account,
-            now,
-            now,
-        )
-        row = await tx.fetchone(
-            "SELECT cap_nanos, unlimited, period, blocked, held FROM users WHERE user_id = ?" + tx.lock,
-            account,
-        )
+        select = "SELECT cap_nanos, unlimited, period, blocked, held FROM users WHERE user_id = ?" + tx.lock
+        row = await tx.fetchone(select, account)
+        if row is None:  # the account's first change: one statement more, once per person
+            await tx.execute(
+                "INSERT INTO users (user_id, created_at, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (user_id) DO NOTHING",
+                account,
+                now,
+                now,
+            )
+            row = await tx.fetchone(select, account)
         assert row is not None
         return row
 
@@ -96,14 +96,15 @@ class Accounts:
         transaction. When it still names the locked account, `change` runs; otherwise the transaction rolls
         back (nothing was written) and starts over on the new account, in a new transaction rather than with
         a second lock in this one, so a writer holds one users row and the lock order (the account's row,
-        then the global row) stays fixed. SQLite serialises whole transactions: there it never moves.
+        then the global row) stays fixed. SQLite serialises whole transactions: there it never moves, and
+        the second look is skipped.
         """
         for _ in range(MOVE_RETRIES):
             try:
                 async with self.db.write() as tx:
                     account = await self.account_of(tx, user)
                     row = await self.lock_user(tx, account, now)
-                    if await self.account_of(tx, user) != account:
+                    if not tx.serialised and await self.account_of(tx, user) != account:
                         raise _Moved(account)
                     return await change(tx, account, row)
             except _Moved:

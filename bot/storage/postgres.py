@@ -103,6 +103,7 @@ def cause(exc: BaseException, url: str) -> str:
 
 class _PostgresTx(Tx):
     lock = " FOR UPDATE"
+    serialised = False
 
     def __init__(self, conn: Any) -> None:
         self._conn = conn
