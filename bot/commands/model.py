@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from bot.commands.base import Command, Context, Services
 from bot.i18n import N_, _, number
 from bot.incoming import Argument, Menu, MenuGroup, MenuItem, ModelChoice
+from bot.ledger import UserProfile
 from bot.pricing import Rates, UnpricedModel, describe
 from bot.providers.catalog import ProviderSpec
 from bot.providers.registry import ProviderNotConfigured, ResolvedModel, UnknownModel
