@@ -372,7 +372,8 @@ class TypingIndicator:
 
     async def _stopped_within(self, seconds: float) -> bool:
         with contextlib.suppress(TimeoutError):  # still no message: (re)new the action
-            await asyncio.wait_for(self._stopped.wait(), seconds)
+            async with asyncio.timeout(seconds):  # no task of its own, unlike `wait_for`
+                await self._stopped.wait()
         return self._stopped.is_set()
 
     async def _action(self) -> float:
