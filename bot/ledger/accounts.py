@@ -196,15 +196,17 @@ class Accounts:
         """
         handle = username.lower().lstrip("@") if username else None
         now = int(self.now().timestamp())
-        async with self.db.write() as tx:
-            await self.lock_user(tx, user, now)
-            await tx.execute(
-                "UPDATE users SET username = ?, display_name = ?, updated_at = ? WHERE user_id = ?",
-                handle,
-                display_name,
-                now,
-                user,
-            )
+        # one statement, the row created if needed: a person's first message writes their names
+        await self.db.execute(
+            "INSERT INTO users (user_id, username, display_name, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET username = excluded.username,"
+            " display_name = excluded.display_name, updated_at = excluded.updated_at",
+            user,
+            handle,
+            display_name,
+            now,
+            now,
+        )
 
     async def set_cap(
         self, user: str, cap_nanos: int | None, *, unlimited: bool = False, period: Period | None = None
