@@ -127,6 +127,14 @@ class Accounts:
         row = await reader.fetchone("SELECT spent FROM totals WHERE scope = ? AND period_key = ?", scope, key)
         return int(row["spent"]) if row else 0
 
+    @staticmethod
+    async def _held(reader: Tx | Database) -> int:
+        """What every open hold keeps back, for the global cap: summed from `holds` (only the answers in
+        flight), so no row every reserve and settle must update (the `held` column of `global_state`,
+        which no longer changes)."""
+        row = await reader.fetchone("SELECT COALESCE(SUM(amount), 0) AS held FROM holds")
+        return int(row["held"]) if row else 0
+
     async def members(self, reader: Tx | Database, account: str) -> list[str]:
         """Every identity spending from `account`: the account's own first, then those linked into it.
 
