@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bot.commands.base import Command, Services
 from bot.incoming import Incoming
-from bot.ledger import Blocked
+from bot.ledger import Blocked, UserProfile
 from bot.ratelimit import InFlight, PerMinute
 from bot.refusals import NotAllowed, NotOwner
 
@@ -24,8 +24,9 @@ class Gate:
         self.per_minute = PerMinute(settings.rate_limit_per_minute, services.clock)
         self.in_flight = InFlight(settings.max_in_flight)
 
-    async def check(self, incoming: Incoming, command: Command) -> None:
-        """Raise the refusal that applies to this message, or return to let the command run."""
+    async def check(self, incoming: Incoming, command: Command, profile: UserProfile | None = None) -> None:
+        """Raise the refusal that applies to this message, or return to let the command run. `profile`:
+        the asker's, when the caller read it already (the core reads it once per message)."""
         services = self._services
         user = incoming.user
         owner = services.is_owner(user)
@@ -42,5 +43,5 @@ class Gate:
         if any(names) and self._names.get(user) != names:
             await services.ledger.remember_names(user, *names)
             self._names[user] = names
-        if not owner and (await services.ledger.profile(user)).blocked:
+        if not owner and (profile or await services.ledger.profile(user)).blocked:
             raise Blocked(user)

@@ -30,7 +30,7 @@ from bot.conversation import Conversations
 from bot.deliveries import Deliveries
 from bot.i18n import Language, _, from_client, speaking, use
 from bot.incoming import CUT_DELIVERY_LIMIT, CommandInfo, Incoming, ModelChoice, Reply, split_command
-from bot.ledger import Ledger, utc_now
+from bot.ledger import Ledger, UserProfile, utc_now
 from bot.owner import is_owner
 from bot.pricing import Pricer, price_updates
 from bot.providers.catalog import ProviderSpec
@@ -192,26 +192,34 @@ class Core:
         lines an adapter says on its own (an expired button): ours when we speak it, else DEFAULT_LANGUAGE."""
         return from_client(code) or self.services.settings.default_language
 
-    async def language(self, incoming: Incoming) -> Language:
-        """The language to answer `incoming` in: the person's /lang choice, else what their client reports,
-        else DEFAULT_LANGUAGE. (A database too busy to say what was chosen is no reason not to answer.)"""
-        try:
-            chosen = (await self.services.ledger.profile(incoming.user)).language
-        except DatabaseBusy:
-            chosen = None
+    async def language(self, incoming: Incoming, profile: UserProfile | None = None) -> Language:
+        """The language to answer `incoming` in: the person's /lang choice (in `profile`, when the caller
+        read it), else what their client reports, else DEFAULT_LANGUAGE."""
+        if profile is None:
+            profile = await self._profile(incoming.user)
+        chosen = None if profile is None else profile.language
         return from_client(chosen) or self.client_language(incoming.language)
+
+    async def _profile(self, user: str) -> UserProfile | None:
+        """The asker's settings, read once per message for its language, the access stage and the command;
+        None when the database is too busy to say (no reason not to answer: the stage reads it again)."""
+        try:
+            return await self.services.ledger.profile(user)
+        except DatabaseBusy:
+            return None
 
     async def _handle(
         self, incoming: Incoming, reply: Reply, name: str, args: str, stoppable: Stoppable | None = None
     ) -> None:
-        use(await self.language(incoming))  # this task's language: every line below is worded in it
+        profile = await self._profile(incoming.user)
+        use(await self.language(incoming, profile))  # this task's language: every line below is worded in it
         command = self._commands.get(name)
         if command is None:
             command, args = self._commands["help"], ""
             await reply.text(_("Unknown command /{name}.").format(name=name), private=True)
         try:
-            await self._gate.check(incoming, command)
-            await command.run(Context(self.services, incoming, reply, name, args, stoppable))
+            await self._gate.check(incoming, command, profile)
+            await command.run(Context(self.services, incoming, reply, name, args, stoppable, profile))
         except Refusal as exc:  # every "no", from any part of the bot: one line for the asker
             if exc.silent:  # they were told already (a flood past the rate limit): not once per message
                 log.debug("silent refusal of /%s for %s: %r", name, incoming.user, exc)

@@ -21,8 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import IntEnum
@@ -65,6 +66,9 @@ class Limits:
     private_burst: float = 2.0
     group_rate: float = 19 / 60  # a second, in one group (Telegram: 20 a minute)
     group_burst: float = 8.0
+    # the share of the overall window progress and typing may fill: the rest is left to final and first
+    # texts, so a second's answers finishing together are not held up by progress spent just before them
+    progress_share: float = 0.5
     # how long progress and typing may wait for their turn before they are no longer worth sending
     max_wait: Mapping[Priority, float] = field(
         default_factory=lambda: {Priority.PROGRESS: 1.0, Priority.TYPING: 1.0}
@@ -72,7 +76,7 @@ class Limits:
 
 
 # No budget at all: for tests and benchmarks against fakes that enforce nothing.
-UNBOUNDED = Limits(1e9, 1e9, 1e9, 1e9, 1e9, 1e9)
+UNBOUNDED = Limits(1e9, 1e9, 1e9, 1e9, 1e9, 1e9, progress_share=1.0)
 
 
 @dataclass(eq=False)
@@ -92,10 +96,16 @@ class Budget:
     def __init__(self, limits: Limits | None = None) -> None:
         self.limits = limits or Limits()
         self._overall = Window(self.limits.overall_rate, self.limits.overall_burst)
+        # calls of the window progress and typing leave unspent (see `Limits.progress_share`)
+        self._headroom = int(self.limits.overall_burst) - math.ceil(
+            self.limits.overall_burst * self.limits.progress_share
+        )
         self._chats: dict[int | str, Bucket] = {}
         self._waiting: list[Ticket] = []
         self._order = 0
         self.paused_until = float("-inf")
+        # answers on their way that have sent nothing yet: each will want a turn soon (see `coming`)
+        self.coming = 0
 
     @property
     def waiting(self) -> int:
@@ -120,8 +130,9 @@ class Budget:
         chat = None if chat_id is None else self._chat(chat_id, now)
         if priority in DROPPABLE:
             patience = self.limits.max_wait[priority]
-            ahead = sum(1 for t in self._waiting if t.priority <= priority)
-            soonest = max(now, self.paused_until, self._overall.ready_at(now))
+            # the answers still being written will each want a turn before this one is worth anything
+            ahead = self.coming + sum(1 for t in self._waiting if t.priority <= priority)
+            soonest = max(now, self.paused_until, self._overall.ready_at(now, self._headroom))
             if chat is not None:
                 soonest = max(soonest, chat.ready_at(now))
             if soonest - now + ahead / self.limits.overall_rate > patience:
@@ -130,6 +141,17 @@ class Budget:
         ticket = Ticket(priority, self._order, chat, now)
         self._waiting.append(ticket)
         return ticket
+
+    @contextlib.contextmanager
+    def answer_coming(self) -> Iterator[None]:
+        """While an answer is being prepared and has sent nothing yet. Its text will want a turn soon, so
+        progress and typing count it as a call ahead of them: with hundreds of answers about to finish,
+        a "typing…" spent now would hold one of them up, while with a few the budget has room for both."""
+        self.coming += 1
+        try:
+            yield
+        finally:
+            self.coming -= 1
 
     def discard(self, ticket: Ticket) -> None:
         """A caller gave up (cancelled): its place goes to the next call."""
@@ -151,9 +173,10 @@ class Budget:
 
         self._waiting.sort(key=lambda t: (t.priority, t.order))
         still: list[Ticket] = []
-        overall_ready = max(self.paused_until, self._overall.ready_at(now))
         for ticket in self._waiting:
-            if ticket.priority in DROPPABLE:
+            droppable = ticket.priority in DROPPABLE
+            overall_ready = max(self.paused_until, self._overall.ready_at(now, self._headroom * droppable))
+            if droppable:
                 deadline = ticket.queued_at + self.limits.max_wait[ticket.priority]
                 if now >= deadline or overall_ready > deadline:
                     ticket.outcome = Dropped(f"{ticket.priority.name.lower()}: waited too long")
@@ -173,7 +196,6 @@ class Budget:
             if ticket.chat is not None:
                 ticket.chat.take(now)
             decided.append(ticket)
-            overall_ready = self._overall.ready_at(now)
         self._waiting = still
         return decided, next_at
 

@@ -42,7 +42,7 @@ from telegram.ext import ExtBot
 from telegram.warnings import PTBDeprecationWarning
 
 from adapters.streaming import DraftsRefused, FloodWait, Skipped, StreamingAnswer, split_text
-from adapters.telegram_bot.outgoing import Dropped, Priority
+from adapters.telegram_bot.outgoing import Dropped, OutgoingScheduler, Priority
 from bot.i18n import N_, _
 from bot.incoming import Menu
 
@@ -345,8 +345,12 @@ class TypingIndicator:
         self.placeholder = placeholder
         self._stopped = asyncio.Event()
         self._refresher: asyncio.Task[None] | None = None
+        self._coming = contextlib.ExitStack()  # the scheduler's count of answers that have sent nothing yet
 
     async def __aenter__(self) -> TypingIndicator:
+        scheduler = self._bot.rate_limiter
+        if isinstance(scheduler, OutgoingScheduler):
+            self._coming.enter_context(scheduler.budget.answer_coming())
         # in the background from the first action on: under flood control it may queue behind other
         # chats, and the question should not wait for its "typing…"
         self._refresher = asyncio.create_task(self._keep_up())
@@ -357,6 +361,7 @@ class TypingIndicator:
 
     async def stop(self) -> None:
         self._stopped.set()
+        self._coming.close()
         if self._refresher is not None:
             await self._refresher
 
@@ -367,7 +372,8 @@ class TypingIndicator:
 
     async def _stopped_within(self, seconds: float) -> bool:
         with contextlib.suppress(TimeoutError):  # still no message: (re)new the action
-            await asyncio.wait_for(self._stopped.wait(), seconds)
+            async with asyncio.timeout(seconds):  # no task of its own, unlike `wait_for`
+                await self._stopped.wait()
         return self._stopped.is_set()
 
     async def _action(self) -> float:

@@ -82,11 +82,13 @@ async def ask(ctx: Context) -> None:
     (a charge of its own), its text shown and asked; images go to models that see, priced in the quote."""
     prompt = ctx.args.strip()
     services = ctx.services
-    # decoding and scaling images is CPU work: off the event loop, so other chats keep streaming
-    media = await asyncio.to_thread(check_attachments, services.settings, ctx.incoming.attachments)
+    # decoding and scaling images is CPU work: off the event loop, so other chats keep streaming (a
+    # question without files has nothing to decode: no hop to a thread)
+    check = functools.partial(check_attachments, services.settings, ctx.incoming.attachments)
+    media = await asyncio.to_thread(check) if ctx.incoming.attachments else check()
     if not prompt and not media.images and media.audio is None:
         raise EmptyPrompt()
-    chosen = await current_model(services, ctx.user)
+    chosen = await current_model(services, ctx.user, ctx.profile)
     candidates = [chosen, *(m for m in services.settings.fallback_models if m != chosen)]
     if media.images:
         if family_for(chosen) is None:

@@ -12,7 +12,7 @@ from bot.config import Settings
 from bot.conversation import Conversations
 from bot.i18n import N_, _
 from bot.incoming import Argument, CommandInfo, Incoming, Reply
-from bot.ledger import Ledger
+from bot.ledger import Ledger, UserProfile
 from bot.owner import OwnerActions, is_owner, looks_like_user
 from bot.pricing import Pricer
 from bot.providers.registry import Providers
@@ -66,6 +66,7 @@ class Context:
     name: str  # the command as typed, without the slash
     args: str  # everything after the command
     stoppable: Stoppable | None = None  # set by the core: this answer's Stop control (see `Core.stop`)
+    profile: UserProfile | None = None  # the asker's settings, read once per message by the core
 
     @property
     def user(self) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from bot.commands.base import Command, Context, Services
 from bot.i18n import N_, _, number
 from bot.incoming import Argument, Menu, MenuGroup, MenuItem, ModelChoice
+from bot.ledger import UserProfile
 from bot.pricing import Rates, UnpricedModel, describe
 from bot.providers.catalog import ProviderSpec
 from bot.providers.registry import ProviderNotConfigured, ResolvedModel, UnknownModel
@@ -100,9 +101,10 @@ def model_choices(services: Services, query: str, limit: int = 25) -> list[Model
     return found
 
 
-async def current_model(services: Services, user: str) -> str:
-    """The person's choice, else DEFAULT_MODEL; not checked here: /ask refuses a choice no longer usable."""
-    profile = await services.ledger.profile(user)
+async def current_model(services: Services, user: str, profile: UserProfile | None = None) -> str:
+    """The person's choice (from `profile` when the caller read it already), else DEFAULT_MODEL; not
+    checked here: /ask refuses a choice no longer usable."""
+    profile = profile or await services.ledger.profile(user)
     return profile.model or services.settings.default_model
 
 

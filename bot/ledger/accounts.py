@@ -72,17 +72,17 @@ class Accounts:
         Two changes to one account queue behind this lock, and taking it before the global row keeps the
         lock order fixed, so concurrent reservations wait for each other instead of deadlocking.
         """
-        await tx.execute(
-            "INSERT INTO users (user_id, created_at, updated_at) VALUES (?, ?, ?)"
-            " ON CONFLICT (user_id) DO NOTHING",
-            account,
-            now,
-            now,
-        )
-        row = await tx.fetchone(
-            "SELECT cap_nanos, unlimited, period, blocked, held FROM users WHERE user_id = ?" + tx.lock,
-            account,
-        )
+        select = "SELECT cap_nanos, unlimited, period, blocked, held FROM users WHERE user_id = ?" + tx.lock
+        row = await tx.fetchone(select, account)
+        if row is None:  # the account's first change: one statement more, once per person
+            await tx.execute(
+                "INSERT INTO users (user_id, created_at, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (user_id) DO NOTHING",
+                account,
+                now,
+                now,
+            )
+            row = await tx.fetchone(select, account)
         assert row is not None
         return row
 
@@ -96,14 +96,15 @@ class Accounts:
         transaction. When it still names the locked account, `change` runs; otherwise the transaction rolls
         back (nothing was written) and starts over on the new account, in a new transaction rather than with
         a second lock in this one, so a writer holds one users row and the lock order (the account's row,
-        then the global row) stays fixed. SQLite serialises whole transactions: there it never moves.
+        then the global row) stays fixed. SQLite serialises whole transactions: there it never moves, and
+        the second look is skipped.
         """
         for _ in range(MOVE_RETRIES):
             try:
                 async with self.db.write() as tx:
                     account = await self.account_of(tx, user)
                     row = await self.lock_user(tx, account, now)
-                    if await self.account_of(tx, user) != account:
+                    if not tx.serialised and await self.account_of(tx, user) != account:
                         raise _Moved(account)
                     return await change(tx, account, row)
             except _Moved:
@@ -125,6 +126,14 @@ class Accounts:
         """The running total of `scope` (an account, or GLOBAL) for one period key: one lookup, no scan."""
         row = await reader.fetchone("SELECT spent FROM totals WHERE scope = ? AND period_key = ?", scope, key)
         return int(row["spent"]) if row else 0
+
+    @staticmethod
+    async def _held(reader: Tx | Database) -> int:
+        """What every open hold keeps back, for the global cap: summed from `holds` (only the answers in
+        flight), so no row every reserve and settle must update (the `held` column of `global_state`,
+        which no longer changes)."""
+        row = await reader.fetchone("SELECT COALESCE(SUM(amount), 0) AS held FROM holds")
+        return int(row["held"]) if row else 0
 
     async def members(self, reader: Tx | Database, account: str) -> list[str]:
         """Every identity spending from `account`: the account's own first, then those linked into it.
@@ -195,15 +204,17 @@ class Accounts:
         """
         handle = username.lower().lstrip("@") if username else None
         now = int(self.now().timestamp())
-        async with self.db.write() as tx:
-            await self.lock_user(tx, user, now)
-            await tx.execute(
-                "UPDATE users SET username = ?, display_name = ?, updated_at = ? WHERE user_id = ?",
-                handle,
-                display_name,
-                now,
-                user,
-            )
+        # one statement, the row created if needed: a person's first message writes their names
+        await self.db.execute(
+            "INSERT INTO users (user_id, username, display_name, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET username = excluded.username,"
+            " display_name = excluded.display_name, updated_at = excluded.updated_at",
+            user,
+            handle,
+            display_name,
+            now,
+            now,
+        )
 
     async def set_cap(
         self, user: str, cap_nanos: int | None, *, unlimited: bool = False, period: Period | None = None

@@ -68,9 +68,9 @@ class Reports(Accounts):
         own = self._report(account, (account,), row, spent, moment)  # the same arithmetic as the owner's
         global_remaining = None
         if self.global_cap is not None:
-            state = await self.db.fetchone("SELECT held FROM global_state WHERE id = 1")
+            held = await self._held(self.db)
             gspent = await self._spent(self.db, GLOBAL, period_key(self.default_period, moment))
-            global_remaining = self.global_cap - gspent - (int(state["held"]) if state else 0)
+            global_remaining = self.global_cap - gspent - held
         return SpendSummary(
             user=account,
             period=own.period,
@@ -219,8 +219,7 @@ class Reports(Accounts):
         """Everyone's spend this (default) period against `GLOBAL_CAP_USD`, and what open holds keep back:
         the same running total and held amount `reserve` checks the global cap against."""
         moment = self.now()
-        state = await self.db.fetchone("SELECT held FROM global_state WHERE id = 1")
-        held = int(state["held"]) if state else 0
+        held = await self._held(self.db)
         spent = await self._spent(self.db, GLOBAL, period_key(self.default_period, moment))
         cap = self.global_cap
         return GlobalStanding(

@@ -28,6 +28,9 @@ class Tx(ABC):
     """One write transaction: every statement of a money change sees and commits together, or not at all."""
 
     lock: str  # " FOR UPDATE" on PostgreSQL, "" on SQLite (whose write lock covers the whole file)
+    # whether write transactions run one at a time (SQLite): nothing another writer commits can land
+    # between two statements of this one, so what it read stays true until it commits
+    serialised: bool
 
     @abstractmethod
     async def execute(self, sql: str, *args: Any) -> None:

@@ -1,9 +1,10 @@
 """PostgreSQL through asyncpg (install the `postgres` extra). Same SQL as SQLite, `?` → `$n`.
 
 Write transactions rely on row locks (`tx.lock` = FOR UPDATE) taken in a fixed order by the ledger:
-the account's users row, then the global row (a merge: both users rows, sorted), so concurrent
-reservations queue instead of racing. Reads take no locks, so a writer re-reads, once its row is locked,
-whatever a merge could have changed before it (the identity's account: `Accounts._on_account`).
+the account's users row, then the global row (a reserve under a global cap; a merge: both users rows,
+sorted), so concurrent reservations queue instead of racing. Reads take no locks, so a writer re-reads,
+once its row is locked, whatever a merge could have changed before it (the identity's account:
+`Accounts._on_account`).
 
 Turns (`line_up`) are session-level advisory locks on connections of a second pool, so a long wait in
 line never takes a connection the ledger needs.
@@ -103,6 +104,7 @@ def cause(exc: BaseException, url: str) -> str:
 
 class _PostgresTx(Tx):
     lock = " FOR UPDATE"
+    serialised = False
 
     def __init__(self, conn: Any) -> None:
         self._conn = conn

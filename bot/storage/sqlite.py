@@ -39,6 +39,7 @@ async def _run(conn: aiosqlite.Connection, sql: str, args: tuple[Any, ...] = ())
 
 class _SqliteTx(Tx):
     lock = ""
+    serialised = True
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn

@@ -165,6 +165,14 @@ async def test_an_account_that_keeps_moving_is_busy_after_a_few_fresh_starts(
         return (KEEP, JOIN)[next(answers) % 2]  # a different account on every look
 
     monkeypatch.setattr(ledger, "account_of", moving)
+    async with db.write() as tx:
+        serialised = tx.serialised
+    if serialised:  # SQLite: nothing can move an account inside a transaction, so it looks once
+        await ledger.reserve(JOIN, quote())
+        assert next(answers) == 1
+        monkeypatch.undo()
+        assert await open_holds(db) == 1
+        return
     with pytest.raises(DatabaseBusy):
         await ledger.reserve(JOIN, quote())
     assert next(answers) == 2 * MOVE_RETRIES  # resolved before and after each lock, then gave up

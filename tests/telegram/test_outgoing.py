@@ -7,6 +7,7 @@ tests through python-telegram-bot check what reached the fake Bot API.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -37,7 +38,43 @@ def test_final_texts_go_first_then_first_texts_progress_and_typing() -> None:
     final = budget.enqueue(Priority.FINAL, 4, 0.0)
     assert granted(budget, 0.0) == [(Priority.FINAL, final.order), (Priority.FIRST, first.order)]  # 2 ...
     assert granted(budget, 0.1) == []  # ... in any 0.2 s (10 a second, read as a window)
-    assert granted(budget, 0.2) == [(Priority.PROGRESS, progress.order), (Priority.TYPING, typing.order)]
+    # progress and typing fill at most half the window: one of the two calls in any 0.2 s
+    assert granted(budget, 0.2) == [(Priority.PROGRESS, progress.order)]
+    assert granted(budget, 0.4) == [(Priority.TYPING, typing.order)]
+
+
+def test_progress_leaves_half_the_window_to_final_texts() -> None:
+    budget = Budget(Limits(overall_rate=29, overall_burst=29))
+    for chat in range(1, 15):  # 14 finals in this second: progress may still go
+        budget.enqueue(Priority.FINAL, chat, 0.0)
+    budget.enqueue(Priority.PROGRESS, 100, 0.0)
+    assert len(granted(budget, 0.0)) == 15
+    for chat in range(15, 30):  # 29 in the window now: no more progress until half of it ages out
+        budget.enqueue(Priority.FINAL, chat, 0.5)
+    with pytest.raises(Dropped):
+        budget.enqueue(Priority.PROGRESS, 101, 0.5)
+    assert len(granted(budget, 0.5)) == 14  # the finals fill the window (14 + 1 progress + 14)
+    typing = budget.enqueue(Priority.TYPING, 102, 0.9)  # its turn 0.1 s away: it waits
+    decided, next_at = budget.serve(0.9)
+    assert decided == [] and next_at == pytest.approx(1.0)
+    # at 1.0 the first 15 age out: the last final goes, and the window holds 15, still more than half
+    assert [p for p, _ in granted(budget, 1.0)] == [Priority.FINAL]
+    assert granted(budget, 1.5) == [(Priority.TYPING, typing.order)]  # the finals of 0.5 aged out
+
+
+def test_typing_gives_way_to_answers_still_being_written() -> None:
+    budget = Budget(Limits())  # 29 a second, nothing sent yet
+    with contextlib.ExitStack() as coming:
+        for _ in range(40):  # 40 answers on their way: their texts will take more than a second
+            coming.enter_context(budget.answer_coming())
+        with pytest.raises(Dropped):
+            budget.enqueue(Priority.TYPING, 1, 0.0)
+        with pytest.raises(Dropped):
+            budget.enqueue(Priority.PROGRESS, 2, 0.0)
+    assert budget.coming == 0
+    with budget.answer_coming():  # one answer coming: room for its "typing…" and the text alike
+        typing = budget.enqueue(Priority.TYPING, 1, 0.0)
+        assert granted(budget, 0.0) == [(Priority.TYPING, typing.order)]
 
 
 def test_under_a_saturated_budget_progress_and_typing_are_dropped_and_finals_never() -> None:
