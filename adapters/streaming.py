@@ -1,11 +1,12 @@
-"""The one streaming loop every chat platform shares: throttled edits, splitting, flood waits.
+"""The one streaming loop every chat platform shares: throttled progress, splitting, flood waits.
 
-A platform supplies a `Messenger` (send a message, edit one); `StreamingAnswer` decides when to show
-progress and how to split a long answer, so Telegram and Discord behave the same way. Intermediate edits
-are best effort (skipped under flood control); the final text is always delivered.
+A platform supplies a `Messenger` (send a message, edit one, or show a draft where the platform has
+drafts); `StreamingAnswer` decides when to show progress and how to split a long answer, so Telegram and
+Discord behave the same way. Progress is best effort (skipped under flood control or when the outgoing
+scheduler drops it); the final text is always delivered.
 
 Progress is shown from a background task, one call at a time, so a slow platform call never holds up the
-model's stream: a platform library that throttles by queueing (python-telegram-bot's `AIORateLimiter`)
+model's stream: a platform call that waits its turn in a queue (a rate limiter, Telegram's flood control)
 would otherwise make every word wait for its own edit, turning one answer into dozens of queued edits.
 While a call is in flight the text simply grows; the next edit (or the final one) shows all of it.
 """
