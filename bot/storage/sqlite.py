@@ -31,10 +31,16 @@ def _busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in str(exc) or "busy" in str(exc)
 
 
+async def _rows(conn: aiosqlite.Connection, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    """Execute and read every row in ONE hop to the connection's thread (`execute`, `fetchone` and closing
+    the cursor would be three, each a thread wake-up and a loop wake-up). Reading to the end resets the
+    statement, so no cursor is left holding a read snapshot (and locks) alive."""
+    return list(await conn.execute_fetchall(sql, args))
+
+
 async def _run(conn: aiosqlite.Connection, sql: str, args: tuple[Any, ...] = ()) -> None:
-    """Execute and close the cursor at once: an open cursor keeps a read snapshot (and locks) alive."""
-    async with conn.execute(sql, args):
-        pass
+    """Execute a statement whose rows (if any) nobody reads."""
+    await _rows(conn, sql, args)
 
 
 class _SqliteTx(Tx):
@@ -48,13 +54,12 @@ class _SqliteTx(Tx):
         await _run(self._conn, sql, args)
 
     async def fetchone(self, sql: str, *args: Any) -> Row | None:
-        async with self._conn.execute(sql, args) as cursor:
-            row = await cursor.fetchone()
-        return dict(row) if row is not None else None
+        """The first row (callers' queries return one row, or a few at most: all are read in the same hop)."""
+        rows = await _rows(self._conn, sql, args)
+        return dict(rows[0]) if rows else None
 
     async def fetchall(self, sql: str, *args: Any) -> list[Row]:
-        async with self._conn.execute(sql, args) as cursor:
-            return [dict(row) for row in await cursor.fetchall()]
+        return [dict(row) for row in await _rows(self._conn, sql, args)]
 
 
 class SqliteDatabase(Database):
