@@ -192,11 +192,9 @@ class Core:
         lines an adapter says on its own (an expired button): ours when we speak it, else DEFAULT_LANGUAGE."""
         return from_client(code) or self.services.settings.default_language
 
-    async def language(self, incoming: Incoming, profile: UserProfile | None = None) -> Language:
-        """The language to answer `incoming` in: the person's /lang choice (in `profile`, when the caller
-        read it), else what their client reports, else DEFAULT_LANGUAGE."""
-        if profile is None:
-            profile = await self._profile(incoming.user)
+    def language(self, incoming: Incoming, profile: UserProfile | None) -> Language:
+        """The language to answer `incoming` in: the person's /lang choice (in `profile`; None when the
+        database was too busy to say), else what their client reports, else DEFAULT_LANGUAGE."""
         chosen = None if profile is None else profile.language
         return from_client(chosen) or self.client_language(incoming.language)
 
@@ -212,7 +210,7 @@ class Core:
         self, incoming: Incoming, reply: Reply, name: str, args: str, stoppable: Stoppable | None = None
     ) -> None:
         profile = await self._profile(incoming.user)
-        use(await self.language(incoming, profile))  # this task's language: every line below is worded in it
+        use(self.language(incoming, profile))  # this task's language: every line below is worded in it
         command = self._commands.get(name)
         if command is None:
             command, args = self._commands["help"], ""

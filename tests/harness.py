@@ -16,7 +16,7 @@ import pytest
 from bot.config import Settings, load_settings
 from bot.core import Core, open_core
 from bot.ledger import GLOBAL, ChargeDetail, Hold, Ledger, Quote, all_keys
-from bot.storage import Database
+from bot.storage import DAY_SECONDS, ROLLUP_COLUMNS, Database
 from bot.tokens import TokenCounts
 from tests.doubles import Clock, RecordingReply, message
 
@@ -147,7 +147,7 @@ async def check_rollups(db: Database) -> None:
     count, every token count, the cost and what the owner absorbed."""
     expected: dict[tuple[str, int, str], list[int]] = {}
     for row in await db.fetchall("SELECT * FROM charges"):
-        day = int(row["created_at"]) // 86_400 * 86_400
+        day = int(row["created_at"]) // DAY_SECONDS * DAY_SECONDS
         for scope in (str(row["user_id"]), GLOBAL):
             sums = expected.setdefault((scope, day, str(row["model"])), [0] * 8)
             for n, value in enumerate(
@@ -155,19 +155,7 @@ async def check_rollups(db: Database) -> None:
             ):
                 sums[n] += value
     found = {
-        (str(r["scope"]), int(r["day"]), str(r["model"])): [
-            int(r[c])
-            for c in (
-                "requests",
-                "input_tokens",
-                "cached_tokens",
-                "cache_write_tokens",
-                "output_tokens",
-                "reasoning_tokens",
-                "cost",
-                "absorbed",
-            )
-        ]
+        (str(r["scope"]), int(r["day"]), str(r["model"])): [int(r[c]) for c in ROLLUP_COLUMNS]
         for r in await db.fetchall("SELECT * FROM rollups")
     }
     assert found == expected
