@@ -60,8 +60,12 @@ class Limits:
     """The budget of one bot token. The defaults stay a little under Telegram's own, so jitter on the way
     (two calls granted 34 ms apart may arrive 20 ms apart) does not cost a 429."""
 
-    overall_rate: float = 29.0  # a second, every chat together: at most 29 in any one second
-    overall_burst: float = 29.0
+    # every chat together: at most 10 in any 10/29 s (29 a second). A short window keeps room for jitter: two
+    # windows' worth granted one span apart may arrive closer together, and the closer they are the more of
+    # Telegram's per-second allowance the pair would claim (a 29-in-1-s window left ~60 ms of slack, not
+    # enough under load)
+    overall_rate: float = 29.0
+    overall_burst: float = 10.0
     private_rate: float = 1.0  # a second, in one private chat
     private_burst: float = 2.0
     group_rate: float = 19 / 60  # a second, in one group (Telegram: 20 a minute)
