@@ -99,14 +99,17 @@ class Accounts:
         then the global row) stays fixed. SQLite serialises whole transactions: there it never moves, and
         the second look is skipped.
         """
+
+        async def on_locked_row(tx: Tx) -> T:
+            account = await self.account_of(tx, user)
+            row = await self.lock_user(tx, account, now)
+            if not tx.serialised and await self.account_of(tx, user) != account:
+                raise _Moved(account)
+            return await change(tx, account, row)
+
         for _ in range(MOVE_RETRIES):
             try:
-                async with self.db.write() as tx:
-                    account = await self.account_of(tx, user)
-                    row = await self.lock_user(tx, account, now)
-                    if not tx.serialised and await self.account_of(tx, user) != account:
-                        raise _Moved(account)
-                    return await change(tx, account, row)
+                return await self.db.transaction(on_locked_row)
             except _Moved:
                 continue
         raise DatabaseBusy(f"the account of {user} kept moving while it was being changed")

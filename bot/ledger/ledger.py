@@ -199,7 +199,8 @@ class Ledger(Links, Reports, Keys):
 
     async def _close(self, hold: Hold, cost_nanos: int | None, detail: ChargeDetail | None) -> int:
         now = int(self.now().timestamp())
-        async with self.db.write() as tx:
+
+        async def close(tx: Tx) -> int:
             await self.lock_user(tx, hold.user, now)
             row = await tx.fetchone("DELETE FROM holds WHERE id = ? RETURNING amount, created_at", hold.id)
             if row is None:  # settled or released before: nothing more to charge
@@ -251,7 +252,9 @@ class Ledger(Links, Reports, Keys):
                 + " ON CONFLICT (scope, period_key) DO UPDATE SET spent = totals.spent + excluded.spent",
                 *(value for scope, key in keys for value in (scope, key, charged)),
             )
-        return charged
+            return charged
+
+        return await self.db.transaction(close)
 
     async def heartbeat(self) -> None:
         """Say this process is alive; its holds are its own until its heartbeat is `STALE_AFTER` old."""
