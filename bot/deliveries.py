@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from bot.storage import Database
+from bot.storage import Database, Row, Tx
 
 log = logging.getLogger(__name__)
 
@@ -45,22 +45,26 @@ class Deliveries:
         if len(self._recent) > REMEMBERED:
             self._recent.popitem(last=False)
         now = self._clock()
+        prune = self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY
+
+        async def record(tx: Tx) -> Row | None:
+            claimed = await tx.fetchone(
+                "INSERT INTO deliveries (delivery, claimed_at) VALUES (?, ?)"
+                " ON CONFLICT (delivery) DO NOTHING RETURNING delivery",
+                key,
+                int(now.timestamp()),
+            )
+            if prune:
+                await tx.execute("DELETE FROM deliveries WHERE claimed_at < ?", int((now - KEEP).timestamp()))
+            return claimed
+
         try:
-            async with self._db.write() as tx:
-                claimed = await tx.fetchone(
-                    "INSERT INTO deliveries (delivery, claimed_at) VALUES (?, ?)"
-                    " ON CONFLICT (delivery) DO NOTHING RETURNING delivery",
-                    key,
-                    int(now.timestamp()),
-                )
-                if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
-                    await tx.execute(
-                        "DELETE FROM deliveries WHERE claimed_at < ?", int((now - KEEP).timestamp())
-                    )
-                    self._pruned_at = now
+            claimed = await self._db.transaction(record)  # one trip with the other writes waiting
         except Exception as exc:
             log.warning("could not record delivery %s (answering it anyway): %s", key, exc)
             return True
+        if prune:
+            self._pruned_at = now
         return claimed is not None
 
     async def claimed(self, key: str) -> bool:
