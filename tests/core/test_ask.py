@@ -388,7 +388,7 @@ async def test_spend_shows_the_charge_the_cap_and_what_remains(
 async def test_a_locked_database_gets_one_line_and_charges_nothing(
     fake_openai: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("bot.storage.sqlite.BUSY_TIMEOUT_MS", 50)
+    monkeypatch.setattr("bot.storage.sqlite_writer.BUSY_TIMEOUT_MS", 50)
     async with harness(tmp_path, **openai_settings(fake_openai)) as h:
         other = sqlite3.connect(tmp_path / "capbot.db", isolation_level=None)
         other.execute("BEGIN IMMEDIATE")  # another process holds the write lock

@@ -48,7 +48,7 @@ async def test_a_locked_database_at_settle_time_is_written_once_it_frees(
     fake_openai: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The real thing: another process holds SQLite's write lock from the reserve to after the answer."""
-    monkeypatch.setattr("bot.storage.sqlite.BUSY_TIMEOUT_MS", 20)
+    monkeypatch.setattr("bot.storage.sqlite_writer.BUSY_TIMEOUT_MS", 20)
     gate = asyncio.Event()
     fake_openai.then(Script(text="Paid for.", prompt_tokens=10, completion_tokens=2, hold=gate))
     async with harness(tmp_path, **openai_settings(fake_openai)) as h:

@@ -153,7 +153,7 @@ async def test_a_batch_the_file_lock_refuses_fails_every_caller_and_writes_nothi
     other = sqlite3.connect(tmp_path / "capbot.db", isolation_level=None)  # another process's writer
     other.execute("BEGIN IMMEDIATE")
     try:
-        async with sqlite_db._lock:  # hold the writer while three arrive
+        async with sqlite_db._writer.lock:  # hold the writer while three arrive
             tasks = await lined_up(sqlite_db, [insert("a"), insert("b"), insert("c")])
         results = await asyncio.gather(*tasks, return_exceptions=True)
     finally:
