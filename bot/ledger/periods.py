@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Literal, get_args
 
 Period = Literal["daily", "weekly", "monthly", "total"]
@@ -17,7 +18,23 @@ def _utc(moment: datetime) -> datetime:
 
 def period_start(period: Period, moment: datetime) -> datetime | None:
     """Midnight UTC of the day, the Monday, or the 1st; None for the all-time period."""
-    day = _utc(moment).date()
+    return _start(period, _utc(moment).date())
+
+
+def reset_time(period: Period, moment: datetime) -> datetime | None:
+    """When the period containing `moment` ends and a fresh allowance starts."""
+    return _reset(period, _utc(moment).date())
+
+
+def period_key(period: Period, moment: datetime) -> str:
+    """`daily:2026-11-22`, `weekly:2026-11-16` (its Monday), `monthly:2026-11`, `total`."""
+    return _key(period, _utc(moment).date())
+
+
+# Every reserve and settle asks these for the same few days over and over, and formatting a date is a
+# good part of a reserve's own work: they are worked out once per period and day.
+@lru_cache(maxsize=64)
+def _start(period: Period, day: date) -> datetime | None:
     if period == "daily":
         start = day
     elif period == "weekly":
@@ -29,9 +46,9 @@ def period_start(period: Period, moment: datetime) -> datetime | None:
     return datetime(start.year, start.month, start.day, tzinfo=UTC)
 
 
-def reset_time(period: Period, moment: datetime) -> datetime | None:
-    """When the period containing `moment` ends and a fresh allowance starts."""
-    start = period_start(period, moment)
+@lru_cache(maxsize=64)
+def _reset(period: Period, day: date) -> datetime | None:
+    start = _start(period, day)
     if start is None:
         return None
     if period == "daily":
@@ -42,9 +59,9 @@ def reset_time(period: Period, moment: datetime) -> datetime | None:
     return start.replace(year=year, month=month)
 
 
-def period_key(period: Period, moment: datetime) -> str:
-    """`daily:2026-11-22`, `weekly:2026-11-16` (its Monday), `monthly:2026-11`, `total`."""
-    start = period_start(period, moment)
+@lru_cache(maxsize=64)
+def _key(period: Period, day: date) -> str:
+    start = _start(period, day)
     if start is None:
         return "total"
     if period == "monthly":

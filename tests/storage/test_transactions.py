@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from bot.storage import Database, DatabaseBusy, Tx, open_database
+from bot.storage import Database, DatabaseBusy, DatabaseError, Tx, open_database
 from bot.storage.sqlite import SqliteDatabase
 from tests.postgres import postgres_url, scratch_schema
 
@@ -199,3 +199,11 @@ async def test_the_work_sees_the_callers_context_variables(sqlite_db: SqliteData
 
     assert await sqlite_db.transaction(work) == "fr"
     assert await names(sqlite_db) == ["fr"]
+
+
+async def test_a_write_after_close_fails_at_once_instead_of_waiting_forever(tmp_path: Path) -> None:
+    db = await open_database(f"sqlite:///{tmp_path}/capbot.db")
+    await db.close()
+    with pytest.raises(DatabaseError, match="closed"):
+        await asyncio.wait_for(db.transaction(insert("late")), 5)
+    await db.close()  # closing again does nothing
