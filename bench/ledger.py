@@ -3,8 +3,10 @@ past charges, another person's reserve while reports run, and peak memory with 1
 
     python -m bench.ledger [--charges 1000000] [--pairs 4000] [--people 10000]
                            [--database-url postgresql://postgres@127.0.0.1:5432/test]
+                           [--skip sqlite] [--skip rss]
 
-SQLite always; PostgreSQL too with `--database-url` (in a fresh schema, dropped afterwards).
+SQLite always; PostgreSQL too with `--database-url` (in a fresh schema, dropped afterwards). `--skip`
+leaves out a part while iterating on another (SQLite's run, or the peak-RSS child; repeatable).
 - pairs: `Ledger.reserve` then `Ledger.settle`, one person alone and 32 people at once;
 - `/spend` and `/usage`: the real commands through the core (what each renders, read from the running
   totals and the usage rollups) for a person with `--charges` charges this month, inserted with bulk SQL
@@ -238,9 +240,12 @@ async def main(args: argparse.Namespace) -> None:
     if args.rss:
         await rss(args.people)
         return
-    await backend("SQLite (WAL)", None, args.charges, args.pairs)
+    if "sqlite" not in args.skip:
+        await backend("SQLite (WAL)", None, args.charges, args.pairs)
     if args.database_url:
         await backend("PostgreSQL", args.database_url, args.charges, args.pairs)
+    if "rss" in args.skip:
+        return
     # peak memory in a process of its own, so the seeding above does not count
     argv = [sys.executable, "-m", "bench.ledger", "--rss", "--people", str(args.people)]
     child = await asyncio.create_subprocess_exec(*argv)
@@ -253,5 +258,6 @@ if __name__ == "__main__":
     parser.add_argument("--pairs", type=int, default=4000)
     parser.add_argument("--people", type=int, default=10_000)
     parser.add_argument("--database-url")
+    parser.add_argument("--skip", action="append", default=[], choices=["sqlite", "rss"])
     parser.add_argument("--rss", action="store_true", help=argparse.SUPPRESS)
     asyncio.run(main(parser.parse_args()))

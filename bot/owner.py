@@ -212,9 +212,9 @@ class OwnerActions:
         periods differ, so there is no one "their period" for everyone)."""
         if user is None:
             who, period = None, self.ledger.default_period
-        else:
-            report = await self.standing(user)
-            who, period = report.user, report.period
+        else:  # the account and its period: one read (the full standing would also read its members)
+            summary = await self.ledger.summary(user)
+            who, period = summary.user, summary.period
         since = period_start(period, self.ledger.now())
         return PeriodUsage(who, period, since, await self.ledger.usage_by_model(who, since))
 

@@ -23,7 +23,7 @@ def bar_chart(amounts: list[int]) -> str:
 async def spend(ctx: Context) -> None:
     """/spend: what a person needs to pace themselves: this period, the last week, where it went."""
     ledger, now = ctx.services.ledger, ctx.services.clock()
-    summary = await ledger.summary(ctx.user)
+    summary = await ledger.summary(ctx.user, days=7)  # this period and the week's chart: one read
     spent, left = spent_and_left(summary.spent, summary.remaining or 0)
     period = this_period(summary.period)
     if summary.cap is None:
@@ -38,7 +38,7 @@ async def spend(ctx: Context) -> None:
         lines.append(_("Held by answers in progress: {held}.").format(held=format_usd(summary.held)))
     if summary.resets_at is not None:
         lines.append(_("Resets {when}.").format(when=when(summary.resets_at, now)))
-    days = await ledger.daily_spend(ctx.user, 7)
+    days = summary.daily
     week = sum(amount for _day, amount in days)
     lines.append(
         _("Last 7 days: {chart} ({first}–{last}, {total})").format(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
@@ -62,6 +62,8 @@ class SpendSummary:
     remaining: int | None  # None: unlimited
     resets_at: datetime | None
     global_remaining: int | None
+    # spend per UTC day, oldest first, for the last days when `summary` was asked for them (/spend's chart)
+    daily: tuple[tuple[date, int], ...] = ()
 
 
 @dataclass(frozen=True)

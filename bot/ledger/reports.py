@@ -8,6 +8,7 @@ identities joined by /link share one.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -19,6 +20,26 @@ from bot.storage import DAY_SECONDS, Row
 
 # What an account that never wrote reads as: the defaults, nothing spent or held.
 _NO_ROW: Row = {"cap_nanos": None, "unlimited": 0, "period": None, "blocked": 0, "held": 0, "username": None}
+# The account an identity spends from (`Accounts.account_of`) inside a read, for the identity given twice.
+_ACCOUNT_OF = "COALESCE((SELECT account FROM links WHERE identity = ?), ?)"
+
+
+def _last_days(moment: datetime, days: int) -> list[date]:
+    """The UTC calendar days of the last `days` days up to `moment`'s, oldest first."""
+    today = moment.astimezone(UTC).date()
+    return [today - timedelta(days=n) for n in range(days - 1, -1, -1)]
+
+
+@dataclass(frozen=True)
+class _Standing:
+    """What one read of an account's standing found (`Reports._standing`)."""
+
+    account: str
+    row: Row  # its users row, or `_NO_ROW`
+    spent: int  # in its own period
+    totals: dict[str, int]  # running totals by the period keys read
+    global_spent: int  # everyone's this default period (read under a global cap only)
+    global_held: int  # every open hold (read under a global cap only)
 
 
 @dataclass(frozen=True)
@@ -61,38 +82,39 @@ class ModelUsage(ModelTokens):
 class Reports(Accounts):
     """The read side of the ledger, for `/spend`, the owner's commands, the CLI and the API."""
 
-    async def summary(self, user: str) -> SpendSummary:
-        """This period's spend, cap, open holds and reset time: a handful of key lookups, no scan."""
+    async def summary(self, user: str, *, days: int = 0) -> SpendSummary:
+        """This period's spend, cap, open holds and reset time, and with `days` the spend of each of the
+        last `days` UTC days (oldest first): one read of a handful of keys, no scan."""
         moment = self.now()
-        account, row, spent = await self._standing(user, moment)
-        own = self._report(account, (account,), row, spent, moment)  # the same arithmetic as the owner's
+        wanted = _last_days(moment, days)
+        standing = await self._standing(user, moment, [day_key(day) for day in wanted])
+        account, row = standing.account, standing.row
+        own = self._report(account, (account,), row, standing.spent, moment)  # the owner's arithmetic
         global_remaining = None
         if self.global_cap is not None:
-            held = await self._held(self.db)
-            gspent = await self._spent(self.db, GLOBAL, period_key(self.default_period, moment))
-            global_remaining = self.global_cap - gspent - held
+            global_remaining = self.global_cap - standing.global_spent - standing.global_held
         return SpendSummary(
             user=account,
             period=own.period,
-            spent=spent,
+            spent=own.spent,
             cap=own.cap,
             held=own.held,
             remaining=own.remaining,
             resets_at=own.resets_at,
             global_remaining=global_remaining,
+            daily=tuple((day, standing.totals.get(day_key(day), 0)) for day in wanted),
         )
 
     async def daily_spend(self, user: str, days: int) -> list[tuple[date, int]]:
         """Spend per UTC day for the last `days` days, oldest first (from the daily running totals, in one
-        lookup of their keys)."""
-        today = self.now().astimezone(UTC).date()
-        wanted = [today - timedelta(days=n) for n in range(days - 1, -1, -1)]
-        account = await self.account_of(self.db, user)
+        lookup of their keys, the account resolved in the same statement)."""
+        wanted = _last_days(self.now(), days)
         keys = [day_key(day) for day in wanted]
         marks = ", ".join("?" for _ in keys)
         rows = await self.db.fetchall(
-            f"SELECT period_key, spent FROM totals WHERE scope = ? AND period_key IN ({marks})",
-            account,
+            f"SELECT period_key, spent FROM totals WHERE scope = {_ACCOUNT_OF} AND period_key IN ({marks})",
+            user,
+            user,
             *keys,
         )
         spent = {str(row["period_key"]): int(row["spent"]) for row in rows}
@@ -144,19 +166,48 @@ class Reports(Accounts):
     async def account(self, user: str) -> AccountReport:
         """One person's standing, by any of their identities (an owner names whichever they know)."""
         moment = self.now()
-        account, row, spent = await self._standing(user, moment)
-        return self._report(account, tuple(await self.members(self.db, account)), row, spent, moment)
+        standing = await self._standing(user, moment)
+        account = standing.account
+        members = tuple(await self.members(self.db, account))
+        return self._report(account, members, standing.row, standing.spent, moment)
 
-    async def _standing(self, user: str, moment: datetime) -> tuple[str, Row, int]:
-        """The account `user` spends from, its users row (or the defaults) and its spend this period."""
-        account = await self.account_of(self.db, user)
-        row = await self.db.fetchone(
-            "SELECT cap_nanos, unlimited, period, blocked, held, username FROM users WHERE user_id = ?",
-            account,
+    async def _standing(self, user: str, moment: datetime, more_keys: Sequence[str] = ()) -> _Standing:
+        """The account `user` spends from, its users row (or the defaults), its running totals for every
+        period's current key and `more_keys` (past days), and, under a global cap, everyone's spend and
+        holds: one statement, so a report is one round trip to the database and one consistent snapshot.
+
+        Every period's key is read because the account's period is in the row being read."""
+        keys = list(dict.fromkeys([*(period_key(p, moment) for p in PERIODS), *more_keys]))
+        everyone, args = "", []
+        if self.global_cap is not None:
+            everyone = (
+                ", (SELECT spent FROM totals WHERE scope = ? AND period_key = ?) AS global_spent,"
+                " (SELECT COALESCE(SUM(amount), 0) FROM holds) AS global_held"
+            )
+            args = [GLOBAL, period_key(self.default_period, moment)]
+        marks = ", ".join("?" for _ in keys)
+        rows = await self.db.fetchall(
+            "SELECT a.account, u.user_id, u.cap_nanos, u.unlimited, u.period, u.blocked, u.held, u.username,"
+            f" t.period_key, t.spent{everyone} FROM (SELECT {_ACCOUNT_OF} AS account) AS a"
+            " LEFT JOIN users u ON u.user_id = a.account"
+            f" LEFT JOIN totals t ON t.scope = a.account AND t.period_key IN ({marks})",
+            *args,
+            user,
+            user,
+            *keys,
         )
-        row = row or _NO_ROW
+        first = rows[0]  # the FROM is one row, the joins keep it
+        row: Row = _NO_ROW if first["user_id"] is None else first
         _, period = self.limits(row)
-        return account, row, await self._spent(self.db, account, period_key(period, moment))
+        totals = {str(r["period_key"]): int(r["spent"]) for r in rows if r["period_key"] is not None}
+        return _Standing(
+            account=str(first["account"]),
+            row=row,
+            spent=totals.get(period_key(period, moment), 0),
+            totals=totals,
+            global_spent=int(first.get("global_spent") or 0),
+            global_held=int(first.get("global_held") or 0),
+        )
 
     def _report(
         self, account: str, identities: tuple[str, ...], row: Row, spent: int, moment: datetime

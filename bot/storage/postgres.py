@@ -63,6 +63,14 @@ def _was_lost(exc: BaseException, conn: Any) -> bool:
         return True
 
 
+async def _nothing_to_reset(conn: Any) -> None:
+    """The ledger pool's reset on release: none. asyncpg's default sends a statement on every release
+    (`SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`), a second round trip for each
+    one-statement read; nothing run on this pool changes session state (no SET, LISTEN, cursor held past
+    a transaction or session advisory lock: turns have a pool of their own, which keeps the default
+    reset), and asyncpg still rolls back a transaction left open before this is called."""
+
+
 def _lost(exc: BaseException) -> DatabaseBusy:
     return DatabaseBusy(f"the connection to PostgreSQL was lost ({type(exc).__name__})")
 
@@ -204,6 +212,7 @@ class PostgresDatabase(Database):
                 max_size=pool_size,
                 command_timeout=30,
                 server_settings=server_settings,
+                reset=_nothing_to_reset,
             )
         except (OSError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise DatabaseError(
