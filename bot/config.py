@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from decimal import Decimal
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -22,6 +23,7 @@ from bot.incoming import is_identity
 Period = Literal["daily", "weekly", "monthly", "total"]
 IdList = Annotated[tuple[str, ...], NoDecode]
 ShardIds = Annotated[tuple[int, ...], NoDecode]
+Networks = Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode]
 
 
 def _split_ids(value: object) -> object:
@@ -43,6 +45,31 @@ _TOKEN_SHAPES = {
         "not a bot token: the Developer Portal gives one of three dot-separated parts (Bot → Reset Token)",
     ),
 }
+
+
+def _network(text: str) -> IPv4Network | IPv6Network:
+    """One `TRUSTED_PROXIES` entry: an address (a network of one) or a network in CIDR notation. IPv4
+    written as IPv4-mapped IPv6 becomes IPv4, as `bot.web_proxies` reads peers; a network of everyone is
+    refused (every client could then name itself)."""
+    try:
+        found = ip_network(text)
+    except ValueError:
+        try:
+            meant = ip_network(text, strict=False)
+        except ValueError:
+            raise ValueError(
+                f"{text!r} is not an IP address or network (e.g. 127.0.0.1, ::1, 10.0.0.0/8)"
+            ) from None
+        raise ValueError(f"{text!r} has host bits set: did you mean {meant}?") from None
+    mapped = found.network_address.ipv4_mapped if isinstance(found, IPv6Network) else None
+    if mapped is not None and found.prefixlen >= 96:  # a dual-stack socket's way to write IPv4 peers
+        found = IPv4Network((mapped, found.prefixlen - 96))
+    if found.prefixlen == 0:
+        raise ValueError(
+            f"{text} trusts every address, so any client could name itself in X-Forwarded-For: name your "
+            "proxies' addresses or networks"
+        )
+    return found
 
 
 def _url(value: str | None, schemes: tuple[str, ...]) -> str | None:
@@ -97,6 +124,9 @@ class Settings(BaseSettings):
     discord_shard_ids: ShardIds = ()
     port: int = Field(default=8080, ge=1, le=65535)
     host: str | None = None  # unset: 127.0.0.1, or all interfaces for a webhook (see bot.web.bind_host)
+    # reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (bot.web_proxies); none
+    # by default, so the TCP peer is the client
+    trusted_proxies: Networks = ()
 
     # providers: keys and base URL overrides (the catalog holds the defaults)
     openai_api_key: SecretStr | None = None
@@ -232,6 +262,15 @@ class Settings(BaseSettings):
             if not is_identity(item):
                 raise ValueError(f"{item!r} is not platform:id (e.g. telegram:123456789, discord:678)")
         return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: object) -> object:
+        """Addresses and networks, comma- or space-separated; checked here so the one line says why."""
+        items = _split_ids(value)
+        if isinstance(items, tuple):
+            return tuple(_network(item) if isinstance(item, str) else item for item in items)
+        return items
 
     @field_validator("discord_guild_ids")
     @classmethod

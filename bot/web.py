@@ -11,6 +11,9 @@ ADMIN_API_TOKEN is set, the gateway under /v1 only when GATEWAY=1 (its keys chec
 tests' fakes) puts an aiohttp app on a port, always behind the deadlines and the connection cap of
 `bot.web_limits`.
 
+Behind a reverse proxy, `bot.web_proxies` decides who the client is (`TRUSTED_PROXIES`): every
+per-address decision and log line reads it as `request.remote`, and the scheme as `request.secure`.
+
 The address: `HOST` when set; else all interfaces when a Telegram webhook must be reachable from outside,
 and 127.0.0.1 otherwise (the owner API alone is for this machine, or for a reverse proxy in front of it).
 """
@@ -31,6 +34,7 @@ from bot.dashboard import PREFIX as DASHBOARD_PREFIX
 from bot.dashboard import build_dashboard
 from bot.gateway import Authenticate, build_gateway
 from bot.web_limits import DEFAULT_LIMITS, WebLimits, listening, quiet_accept_errors, whole_body
+from bot.web_proxies import TrustedProxies, behind_proxies
 
 if TYPE_CHECKING:
     from bot.core import Core
@@ -63,8 +67,11 @@ def web_app(
     authenticate: Authenticate | None = None,
 ) -> web.Application:
     """The process's aiohttp application: /healthz, the API and the gateway (if enabled) and the caller's
-    routes. `authenticate` checks the gateway's keys (default: `key_owner`; tests pass their own)."""
-    app = web.Application(middlewares=[whole_body(limits)])
+    routes. `authenticate` checks the gateway's keys (default: `key_owner`; tests pass their own). Every
+    handler, mounted apps' too, sees the client behind `TRUSTED_PROXIES` as `request.remote` (first, as
+    a request can only be cloned before its body is read)."""
+    trusted = TrustedProxies(settings.trusted_proxies)
+    app = web.Application(middlewares=[behind_proxies(trusted), whole_body(limits)])
     app.router.add_get("/healthz", _health)
     if api_enabled(settings):
         app.add_subapp(API_PREFIX, build_api(core))

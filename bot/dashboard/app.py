@@ -110,7 +110,8 @@ async def login_form(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/login")
 async def login(request: web.Request) -> web.StreamResponse:
-    """The token in a form body; a right one starts a session, a wrong one counts against the address."""
+    """The token in a form body; a right one starts a session, a wrong one counts against the address
+    (the client's, behind a trusted proxy: `bot.web_proxies`)."""
     backoff, address = request.app[BACKOFF], request.remote or "unknown"
     wait = backoff.wait(address)
     if wait is not None:
@@ -127,7 +128,6 @@ async def login(request: web.Request) -> web.StreamResponse:
     backoff.passed(address)
     _, value = sessions.start()
     response = _see_other(f"{PREFIX}/")
-    secure = request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
     response.set_cookie(
         COOKIE,
         value,
@@ -135,7 +135,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         path=f"{PREFIX}/",
         httponly=True,
         samesite="Strict",
-        secure=secure,
+        secure=request.secure,  # https here, or a trusted proxy's X-Forwarded-Proto says so
     )
     return response
 

@@ -1,6 +1,7 @@
 import subprocess
 import sys
 from decimal import Decimal
+from ipaddress import ip_network
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,9 @@ def test_lists_and_amounts_are_parsed_from_the_environment(monkeypatch: pytest.M
         ("AZURE_OPENAI_ENDPOINT", "my-resource", "AZURE_OPENAI_ENDPOINT"),
         ("DEFAULT_MODEL", "gpt-4o-mini", "DEFAULT_MODEL"),
         ("FALLBACK_MODELS", "openai/gpt-4o-mini,claude", "FALLBACK_MODELS"),
+        ("TRUSTED_PROXIES", "localhost", "TRUSTED_PROXIES"),
+        ("TRUSTED_PROXIES", "127.0.0.1,10.0.0.0/33", "TRUSTED_PROXIES"),
+        ("TRUSTED_PROXIES", "0.0.0.0/0", "TRUSTED_PROXIES"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_variable(
@@ -106,21 +110,46 @@ def test_shard_settings_are_read_from_the_environment(monkeypatch: pytest.Monkey
     assert load_settings(_env_file=None).discord_shard_ids == ()
 
 
-def test_bad_settings_stop_start_up_without_a_traceback(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("command", "name", "value", "line"),
+    [
+        (
+            "console",
+            "CAP_PERIOD",
+            "fortnightly",
+            "CAP_PERIOD: Input should be 'daily', 'weekly', 'monthly' or 'total'",
+        ),
+        (
+            "api",
+            "TRUSTED_PROXIES",
+            "10.0.0.1/8",
+            "TRUSTED_PROXIES: '10.0.0.1/8' has host bits set: did you mean 10.0.0.0/8?",
+        ),
+    ],
+)
+def test_bad_settings_stop_start_up_without_a_traceback(
+    tmp_path: Path, command: str, name: str, value: str, line: str
+) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "console", "--demo"],
+        [sys.executable, "-m", "bot", command, *(["--demo"] if command == "console" else [])],
         input="",
         capture_output=True,
         text=True,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "CAP_PERIOD": "fortnightly"},
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), name: value},
         cwd=str(tmp_path),
         timeout=60,
     )
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        "capbot: configuration error: CAP_PERIOD: Input should be 'daily', 'weekly', 'monthly' or 'total'"
-    ]
+    assert result.stderr.strip().splitlines() == [f"capbot: configuration error: {line}"]
     assert "Traceback" not in result.stderr
+
+
+def test_trusted_proxies_are_addresses_and_networks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8 fd00::/8 ::ffff:172.16.0.0/108")
+    found = load_settings(_env_file=None).trusted_proxies
+    assert found == tuple(ip_network(n) for n in ("127.0.0.1/32", "10.0.0.0/8", "fd00::/8", "172.16.0.0/12"))
+    monkeypatch.setenv("TRUSTED_PROXIES", "")  # as in .env.example: nobody
+    assert load_settings(_env_file=None).trusted_proxies == ()
 
 
 @pytest.mark.parametrize(
