@@ -91,9 +91,10 @@ async def ask(ctx: Context) -> None:
     chosen = await current_model(services, ctx.user, ctx.profile)
     candidates = [chosen, *(m for m in services.settings.fallback_models if m != chosen)]
     if media.images:
-        if family_for(chosen) is None:
+        listed = services.pricer.openrouter  # OpenRouter's list says which of its models take images
+        if family_for(chosen, listed) is None:
             raise CannotSee(chosen, _seeing_models(ctx))
-        candidates = seeing(candidates)
+        candidates = seeing(candidates, listed)
     if media.audio is not None:
         transcribed = await transcribe(services, ctx.user, media.audio)
         if not transcribed.text and not prompt and not media.images:
@@ -154,7 +155,7 @@ def _seeing_models(ctx: Context) -> tuple[str, ...]:
     """Models that see images, for a refusal to name: the first of each configured provider's list."""
     firsts = []
     for spec in ctx.services.providers.configured():
-        found = seeing([f"{spec.name}/{name}" for name in spec.models])
+        found = seeing([f"{spec.name}/{name}" for name in spec.models], ctx.services.pricer.openrouter)
         firsts.extend(found[:1])
     return tuple(firsts[:SEEING_NAMED])
 
@@ -191,7 +192,7 @@ async def _answer(
     budget = settings.history_tokens
     if window:
         budget = min(budget, max(window - settings.max_output_tokens, 0))
-    family = family_for(model.resolved.id)
+    family = family_for(model.resolved.id, ctx.services.pricer.openrouter)
     levels = image_levels(family, images) if family else [()]
     for level, sizings in enumerate(levels):
         parts = await asyncio.to_thread(_parts, images, sizings)  # Pillow's scaling is CPU work

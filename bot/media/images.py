@@ -43,8 +43,11 @@ class CheckedImage:
         return sizings(family, self.width, self.height)
 
     def part(self, sizing: Sizing) -> ImagePart:
-        """The image at `sizing`: the original bytes when that is its own size, else scaled down."""
-        if (sizing.width, sizing.height) == (self.width, self.height) and self.mime != "image/gif":
+        """The image at `sizing`: the original bytes when that is its own size and the model's API takes
+        its format, else scaled down (or re-encoded) as a JPEG, or a PNG when it has transparency: every
+        API takes those two."""
+        as_it_came = (sizing.width, sizing.height) == (self.width, self.height)
+        if as_it_came and self.mime in sizing.formats and self.mime != "image/gif":
             return ImagePart(self.data, self.mime, sizing.tokens, sizing.detail)
         with Image.open(io.BytesIO(self.data)) as image:
             image.seek(0)  # an animated GIF: its first frame

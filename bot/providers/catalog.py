@@ -47,6 +47,7 @@ class ProviderSpec:
     usage: UsageReading = "openai"  # how its usage reports read; one of READINGS[wire]
     configured_without_key: bool = False  # local servers: usable once their base URL is set
     version_path: str = ""  # appended to a base URL that lacks it (Ollama documents its URL without /v1)
+    image_detail: bool = False  # send OpenAI's `detail` with each image: only where the API documents it
 
 
 class CatalogError(ValueError):

@@ -52,7 +52,9 @@ class OpenAIChat:
         """The request, adjusted by the catalog row for the servers that differ from OpenAI."""
         body: dict[str, Any] = {
             "model": request.model,
-            "messages": [{"role": m.role, "content": _content(m)} for m in request.messages],
+            "messages": [
+                {"role": m.role, "content": _content(m, self._spec.image_detail)} for m in request.messages
+            ],
             "stream": True,
             self._spec.output_limit_field: request.max_output_tokens,
             **request.sampling_fields("temperature", "top_p", "stop"),
@@ -86,13 +88,18 @@ class OpenAIChat:
             raise ProviderError("malformed", "the stream ended before the answer did", provider=self.name)
 
 
-def _content(message: ChatMessage) -> str | list[dict[str, Any]]:
-    """Plain text, or text and images as parts: each image inline as a base64 `data:` URL, at its detail."""
+def _content(message: ChatMessage, detail: bool = True) -> str | list[dict[str, Any]]:
+    """Plain text, or text and images as parts: each image inline as a base64 `data:` URL in an `image_url`
+    object (the shape every compatible API takes: Mistral also takes a bare string, Zhipu and Moonshot only
+    the object), with its `detail` where the catalog row says the API takes one."""
     if not message.images:
         return message.content
     parts: list[dict[str, Any]] = [{"type": "text", "text": message.content}]
     for image in message.images:
-        parts.append({"type": "image_url", "image_url": {"url": image.data_url(), "detail": image.detail}})
+        url: dict[str, str] = {"url": image.data_url()}
+        if detail:
+            url["detail"] = image.detail
+        parts.append({"type": "image_url", "image_url": url})
     return parts
 
 

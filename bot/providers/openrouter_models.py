@@ -55,12 +55,14 @@ class ListedModel:
     prompt: Decimal
     completion: Decimal
     request: Decimal = Decimal(0)  # a fee per request, on top of the tokens
-    image: Decimal | None = None  # per input image; kept for when images are sent (text only for now)
+    image: Decimal | None = None  # per input image: the most one image costs (bounds an unknown family's)
     internal_reasoning: Decimal | None = None
     input_cache_read: Decimal | None = None
     input_cache_write: Decimal | None = None
     context_length: int | None = None
     max_completion_tokens: int | None = None  # the top provider's output limit
+    # what it takes in ("text", "image", "file", "audio"...); empty when the list doesn't say
+    input_modalities: tuple[str, ...] = ()
 
     @property
     def dearest_input(self) -> Decimal:
@@ -120,6 +122,7 @@ def parse_model(entry: object) -> ListedModel | None:
     if prompt is None or completion is None or request is None:
         return None
     top = entry.get("top_provider")
+    architecture = entry.get("architecture")
     return ListedModel(
         id=model_id.strip(),
         prompt=prompt,
@@ -131,7 +134,20 @@ def parse_model(entry: object) -> ListedModel | None:
         input_cache_write=_price(pricing.get("input_cache_write")),
         context_length=_count(entry.get("context_length")),
         max_completion_tokens=_count(top.get("max_completion_tokens")) if isinstance(top, dict) else None,
+        input_modalities=_modalities(architecture) if isinstance(architecture, dict) else (),
     )
+
+
+def _modalities(architecture: dict[str, object]) -> tuple[str, ...]:
+    """`architecture.input_modalities` (["text", "image"]), or the input side of its older `modality`
+    string ("text+image->text"); () when it says neither."""
+    listed = architecture.get("input_modalities")
+    if isinstance(listed, list):
+        return tuple(str(kind).strip().lower() for kind in listed if isinstance(kind, str))
+    modality = architecture.get("modality")
+    if isinstance(modality, str) and "->" in modality:
+        return tuple(kind.strip().lower() for kind in modality.split("->", 1)[0].split("+") if kind.strip())
+    return ()
 
 
 def parse_models(body: bytes) -> list[ListedModel]:

@@ -27,7 +27,7 @@ from typing import Any, Literal
 import aiohttp
 from aiohttp import web
 
-from tests.fakes.image_billing import Billed, NotAnImage, openai_image
+from tests.fakes.image_billing import Billed, NotAnImage, compatible_image
 from tests.fakes.llm_server import FakeModelServer
 
 
@@ -92,6 +92,7 @@ def listed_model(
     *,
     context_length: int = 128_000,
     max_completion_tokens: int | None = 16_384,
+    input_modalities: tuple[str, ...] = ("text",),
     **pricing: str,
 ) -> dict[str, Any]:
     """One entry of OpenRouter's `GET /models` `data`, as it sends them (prices: dollars per token)."""
@@ -103,8 +104,8 @@ def listed_model(
         "description": "A model served by the fake.",
         "context_length": context_length,
         "architecture": {
-            "modality": "text->text",
-            "input_modalities": ["text"],
+            "modality": "+".join(input_modalities) + "->text",
+            "input_modalities": list(input_modalities),
             "output_modalities": ["text"],
             "tokenizer": "Other",
             "instruct_type": None,
@@ -206,14 +207,18 @@ class FakeOpenAI(FakeModelServer[Script]):
         return web.json_response(body)
 
     def _bill_images(self, body: dict[str, Any]) -> list[Billed]:
-        """The image parts of the request, billed by OpenAI's formula (`NotAnImage` for a bad one)."""
+        """The image parts of the request, billed by the rule of the model's maker (`compatible_image`;
+        `NotAnImage` for a bad one, or one of a type that API doesn't take)."""
         billed = []
         for message in body.get("messages", []):
             content = message.get("content")
             for part in content if isinstance(content, list) else ():
                 if part.get("type") == "image_url":
                     image = part["image_url"]
-                    billed.append(openai_image(image["url"], image.get("detail", "auto"), str(body["model"])))
+                    if not isinstance(image, dict):  # OpenAI's shape: an object with a url
+                        raise NotAnImage("image_url must be an object with a url")
+                    detail = image.get("detail", "auto")
+                    billed.append(compatible_image(image["url"], detail, str(body["model"])))
         return billed
 
     async def _models(self, request: web.Request) -> web.Response:

@@ -11,7 +11,15 @@ import genai_prices
 
 from bot.money import usd_to_nanos
 
-GENAI = {"openai": "openai", "azure": "openai", "anthropic": "anthropic", "google": "google"}
+GENAI = {
+    "openai": "openai",
+    "azure": "openai",
+    "anthropic": "anthropic",
+    "google": "google",
+    "mistral": "mistral",
+    "xai": "x-ai",
+    "moonshot": "moonshotai",
+}
 
 
 def sent_images(provider: str, body: dict[str, Any]) -> list[bytes]:

@@ -60,7 +60,7 @@ def test_each_smaller_way_of_sending_costs_less(model: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "model", ["deepseek/deepseek-chat", "openai/gpt-3.5-turbo", "mistral/mistral-small-latest"]
+    "model", ["deepseek/deepseek-chat", "openai/gpt-3.5-turbo", "mistral/codestral-latest"]
 )
 def test_models_without_a_row_cant_see(model: str) -> None:
     assert family_for(model) is None

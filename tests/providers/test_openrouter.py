@@ -95,6 +95,7 @@ def test_the_list_is_read_as_decimal_dollars_per_token_and_unknown_prices_stay_u
         input_cache_read=Decimal("0.0000001"),
         context_length=32_000,
         max_completion_tokens=300,
+        input_modalities=("text",),
     )
     assert parse_model(ROUTER) is None and parse_model(NO_COMPLETION) is None
     pricing = {"prompt": "0.000001", "completion": "0.000002"}
