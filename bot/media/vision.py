@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import functools
 import tomllib
+from collections.abc import Iterable
 from decimal import Decimal
 from fnmatch import fnmatchcase
 from importlib import resources
 from typing import get_args
 
 from bot.media.image_tokens import Family, Formula
+from bot.providers.catalog import ProviderSpec
+
+# At most this many models that see are named when the chosen one can't.
+SEEING_NAMED = 5
 
 
 class VisionTableError(ValueError):
@@ -52,3 +57,12 @@ def family_for(model_id: str) -> Family | None:
 def seeing(model_ids: list[str]) -> list[str]:
     """The ones of `model_ids` that see images, in their order."""
     return [model_id for model_id in model_ids if family_for(model_id) is not None]
+
+
+def seeing_models(configured: Iterable[ProviderSpec]) -> tuple[str, ...]:
+    """Models that see images, for a refusal to name (chat's and the gateway's): the first of each
+    configured provider's list that sees, at most `SEEING_NAMED`."""
+    firsts = []
+    for spec in configured:
+        firsts.extend(seeing([f"{spec.name}/{name}" for name in spec.models])[:1])
+    return tuple(firsts[:SEEING_NAMED])
