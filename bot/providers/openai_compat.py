@@ -87,10 +87,11 @@ class OpenAIChat:
 
 
 def _content(message: ChatMessage) -> str | list[dict[str, Any]]:
-    """Plain text, or text and images as parts: each image inline as a base64 `data:` URL, at its detail."""
+    """Plain text, or text and images as parts: each image inline as a base64 `data:` URL, at its detail
+    (an image sent without words, as the gateway may pass one on, has no empty text part)."""
     if not message.images:
         return message.content
-    parts: list[dict[str, Any]] = [{"type": "text", "text": message.content}]
+    parts: list[dict[str, Any]] = [{"type": "text", "text": message.content}] if message.content else []
     for image in message.images:
         parts.append({"type": "image_url", "image_url": {"url": image.data_url(), "detail": image.detail}})
     return parts
