@@ -12,12 +12,14 @@ took nothing. The money rules live here once, so a chat answer and an API answer
   what the caller does afterwards (a final chat edit, the last HTTP write) fails;
 - a settle the database can't take at that moment is kept and retried by the ledger (`settle_surely`).
 
-`answer` runs the whole path for a caller that takes the messages as they are (the gateway); /ask uses the
-pieces, because it shapes the history to the allowance and may retry without it.
+`answer` runs the whole path for a caller that takes the messages as they are (the gateway), images in any
+of them included; /ask uses the pieces, because it shapes the history to the allowance and may retry
+without it. Both send images at the largest size the allowance pays (`bot.media.fitting`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -27,9 +29,12 @@ from typing import TYPE_CHECKING
 
 from bot.conversation import estimate_tokens, input_token_bound
 from bot.ledger import ChargeDetail, Hold, Quote
+from bot.media.fitting import largest_affordable
+from bot.media.images import CheckedImage
+from bot.media.vision import family_for, seeing_models
 from bot.money import format_usd
-from bot.providers.base import ChatMessage, ChatRequest, Sampling, TextDelta, TokenUsage
-from bot.refusals import PromptTooLarge
+from bot.providers.base import ChatMessage, ChatRequest, ImagePart, Sampling, TextDelta, TokenUsage
+from bot.refusals import CannotSee, PromptTooLarge
 
 if TYPE_CHECKING:  # types only: importing bot.commands here would import /ask, which imports this
     from bot.commands.base import Services
@@ -166,12 +171,24 @@ class Paying:
 @dataclass(frozen=True)
 class Answered:
     """A finished answer: its usage (None when the provider reported none), what was charged in
-    nano-dollars, and the output limit it had (`clamped`: cut to what the allowance could pay)."""
+    nano-dollars, the output limit it had (`clamped`: cut to what the allowance could pay) and whether
+    its images went smaller than asked to fit the allowance (`shrunk`)."""
 
     usage: TokenUsage | None
     charged: int
     max_output_tokens: int
     clamped: bool
+    shrunk: bool = False
+
+
+@dataclass(frozen=True)
+class PromptImage:
+    """A checked image (`bot.media.attachments`) and the message it goes with, by its index in the
+    messages; `low`: the asker wants only a low-detail look (OpenAI's `detail: "low"`)."""
+
+    message: int
+    image: CheckedImage
+    low: bool = False
 
 
 async def answer(
@@ -183,16 +200,44 @@ async def answer(
     *,
     max_output: int,
     sampling: Sampling | None = None,
+    images: tuple[PromptImage, ...] = (),
 ) -> Answered:
-    """Answer `messages` as they are, paid from `user`'s allowance: raises the refusals (`PromptTooLarge`,
-    the ledger's `CapReached` and `Blocked`) before any call, and `ProviderError` (hold released) when the
-    provider fails before any text; a failure after text is charged as far as it got, then raised."""
-    check_fits(model, messages)
-    started = services.clock()  # the hold and the charge are both priced at the request's start
-    worst = quote(services, model, messages, started, max_output)
-    hold = await services.ledger.reserve(user, worst)
+    """Answer `messages` as they are, with `images` in theirs, paid from `user`'s allowance: raises the
+    refusals (`CannotSee`, `PromptTooLarge`, the ledger's `CapReached` and `Blocked`) before any call, and
+    `ProviderError` (hold released) when the provider fails before any text; a failure after text is
+    charged as far as it got, then raised. Images go at the largest size the allowance pays, as in chat."""
+    listed = services.pricer.openrouter  # OpenRouter's list says which of its models take images
+    family = family_for(model.resolved.id, listed)
+    if images and family is None:
+        raise CannotSee(model.resolved.id, seeing_models(services.providers.configured(), listed))
+
+    async def reserve(parts: tuple[ImagePart, ...]) -> tuple[tuple[ChatMessage, ...], datetime, Quote, Hold]:
+        sent = _with_images(messages, images, parts)
+        check_fits(model, sent)
+        started = services.clock()  # the hold and the charge are both priced at the request's start
+        worst = quote(services, model, sent, started, max_output)
+        return sent, started, worst, await services.ledger.reserve(user, worst)
+
+    low = [image.low for image in images]
+    reserved, shrunk = await largest_affordable(family, [i.image for i in images], reserve, low=low)
+    sent, started, worst, hold = reserved
     paying = Paying(services, model, worst, hold, started)
     async with paying:
-        await paying.stream(messages, sink, sampling)
+        await paying.stream(sent, sink, sampling)
     assert paying.charged is not None
-    return Answered(paying.usage, paying.charged, hold.max_output_tokens, paying.clamped)
+    return Answered(paying.usage, paying.charged, hold.max_output_tokens, paying.clamped, shrunk)
+
+
+def _with_images(
+    messages: tuple[ChatMessage, ...], images: tuple[PromptImage, ...], parts: tuple[ImagePart, ...]
+) -> tuple[ChatMessage, ...]:
+    """`messages` with each image part (as sized for this attempt) in the message it came with."""
+    if not images:
+        return messages
+    placed: dict[int, list[ImagePart]] = {}
+    for image, part in zip(images, parts, strict=True):
+        placed.setdefault(image.message, []).append(part)
+    return tuple(
+        dataclasses.replace(message, images=(*message.images, *placed[i])) if i in placed else message
+        for i, message in enumerate(messages)
+    )

@@ -78,7 +78,7 @@ def web_app(
         app.add_subapp(DASHBOARD_PREFIX, build_dashboard(core))
         app.router.add_get(DASHBOARD_PREFIX, _to_dashboard)
     if settings.gateway:
-        app.add_subapp(GATEWAY_PREFIX, build_gateway(core, authenticate or key_owner(core.services)))
+        app.add_subapp(GATEWAY_PREFIX, build_gateway(core, authenticate or key_owner(core.services), limits))
     app.add_routes(list(extra_routes))
     return app
 

@@ -10,7 +10,8 @@ used up the process's file descriptors left nothing for the connections to provi
   room (a slowloris can't lock out a real client); if every connection is busy with a request, the
   newcomer is dropped instead. Either way at once: an excess socket never waits.
 - `whole_body` (a middleware) reads the body within `body_timeout` before any handler sees the request;
-  handlers then read it from memory.
+  handlers then read it from memory. An application marked `READS_OWN_BODY` (the gateway, whose bodies
+  carry images) reads its own with `read_body`, within the same deadline, after it has checked the key.
 - aiohttp's own `keepalive_timeout` closes a kept-alive connection idle for `idle_timeout`.
 - `disconnected(request)` is done once the request's client has gone, for a handler busy waiting on
   something else (a model's answer): aiohttp itself only notices at the handler's next write.
@@ -266,15 +267,22 @@ class GuardedSite(web.BaseSite):
         self._server = await loop.create_server(guard, self._host, self._port, backlog=self._backlog)
 
 
+# Set (to True) on a sub-application whose handlers read their bodies themselves (`read_body`), with a size
+# limit of their own and only once they know who is asking: the gateway's requests may carry megabytes of
+# images, which nobody without a key should make the server hold.
+READS_OWN_BODY = web.AppKey("reads_own_body", bool)
+
+
 def whole_body(limits: WebLimits) -> Callable[..., Awaitable[web.StreamResponse]]:
     """Middleware: the body is read in full within `body_timeout` (and within aiohttp's size limit)
-    before the handler runs, so no handler waits on a client that sends a byte a minute."""
+    before the handler runs, so no handler waits on a client that sends a byte a minute; except in an
+    application marked `READS_OWN_BODY`, whose handlers do so with `read_body`."""
 
     @web.middleware
     async def read_first(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        if request.body_exists:
+        if request.body_exists and not any(READS_OWN_BODY in app for app in request.match_info.apps):
             try:
                 async with asyncio.timeout(limits.body_timeout):
                     await request.read()  # kept by aiohttp: the handler's read()/json() use this copy
@@ -285,6 +293,15 @@ def whole_body(limits: WebLimits) -> Callable[..., Awaitable[web.StreamResponse]
         return await handler(request)
 
     return read_first
+
+
+async def read_body(request: web.Request, limits: WebLimits, max_size: int) -> bytes:
+    """The whole body, within `limits.body_timeout` (else `TimeoutError`) and at most `max_size` bytes
+    (else `web.HTTPRequestEntityTooLarge`, at once when the declared length is already over it)."""
+    if request.content_length is not None and request.content_length > max_size:
+        raise web.HTTPRequestEntityTooLarge(max_size=max_size, actual_size=request.content_length)
+    async with asyncio.timeout(limits.body_timeout):
+        return await request.clone(client_max_size=max_size).read()
 
 
 @asynccontextmanager

@@ -25,10 +25,10 @@ from bot.i18n import N_, _
 from bot.incoming import Argument, final_delivery
 from bot.ledger import CapReached, Hold, Quote
 from bot.media.attachments import check_attachments
-from bot.media.image_tokens import Sizing
-from bot.media.images import CheckedImage, image_levels
+from bot.media.fitting import largest_affordable
+from bot.media.images import CheckedImage
 from bot.media.transcription import transcribe
-from bot.media.vision import family_for, seeing
+from bot.media.vision import family_for, seeing, seeing_models
 from bot.money import format_usd
 from bot.providers.base import ChatMessage, ImagePart, ProviderError, TokenUsage
 from bot.refusals import (
@@ -47,8 +47,6 @@ log = logging.getLogger(__name__)
 DESCRIBE = N_("Describe this image.")
 # What the history keeps of an image: a follow-up doesn't pay for it again.
 IMAGE_STAND_IN = "[image]"
-# At most this many models that see are named when the chosen one can't.
-SEEING_NAMED = 5
 
 # Kinds of provider failure after which another model may do better.
 FALLBACK_KINDS = frozenset({"rate_limited", "overloaded", "timeout", "unavailable", "malformed"})
@@ -93,7 +91,7 @@ async def ask(ctx: Context) -> None:
     if media.images:
         listed = services.pricer.openrouter  # OpenRouter's list says which of its models take images
         if family_for(chosen, listed) is None:
-            raise CannotSee(chosen, _seeing_models(ctx))
+            raise CannotSee(chosen, seeing_models(services.providers.configured(), listed))
         candidates = seeing(candidates, listed)
     if media.audio is not None:
         transcribed = await transcribe(services, ctx.user, media.audio)
@@ -151,15 +149,6 @@ async def ask(ctx: Context) -> None:
         return
 
 
-def _seeing_models(ctx: Context) -> tuple[str, ...]:
-    """Models that see images, for a refusal to name: the first of each configured provider's list."""
-    firsts = []
-    for spec in ctx.services.providers.configured():
-        found = seeing([f"{spec.name}/{name}" for name in spec.models], ctx.services.pricer.openrouter)
-        firsts.extend(found[:1])
-    return tuple(firsts[:SEEING_NAMED])
-
-
 async def _fit_note(ctx: Context, *, clamped: bool, trimmed: bool, shrunk: bool = False) -> str:
     """One line after an answer shaped to fit the allowance: what was cut, and what is left."""
     summary = await ctx.services.ledger.summary(ctx.user)
@@ -186,28 +175,26 @@ async def _answer(
     (hold released), `StreamFailed` when the provider failed after text was shown (settled).
 
     Images go at full size when the allowance can pay for them, else at the largest smaller size it can
-    (`image_levels`), else the ledger's refusal stands: the quote always holds what they may cost."""
+    (`largest_affordable`), else the ledger's refusal stands: the quote always holds what they may cost."""
     settings = ctx.services.settings
     window = model.rates.context_window
     budget = settings.history_tokens
     if window:
         budget = min(budget, max(window - settings.max_output_tokens, 0))
-    family = family_for(model.resolved.id, ctx.services.pricer.openrouter)
-    levels = image_levels(family, images) if family else [()]
-    for level, sizings in enumerate(levels):
-        parts = await asyncio.to_thread(_parts, images, sizings)  # Pillow's scaling is CPU work
-        question = dataclasses.replace(question, images=parts)
-        built = build_prompt(settings.system_prompt, history, question, budget)
+
+    async def reserve(parts: tuple[ImagePart, ...]) -> _Reserved:
+        asked = dataclasses.replace(question, images=parts)
+        built = build_prompt(settings.system_prompt, history, asked, budget)
         check_fits(model, built)
         started = ctx.services.clock()  # the hold and the charge are both priced at the request's start
-        try:
-            hold, messages, worst = await _reserve(ctx, model, built, started)
-            break
-        except (CapReached, CapReachedWithHistory):
-            if level == len(levels) - 1:
-                raise
-    trimmed = len(messages) < len(built)
-    paying = Paying(ctx.services, model, worst, hold, started)
+        hold, messages, worst = await _reserve(ctx, model, built, started)
+        return _Reserved(asked, built, messages, hold, worst, started)
+
+    family = family_for(model.resolved.id, ctx.services.pricer.openrouter)
+    reserved, shrunk = await largest_affordable(family, images, reserve)
+    question, messages = reserved.question, reserved.messages
+    trimmed = len(messages) < len(reserved.built)
+    paying = Paying(ctx.services, model, reserved.quote, reserved.hold, reserved.started)
     try:
         async with paying:
             try:
@@ -223,11 +210,20 @@ async def _answer(
         if paying.shown:
             raise StreamFailed(error) from None
         raise
-    return Outcome(text, paying.usage, paying.clamped, trimmed, shrunk=level > 0)
+    return Outcome(text, paying.usage, paying.clamped, trimmed, shrunk=shrunk)
 
 
-def _parts(images: tuple[CheckedImage, ...], sizings: tuple[Sizing, ...]) -> tuple[ImagePart, ...]:
-    return tuple(image.part(sizing) for image, sizing in zip(images, sizings, strict=True))
+@dataclass(frozen=True)
+class _Reserved:
+    """One attempt's granted hold: the question with its images as sent, the prompt built around it, the
+    messages the hold pays for (less history when some was left out), its quote and when it was priced."""
+
+    question: ChatMessage
+    built: tuple[ChatMessage, ...]
+    messages: tuple[ChatMessage, ...]
+    hold: Hold
+    quote: Quote
+    started: datetime
 
 
 async def _relay(ctx: Context, paying: Paying, messages: tuple[ChatMessage, ...]) -> str:

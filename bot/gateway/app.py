@@ -6,6 +6,11 @@ clamp the output limit, settle the usage, or the bound of what was sent when the
 the same refusals worded by `bot.wording`, here in OpenAI's error shape with the status its SDKs map to
 exceptions. Stateless: the conversation is whatever the client sends.
 
+Images come inline (base64 `data:` URLs in user messages, earlier turns included) and go the way of a chat
+photo: checked by `bot.media.attachments` (MAX_IMAGES per request, MAX_MEDIA_MB each, real JPEG/PNG/WebP/
+GIF), refused for a model that can't see, priced into the hold and sent at the largest size the allowance
+pays (`bot.answering`). The body, which may be megabytes of them, is read only once the key is known.
+
 Who is asking comes from `Authorization: Bearer <key>` through the injected `Authenticate` (the ledger's
 per-person keys in production), so this module stores no key.
 """
@@ -14,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
+import math
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,23 +30,36 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 
-from bot.answering import Answered, answer
+from bot.answering import Answered, PromptImage, answer
 from bot.commands.model import priced_model, provider_models
-from bot.gateway.translate import Answer, Completion, error_json, model_json, parse_completion, usage_json
+from bot.config import Settings
+from bot.gateway.translate import (
+    Answer,
+    Completion,
+    ImageInput,
+    error_json,
+    model_json,
+    parse_completion,
+    usage_json,
+)
 from bot.ledger import Blocked, CapReached
+from bot.media.attachments import MB, check_attachments
 from bot.providers.base import ProviderError
 from bot.refusals import (
     BadArguments,
+    BadAttachment,
     BadKey,
+    CannotSee,
     CapReachedWithHistory,
     ModelUnavailable,
     NotAllowed,
     PromptTooLarge,
     RateLimited,
     Refusal,
+    TooManyImages,
     UnknownModelChoice,
 )
-from bot.web_limits import disconnected
+from bot.web_limits import DEFAULT_LIMITS, READS_OWN_BODY, WebLimits, disconnected, read_body
 from bot.wording import UNEXPECTED, refusal
 
 if TYPE_CHECKING:
@@ -55,14 +75,36 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Provider failures the client caused (its parameters, its context) or may retry soon; the rest are 502.
 CLIENT_FAILURES = frozenset({"bad_request", "context_too_long"})
 PASSING_FAILURES = frozenset({"rate_limited", "overloaded", "unavailable", "timeout"})
+# A request body's text (messages, history, fields), on top of its images: aiohttp's default body limit.
+TEXT_BYTES = 1024 * 1024
+# A body larger than this is parsed (JSON, base64) off the event loop, so other answers keep streaming.
+PARSED_INLINE_BYTES = 256 * 1024
+
+
+def body_limit(settings: Settings) -> int:
+    """The largest request body taken: MAX_IMAGES images of MAX_MEDIA_MB each, base64 (4 bytes for 3),
+    and the text; anything larger could only be refused after it was read."""
+    images = settings.max_images * settings.max_media_mb * MB * 4 / 3
+    return TEXT_BYTES + math.ceil(images)
 
 
 @dataclass(frozen=True)
 class Gateway:
-    """What the routes share: the core (services, access stage, drain) and how keys are checked."""
+    """What the routes share: the core (services, access stage, drain), how keys are checked, and how
+    long and how large a request body may be."""
 
     core: Core
     authenticate: Authenticate
+    limits: WebLimits = DEFAULT_LIMITS
+    body_limit: int = TEXT_BYTES
+
+
+class BodyRefused(Exception):
+    """A request body that took too long or is too large: (status, message, OpenAI error code)."""
+
+    def __init__(self, status: int, message: str, code: str) -> None:
+        super().__init__(message)
+        self.status, self.message, self.code = status, message, code
 
 
 GATEWAY = web.AppKey("gateway", Gateway)
@@ -89,6 +131,12 @@ def status_of(exc: Refusal) -> tuple[int, str, str | None]:
             return 400, "invalid_request_error", "context_length_exceeded"
         case BadArguments():
             return 400, "invalid_request_error", None
+        case BadAttachment():
+            return 400, "invalid_request_error", "invalid_image"
+        case TooManyImages():
+            return 400, "invalid_request_error", "too_many_images"
+        case CannotSee():
+            return 400, "invalid_request_error", "model_cannot_see_images"
         case ModelUnavailable(kind=kind) if kind in CLIENT_FAILURES:
             return 400, "invalid_request_error", kind
         case ModelUnavailable(kind=kind):
@@ -102,6 +150,11 @@ def refused(request: web.Request, exc: Refusal) -> tuple[int, dict[str, Any]]:
     message = refusal(exc, request.app[GATEWAY].core.services.clock())
     if isinstance(exc, ModelUnavailable) and request.get(TEXT_TAKEN):  # text was sent: that much is paid for
         message = f"{exc.model_id} failed mid-answer; you were charged what the answer may have used."
+    if isinstance(exc, TooManyImages) and exc.limit:  # chat's line says "in one message"
+        message = (
+            f"Send at most {exc.limit} images in one request, those of earlier messages included. "
+            "Nothing was charged."
+        )
     return status, error_json(message, kind, code)
 
 
@@ -118,6 +171,13 @@ async def openai_errors(request: web.Request, handler: Handler) -> web.StreamRes
         if isinstance(exc, BadKey):
             headers["WWW-Authenticate"] = 'Bearer realm="capbot"'
         return web.json_response(body, status=status, headers=headers)
+    except BodyRefused as exc:
+        response = web.json_response(
+            error_json(exc.message, "invalid_request_error", exc.code), status=exc.status
+        )
+        if exc.status == 408:  # a body too slow to arrive is not waited for; a large one is read and
+            response.force_close()  # dropped for `lingering_time`, so the client gets to read this answer
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -220,10 +280,44 @@ async def _until_gone(request: web.Request, work: Awaitable[T]) -> T:
     return await task
 
 
+async def _completion(request: web.Request) -> Completion:
+    """The request's body, read (only now that its key is known) within the gateway's deadline and size
+    limit, and parsed: off the event loop when it is large (megabytes of base64 images)."""
+    gateway = request.app[GATEWAY]
+    try:
+        raw = await read_body(request, gateway.limits, gateway.body_limit)
+    except TimeoutError:
+        raise BodyRefused(408, "The request body did not arrive in time", "timeout") from None
+    except web.HTTPRequestEntityTooLarge:
+        settings = gateway.core.services.settings
+        raise BodyRefused(
+            413,
+            f"The request is larger than the {gateway.body_limit / MB:.1f} MB this gateway takes (images: "
+            f"at most MAX_IMAGES={settings.max_images} of MAX_MEDIA_MB={settings.max_media_mb:f} MB each, "
+            "as base64; text: 1 MB)",
+            "request_too_large",
+        ) from None
+    parse = functools.partial(parse_completion, raw)
+    return await asyncio.to_thread(parse) if len(raw) > PARSED_INLINE_BYTES else parse()
+
+
+async def _checked(settings: Settings, images: tuple[ImageInput, ...]) -> tuple[PromptImage, ...]:
+    """The request's images checked as a chat photo's are (`BadAttachment`, `TooManyImages`: nothing is
+    charged), decoded in full off the event loop."""
+    if not images:
+        return ()
+    check = functools.partial(check_attachments, settings, tuple(image.attachment for image in images))
+    media = await asyncio.to_thread(check)
+    return tuple(
+        PromptImage(image.message, checked, image.low)
+        for image, checked in zip(images, media.images, strict=True)
+    )
+
+
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     """POST /chat/completions: a paid answer from the person's allowance, streamed or whole."""
     user = await _person(request)
-    completion = parse_completion(await request.read())
+    completion = await _completion(request)
     core = request.app[GATEWAY].core
     services = core.services
     model = priced_model(services, completion.model)
@@ -234,8 +328,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     reply = _Reply(request, completion, Answer(f"chatcmpl-{uuid.uuid4().hex}", created, model.resolved.id))
 
     async def work() -> Answered:
+        images = await _checked(services.settings, completion.images)
         try:
-            return await answer(
+            answered = await answer(
                 services,
                 user,
                 model,
@@ -243,10 +338,14 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                 reply.write,
                 max_output=limit,
                 sampling=completion.sampling,
+                images=images,
             )
         except ProviderError as error:
             log.warning("gateway: %s failed for %s: %s", model.resolved.id, user, error)
             raise ModelUnavailable(model.resolved.id, error.kind) from None
+        if answered.shrunk:
+            log.info("gateway: %s's images went to %s smaller, to fit the allowance", user, model.resolved.id)
+        return answered
 
     try:
         answered = await _until_gone(request, core.outside_chat(user, work))
@@ -266,10 +365,14 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         return reply.response or web.Response(status=499)
 
 
-def build_gateway(core: Core, authenticate: Authenticate) -> web.Application:
-    """The gateway as an aiohttp application, meant for `app.add_subapp("/v1", ...)` (see `bot.web`)."""
+def build_gateway(
+    core: Core, authenticate: Authenticate, limits: WebLimits = DEFAULT_LIMITS
+) -> web.Application:
+    """The gateway as an aiohttp application, meant for `app.add_subapp("/v1", ...)` (see `bot.web`);
+    `limits.body_timeout` bounds the wait for a request's body, which it reads itself."""
     app = web.Application(middlewares=[openai_errors])
-    app[GATEWAY] = Gateway(core, authenticate)
+    app[GATEWAY] = Gateway(core, authenticate, limits, body_limit(core.services.settings))
+    app[READS_OWN_BODY] = True
     app.router.add_post("/chat/completions", chat_completions)
     app.router.add_get("/models", list_models)
     return app

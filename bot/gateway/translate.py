@@ -1,36 +1,63 @@
 """OpenAI's chat completion shapes, in and out: a request body → neutral values, an answer → OpenAI's JSON.
 
-Requests: text messages (a string, or text parts) with the roles system, developer (read as system), user
-and assistant; `max_completion_tokens` or `max_tokens`, `temperature`, `top_p`, `stop`, `stream` and
-`stream_options.include_usage`. Other fields OpenAI defines are ignored, as servers that copy its format
-do, except those that would change what the answer is and can't be honoured: tools and function calling,
-image or audio parts, `n` above 1, which are refused in one line (`BadArguments`, a 400).
+Requests: messages (a string, or text parts) with the roles system, developer (read as system), user
+and assistant; in user messages also `image_url` parts whose URL is a base64 `data:` URL (decoded here,
+checked, priced and sized by `bot.media` like a chat photo); `max_completion_tokens` or `max_tokens`,
+`temperature`, `top_p`, `stop`, `stream` and `stream_options.include_usage`. Other fields OpenAI defines
+are ignored, as servers that copy its format do, except those that would change what the answer is and
+can't be honoured, which are refused in one line (`BadArguments`, a 400): tools and function calling,
+`n` above 1, image URLs to fetch (the bot fetches nothing a client names: no requests to inner addresses
+on its behalf, no bandwidth on the owner's bill), audio and file parts.
 
 Answers carry `usage` as OpenAI reports it, plus the dollars charged as `cost`, as OpenRouter reports it.
 """
 
 from __future__ import annotations
 
+import binascii
 import json
+import re
+from base64 import b64decode
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bot.incoming import Attachment
 from bot.money import nanos_to_usd
 from bot.pricing import MTOK, Rates
 from bot.providers.base import ChatMessage, Role, Sampling, TokenUsage
 from bot.refusals import BadArguments
 
 NO_TOOLS = "Tools and function calling are not supported by capbot's gateway; send the request without them"
-TEXT_ONLY = "Only text message parts are supported (no images, audio or files yet)"
+NO_FETCHING = (
+    "capbot does not fetch image URLs; send the image inline as a base64 data: URL "
+    "(data:image/jpeg;base64,...), PNG, JPEG, WebP or GIF"
+)
+NOT_A_DATA_URL = (
+    "not a base64 data: URL; send the image as data:image/jpeg;base64,... (PNG, JPEG, WebP or GIF)"
+)
+BAD_BASE64 = "the data: URL's base64 is not valid"
+NO_AUDIO = (
+    "audio parts (input_audio) are not supported by capbot's gateway; send the recording's transcript as text"
+)
+USER_IMAGES = "image_url parts are taken in user messages only"
+# `data:[<media type>][;parameters];base64,`: the head of an inline image, up to its comma
+_DATA_URL = re.compile(r"data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?:;[^,;]*)*;base64", re.IGNORECASE)
+
+
+class _ImageUrl(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    url: str
+    detail: Literal["auto", "low", "high"] | None = None
 
 
 class _Part(BaseModel):
     model_config = ConfigDict(extra="allow")
     type: str
     text: str | None = None
+    image_url: _ImageUrl | str | None = None  # a bare string: what some older clients send
 
 
 class _Message(BaseModel):
@@ -63,15 +90,26 @@ class _Body(BaseModel):
 
 
 @dataclass(frozen=True)
+class ImageInput:
+    """An image part of a user message, decoded from its data: URL: the bytes are checked (a real image
+    within MAX_MEDIA_MB, at most MAX_IMAGES in the request) by `bot.media.attachments`, as a chat photo's."""
+
+    message: int  # its message's index in `Completion.messages`
+    attachment: Attachment
+    low: bool  # the client asked for `detail: "low"`
+
+
+@dataclass(frozen=True)
 class Completion:
     """A chat completion request, checked: what the gateway hands to `bot.answering`."""
 
     model: str  # "provider/model", as the client named it
-    messages: tuple[ChatMessage, ...]
+    messages: tuple[ChatMessage, ...]  # the text; the images are apart, in `images`
     max_output: int | None  # what the client asked for, if anything
     sampling: Sampling
     stream: bool
     include_usage: bool
+    images: tuple[ImageInput, ...] = ()  # in the order the client sent them, earlier turns included
 
 
 def parse_completion(raw: bytes) -> Completion:
@@ -93,13 +131,19 @@ def parse_completion(raw: bytes) -> Completion:
     stop = (body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ())
     if len(stop) > 4:
         raise BadArguments("stop: at most 4 sequences")
+    messages, images = [], []
+    for index, message in enumerate(body.messages):
+        text, found = _message(index, message)
+        messages.append(text)
+        images.extend(found)
     return Completion(
         model=body.model,
-        messages=tuple(_message(m) for m in body.messages),
+        messages=tuple(messages),
         max_output=body.max_completion_tokens or body.max_tokens,
         sampling=Sampling(body.temperature, body.top_p, stop),
         stream=body.stream,
         include_usage=body.stream_options is not None and body.stream_options.include_usage,
+        images=tuple(images),
     )
 
 
@@ -111,16 +155,51 @@ _ROLES: dict[str, Role] = {
 }
 
 
-def _message(message: _Message) -> ChatMessage:
+def _message(index: int, message: _Message) -> tuple[ChatMessage, list[ImageInput]]:
+    """One message's text, and its images (user messages only) decoded from their data: URLs."""
     role = _ROLES.get(message.role)
     if role is None or message.tool_calls or message.function_call:  # a tool's turn, or a call of one
         raise BadArguments(NO_TOOLS)
     content = message.content
+    images: list[ImageInput] = []
     if isinstance(content, list):
-        if any(part.type != "text" for part in content):
-            raise BadArguments(TEXT_ONLY)
-        content = "".join(part.text or "" for part in content)
-    return ChatMessage(role, content or "")
+        texts = []
+        for number, part in enumerate(content):
+            where = f"messages.{index}.content.{number}"
+            match part.type:
+                case "text":
+                    texts.append(part.text or "")
+                case "image_url" if role != "user":
+                    raise BadArguments(f"{where}: {USER_IMAGES}")
+                case "image_url":
+                    images.append(_image(index, part, f"{where}.image_url"))
+                case "input_audio":
+                    raise BadArguments(f"{where}: {NO_AUDIO}")
+                case other:
+                    raise BadArguments(
+                        f"{where}: {other!r} parts are not supported; send text and image_url parts"
+                    )
+        content = "".join(texts)
+    return ChatMessage(role, content or ""), images
+
+
+def _image(index: int, part: _Part, where: str) -> ImageInput:
+    """An `image_url` part's image, decoded from its base64 data: URL; any other URL is refused."""
+    given = part.image_url
+    spec = _ImageUrl(url=given) if isinstance(given, str) else given
+    url = spec.url if spec is not None else ""
+    if url[:8].lower().startswith(("http://", "https://")):
+        raise BadArguments(f"{where}: {NO_FETCHING}")
+    head, comma, encoded = url.partition(",")
+    found = _DATA_URL.fullmatch(head) if comma else None
+    if spec is None or found is None:
+        raise BadArguments(f"{where}: {NOT_A_DATA_URL}")
+    try:
+        data = b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadArguments(f"{where}: {BAD_BASE64}") from None
+    mime = (found["mime"] or "application/octet-stream").lower()  # as declared: the bytes decide (bot.media)
+    return ImageInput(index, Attachment("image", data, mime), spec.detail == "low")
 
 
 def _dollars(nanos: int) -> float:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
@@ -92,10 +93,18 @@ def _has_alpha(image: Image.Image) -> bool:
     return image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
 
 
-def image_levels(family: Family, images: tuple[CheckedImage, ...]) -> list[tuple[Sizing, ...]]:
+def image_levels(
+    family: Family, images: Sequence[CheckedImage], low: Sequence[bool] = ()
+) -> list[tuple[Sizing, ...]]:
     """Ways of sending all `images` to one model, dearest first: every image at full size, then each a step
     smaller (an image with no smaller way stays as it is), down to the cheapest way of each. [()] when there
-    are no images, so a caller can try the levels alike."""
+    are no images, so a caller can try the levels alike.
+
+    `low[i]`: the asker wants only a low-detail look at image i (OpenAI's `detail: "low"`, through the
+    gateway); where the format has one, that is its only way, so it is neither priced nor sent larger."""
     ways = [image.ways(family) for image in images]
+    for i, cheap in enumerate(low):
+        if cheap:
+            ways[i] = [way for way in ways[i] if way.detail == "low"] or ways[i]
     depth = max((len(w) for w in ways), default=1)
     return [tuple(w[min(level, len(w) - 1)] for w in ways) for level in range(depth)]

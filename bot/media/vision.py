@@ -15,17 +15,21 @@ import dataclasses
 import functools
 import math
 import tomllib
+from collections.abc import Iterable
 from decimal import Decimal
 from fnmatch import fnmatchcase
 from importlib import resources
 from typing import Any, get_args
 
 from bot.media.image_tokens import ALL_FORMATS, Family, Formula
+from bot.providers.catalog import ProviderSpec
 from bot.providers.openrouter_models import ListedModel, OpenRouterList
 
 OPENROUTER = "openrouter/"
 # Every API takes these two, so an image of another format can always be re-encoded as one of them.
 BASELINE_FORMATS = frozenset({"image/jpeg", "image/png"})
+# At most this many models that see are named when the chosen one can't.
+SEEING_NAMED = 5
 
 
 class VisionTableError(ValueError):
@@ -120,3 +124,14 @@ def _with_listed_price(family: Family, listed: ListedModel) -> Family:
 def seeing(model_ids: list[str], openrouter: OpenRouterList | None = None) -> list[str]:
     """The ones of `model_ids` that see images, in their order."""
     return [model_id for model_id in model_ids if family_for(model_id, openrouter) is not None]
+
+
+def seeing_models(
+    configured: Iterable[ProviderSpec], openrouter: OpenRouterList | None = None
+) -> tuple[str, ...]:
+    """Models that see images, for a refusal to name (chat's and the gateway's): the first of each
+    configured provider's list that sees, at most `SEEING_NAMED`."""
+    firsts = []
+    for spec in configured:
+        firsts.extend(seeing([f"{spec.name}/{name}" for name in spec.models], openrouter)[:1])
+    return tuple(firsts[:SEEING_NAMED])

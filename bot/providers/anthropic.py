@@ -83,14 +83,15 @@ class AnthropicMessages:
 
 
 def _content(message: ChatMessage) -> str | list[dict[str, Any]]:
-    """Plain text, or the images as base64 `image` sources followed by the text (Anthropic's advice)."""
+    """Plain text, or the images as base64 `image` sources followed by the text (Anthropic's advice); an
+    image without words has no text block (Anthropic refuses an empty one)."""
     if not message.images:
         return message.content
     parts: list[dict[str, Any]] = [
         {"type": "image", "source": {"type": "base64", "media_type": image.mime, "data": image.base64()}}
         for image in message.images
     ]
-    return [*parts, {"type": "text", "text": message.content}]
+    return [*parts, {"type": "text", "text": message.content}] if message.content else parts
 
 
 def _merge(counts: dict[str, int], usage: Any) -> None:

@@ -45,8 +45,9 @@ class ImagePart:
 class ChatMessage:
     """One turn in the neutral form every wire format translates from (and the history stores).
 
-    `images` travel with the question they came with only: the history keeps a text stand-in for them
-    (`[image]`), so a follow-up does not pay for the image again."""
+    `images` go with the message they came with. In chat that is only the question: the history keeps a
+    text stand-in for them (`[image]`), so a follow-up does not pay for the image again. The gateway sends
+    whatever history its client sends, images in earlier turns included (the client's choice, paid for)."""
 
     role: Role
     content: str

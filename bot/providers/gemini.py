@@ -83,9 +83,10 @@ class GeminiChat:
 
 
 def _parts(message: ChatMessage) -> list[dict[str, Any]]:
-    """The images as `inline_data` (base64), then the text."""
+    """The images as `inline_data` (base64), then the text; an image without words has no empty text
+    part (Gemini refuses one)."""
     images = [{"inline_data": {"mime_type": i.mime, "data": i.base64()}} for i in message.images]
-    return [*images, {"text": message.content}]
+    return [*images, {"text": message.content}] if message.content or not images else images
 
 
 def _usage(meta: dict[str, Any]) -> TokenUsage:

@@ -91,10 +91,11 @@ class OpenAIChat:
 def _content(message: ChatMessage, detail: bool = True) -> str | list[dict[str, Any]]:
     """Plain text, or text and images as parts: each image inline as a base64 `data:` URL in an `image_url`
     object (the shape every compatible API takes: Mistral also takes a bare string, Zhipu and Moonshot only
-    the object), with its `detail` where the catalog row says the API takes one."""
+    the object), with its `detail` where the catalog row says the API takes one. An image sent without
+    words (as the gateway may pass one on) has no empty text part."""
     if not message.images:
         return message.content
-    parts: list[dict[str, Any]] = [{"type": "text", "text": message.content}]
+    parts: list[dict[str, Any]] = [{"type": "text", "text": message.content}] if message.content else []
     for image in message.images:
         url: dict[str, str] = {"url": image.data_url()}
         if detail:
