@@ -76,25 +76,28 @@ def _usd_at(nanos: int, places: int, rounding: str) -> Decimal:
     return -shown if nanos < 0 else shown
 
 
-def _shown(nanos: int) -> Decimal:
+def _shown(nanos: int, up: bool = False) -> Decimal:
     """The amount `format_usd` shows: cents from ten cents up, else two significant digits."""
     usd_ = nanos_to_usd(abs(nanos))
     if usd_ == 0:
         return Decimal("0.00")
     if usd_ >= Decimal("0.1"):
-        shown = usd_.quantize(Decimal("0.01"), rounding=ROUND_FLOOR)
+        shown = usd_.quantize(Decimal("0.01"), rounding=ROUND_CEILING if up else ROUND_FLOOR)
     else:  # below ten cents: two significant digits, so small charges stay visible
         digits = -usd_.adjusted() + 1
-        shown = usd_.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP).normalize()
+        rounding = ROUND_CEILING if up else ROUND_HALF_UP
+        shown = usd_.quantize(Decimal(1).scaleb(-digits), rounding=rounding).normalize()
         if shown.as_tuple().exponent > -2:  # type: ignore[operator]  # "$0.10", not "$0.1"
             shown = shown.quantize(Decimal("0.01"))
     return -shown if nanos < 0 else shown
 
 
-def format_usd(nanos: int) -> str:
+def format_usd(nanos: int, *, up: bool = False) -> str:
     """Dollars for people, in their language's format: cents from ten cents up, else two significant
-    digits ($0.013, $0.00045; 0,00045 $US in French)."""
-    return usd(_shown(nanos))
+    digits ($0.013, $0.00045; 0,00045 $US in French). `up`: rounded up, as a person's own spend is shown
+    beside "Spent" (which is rounded up so that spent and left never add up to more than the cap), so
+    that one amount never reads as two."""
+    return usd(_shown(nanos, up))
 
 
 def spent_and_left(spent: int, left: int) -> tuple[str, str]:

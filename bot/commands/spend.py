@@ -45,12 +45,12 @@ async def spend(ctx: Context) -> None:
             chart=bar_chart([a for _day, a in days]),
             first=weekday(days[0][0]),
             last=weekday(days[-1][0]),
-            total=format_usd(week),
+            total=format_usd(week, up=True),
         )
     )
     models = await ledger.usage_by_model(summary.user, period_start(summary.period, now))
     if models:
-        top = ", ".join(f"{m.model} {format_usd(m.cost)}" for m in models[:3])
+        top = ", ".join(f"{m.model} {format_usd(m.cost, up=True)}" for m in models[:3])
         lines.append(_("Top models: {models}.").format(models=top))
     lines.append(_("Language: {language} (/lang to change).").format(language=LANGUAGE_NAMES[current()]))
     await ctx.reply.text("\n".join(lines))

@@ -57,3 +57,14 @@ async def test_spend_for_someone_new_and_unlimited(tmp_path: Path) -> None:
             "Spent $0.03 in total of an unlimited allowance.",
             "Last 7 days: ▁▁▁▁▁▁█ (Mon–Sun, $0.03)",
         ]
+
+
+async def test_one_amount_reads_the_same_in_every_line(tmp_path: Path) -> None:
+    """$0.01149 is "Spent $0.012" (rounded up, so spent and left never pass the cap); the week's total
+    and the top model, the same single charge, must not read $0.011 beside it."""
+    async with harness(tmp_path) as h:
+        await charge(h.ledger, BOB, 11_490_000, "openai/gpt-4o")
+        lines = (await h.say("/spend", user=BOB)).last.splitlines()
+    assert lines[0] == "Spent $0.012 this month of your $1.00 cap; $0.988 left."
+    assert lines[2].endswith("$0.012)")
+    assert lines[3] == "Top models: openai/gpt-4o $0.012."
