@@ -236,9 +236,14 @@ class Writer:
                     batch, self._queued = self._queued, []
                     for each in batch:
                         each.started = True
-                    trip = self.submit(self.run, batch)
-                    trip.add_done_callback(lambda _: _hand_out(batch))
-                    await asyncio.shield(trip)  # cancelled or not, the batch goes on for the others
+                    try:
+                        trip = self.submit(self.run, batch)
+                    except DatabaseError as exc:  # closed: every caller in the batch hears it, none waits on
+                        _fail(batch, exc)
+                        _hand_out(batch)
+                    else:
+                        trip.add_done_callback(lambda _: _hand_out(batch))
+                        await asyncio.shield(trip)  # cancelled or not, the batch goes on for the others
         except asyncio.CancelledError:
             if not queued.started:  # nothing of it was written
                 self._queued.remove(queued)

@@ -207,3 +207,15 @@ async def test_a_write_after_close_fails_at_once_instead_of_waiting_forever(tmp_
     with pytest.raises(DatabaseError, match="closed"):
         await asyncio.wait_for(db.transaction(insert("late")), 5)
     await db.close()  # closing again does nothing
+
+
+async def test_transactions_waiting_when_the_database_closes_each_fail_at_once(tmp_path: Path) -> None:
+    db = await open_database(f"sqlite:///{tmp_path}/capbot.db")
+    assert isinstance(db, SqliteDatabase)
+    await db.execute(TABLE)
+    async with db._writer.lock:  # the writer is busy while they line up, and closes meanwhile
+        waiting = await lined_up(db, [insert("a"), insert("b"), insert("c")])
+        await db._writer.close()
+    results = await asyncio.wait_for(asyncio.gather(*waiting, return_exceptions=True), 5)
+    assert all(isinstance(result, DatabaseError) for result in results)
+    await db.close()
