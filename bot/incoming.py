@@ -63,6 +63,9 @@ class CommandInfo:
     summary: str  # one line for /help and the platforms' menus
     usage: str = ""
     argument: Argument | None = None  # None: the command takes nothing after its name
+    # An image or a recording the command also takes, for platforms that ask for files in a form
+    # (Discord's attachment option); with one given the text may be empty, so a form asks for neither.
+    file: Argument | None = None
     streams: bool = False  # a paid streamed answer: slow to start, for everyone in the chat, free text
     owner_only: bool = False
     greeting: bool = False  # what a platform's client sends on first contact (Telegram's Start button)

@@ -16,8 +16,8 @@ continues as ordinary messages (see `replies`). A mention can't be answered ephe
 channel its private lines go to the asker's DMs, with a one-line pointer in the channel. Link codes are
 issued only in DMs (`Incoming.private`).
 
-Image and audio attachments (voice messages too) on a message for the bot are downloaded within
-MAX_MEDIA_MB and handed to the core with it (`media`).
+Image and audio attachments (voice messages too) on a message for the bot, and /ask's attachment option,
+are downloaded within MAX_MEDIA_MB and handed to the core with it (`media`).
 
 Modules: `addressing` (which messages are for the bot), `client` (the events it answers), `slash` (the
 command tree built from the core's declarations, and its sync), `translator` (their descriptions in each

@@ -2,8 +2,10 @@
 
 A slash command (`slash`) is deferred at once (Discord allows three seconds) and becomes an `Incoming`
 ("/ask <prompt>", "/model <id>", ...) that the core answers through an `InteractionReply`, publicly when
-the command streams an answer; a message for the bot (`addressing`) goes the same way with a
-`MessageReply`, with its image and audio attachments downloaded (`media`).
+the command streams an answer, with /ask's attachment downloaded in the person's turn (one of a kind the
+bot can't read, or over MAX_MEDIA_MB by its declared size, is refused in one ephemeral line instead of
+the deferral); a message for the bot (`addressing`) goes the same way with a `MessageReply`, with its
+image and audio attachments downloaded (`media`).
 
 One person's messages and commands are answered in turn through a bounded queue of their own
 (`adapters.person_queues`), and each is claimed first, so one replayed after a reconnect or a restart is
@@ -29,7 +31,7 @@ from adapters.discord_bot.addressing import (
     people_named,
     referenced_author,
 )
-from adapters.discord_bot.media import download, replied_images
+from adapters.discord_bot.media import check, download, replied_images
 from adapters.discord_bot.pacing import Pacer
 from adapters.discord_bot.replies import STOP_PREFIX, InteractionReply, MessageReply
 from adapters.discord_bot.slash import slash_commands, sync_commands
@@ -37,6 +39,7 @@ from adapters.handoff import ChatCore, Handoff, KnownCommands, short
 from adapters.media import file_line
 from adapters.person_queues import PersonQueues
 from bot.config import Settings
+from bot.i18n import speaking
 from bot.incoming import Attachment, CommandInfo
 from bot.refusals import FileNotTaken
 
@@ -137,16 +140,44 @@ class CapbotClient(discord.Client):
         except discord.HTTPException as exc:
             log.info("discord: could not answer a Stop press: %s", short(exc))
 
-    async def answer_slash(self, interaction: discord.Interaction, command: CommandInfo, value: str) -> None:
-        """A slash command as the core reads it, "/name value"; public when it streams an answer."""
+    async def answer_slash(
+        self,
+        interaction: discord.Interaction,
+        command: CommandInfo,
+        value: str,
+        file: discord.Attachment | None = None,
+    ) -> None:
+        """A slash command as the core reads it, "/name value" (and /ask's file); public when it streams
+        an answer."""
         text = people_named(f"/{command.name} {value}".strip(), self.commands)
-        await self.answer_interaction(interaction, text, public=command.streams)
+        files = (file,) if file is not None else ()
+        await self.answer_interaction(interaction, text, public=command.streams, files=files)
 
-    async def answer_interaction(self, interaction: discord.Interaction, text: str, *, public: bool) -> None:
+    async def answer_interaction(
+        self,
+        interaction: discord.Interaction,
+        text: str,
+        *,
+        public: bool,
+        files: tuple[discord.Attachment, ...] = (),
+    ) -> None:
         """Defer at once (Discord allows three seconds), then let the core answer into the deferred
-        response in the person's turn. An interaction seen before is left alone; one deferred joins its
-        person's queue then, so it may follow a message of theirs that arrived a moment later."""
+        response in the person's turn, `files` downloaded first. An interaction seen before is left alone;
+        one deferred joins its person's queue then, so it may follow a message of theirs that arrived a
+        moment later. A file refused by what Discord declares of it (its kind, its size) is one ephemeral
+        line in place of the deferral: nothing downloaded, the core never asked."""
         if not await self.core.claim(f"discord:interaction:{interaction.id}"):
+            return
+        language = self.core.client_language(interaction.locale.value)
+        try:
+            check(files, self.max_media_mb)
+        except FileNotTaken as refused:
+            with speaking(language):
+                line = file_line(refused)
+            try:
+                await interaction.response.send_message(line, ephemeral=True)
+            except discord.HTTPException as exc:
+                log.info("discord: could not refuse a file to %s: %s", identity(interaction.user), short(exc))
             return
         try:
             await interaction.response.defer(ephemeral=not public, thinking=True)
@@ -154,24 +185,31 @@ class CapbotClient(discord.Client):
             log.warning("discord: could not acknowledge %s: %s", text.split(" ", 1)[0], short(exc))
             return
         user = interaction.user
-        incoming = incoming_from(
-            user,
-            interaction.channel_id,
-            text,
-            direct=interaction.guild_id is None,
-            private=interaction.guild_id is None and one_to_one(interaction.channel),
-            language=interaction.locale.value,  # the person's client language
-        )
         reply = InteractionReply(
             interaction, public=public, edit_interval=self.edit_interval, pacer=self.pacer
         )
 
         async def respond() -> None:
+            try:
+                attachments = await download(files, self.max_media_mb) if files else ()
+            except FileNotTaken as refused:  # the download failed: one line only the asker sees
+                with speaking(language):
+                    await _quietly(reply.text(file_line(refused), private=True), user)
+                return
+            incoming = incoming_from(
+                user,
+                interaction.channel_id,
+                text,
+                direct=interaction.guild_id is None,
+                private=interaction.guild_id is None and one_to_one(interaction.channel),
+                language=interaction.locale.value,  # the person's client language
+                attachments=attachments,
+            )
             await answer(self.core, incoming, reply)
             await _quietly(reply.finish(), user)  # a silent refusal leaves no "thinking…" behind
 
         async def dropped(first: bool) -> None:
-            notice = self.queues.notice(self.core.client_language(interaction.locale.value))
+            notice = self.queues.notice(language)
             await _quietly(reply.text(notice, private=True) if first else reply.finish(), user)
 
         await self.queues.run(user.id, respond(), dropped)

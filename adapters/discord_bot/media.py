@@ -2,7 +2,9 @@
 
 Each attachment's declared size is checked against `MAX_MEDIA_MB` before the first download, and every
 attachment must be an image or audio, or none is read: a message is answered with all its files or not
-at all. `Attachment.read()` fetches from Discord's CDN through discord.py's own session.
+at all. `Attachment.read()` fetches from Discord's CDN through discord.py's own session. A message's
+attachments and a slash command's attachment option (resolved by discord.py from the interaction) are
+the same `discord.Attachment`, checked and read alike.
 """
 
 from __future__ import annotations
@@ -54,13 +56,21 @@ async def download(
 ) -> tuple[Attachment, ...]:
     """The attachments as `Attachment`s, or `FileNotTaken` (before any download for a kind the bot
     can't read or a declared size over the limit)."""
+    check(attachments, max_media_mb)
+    limit = limit_bytes(max_media_mb)
+    return tuple([await _fetch(attachment, limit, max_media_mb) for attachment in attachments])
+
+
+def check(attachments: Sequence[discord.Attachment], max_media_mb: Decimal) -> None:
+    """`FileNotTaken` for the first attachment of a kind the bot can't read or declared over the limit:
+    what Discord says of a file, known without reading a byte of it (quick enough to answer a slash
+    command before its three seconds are up)."""
     limit = limit_bytes(max_media_mb)
     for attachment in attachments:
         if kind_of(attachment) is None:
             raise FileNotTaken("unsupported")
         if too_big(attachment.size, limit):
             raise FileNotTaken("too_big", max_media_mb)
-    return tuple([await _fetch(attachment, limit, max_media_mb) for attachment in attachments])
 
 
 async def _fetch(attachment: discord.Attachment, limit: int, max_media_mb: Decimal) -> Attachment:

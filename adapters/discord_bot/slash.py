@@ -1,8 +1,9 @@
 """The slash command tree: built from the core's declarations, and synced with Discord.
 
-A command's declared argument is its one option (with model autocomplete where the argument names a
-model), an owner command is shown only to server admins (the core checks OWNER_IDS anyway), and every
-command hands "/name value" to the client (`CapbotClient.answer_slash`), which decides how it is answered.
+A command's declared argument is its option (with model autocomplete where the argument names a model),
+a declared file (/ask's image or recording) an optional attachment option beside it, an owner command is
+shown only to server admins (the core checks OWNER_IDS anyway), and every command hands "/name value" and
+the file, if any, to the client (`CapbotClient.answer_slash`), which decides how it is answered.
 The tree is synced before the client connects: to `DISCORD_GUILD_IDS` at once, else globally, with the
 descriptions in every language we speak (`translator`).
 """
@@ -26,8 +27,8 @@ log = logging.getLogger("adapters.discord_bot")  # one logger for the whole adap
 MAX_CHOICES = 25  # Discord's cap on autocomplete choices
 CHOICE_CHARS = 100  # Discord's cap on a choice's name and value
 VALID_NAME = re.compile(r"^[-_a-z0-9]{1,32}$")
-# What a slash command calls: (interaction, the command, its argument as typed or "")
-AnswerSlash = Callable[[discord.Interaction, CommandInfo, str], Awaitable[None]]
+# What a slash command calls: (interaction, the command, its argument as typed or "", the file or None)
+AnswerSlash = Callable[[discord.Interaction, CommandInfo, str, discord.Attachment | None], Awaitable[None]]
 
 
 def slash_commands(core: ChatCore, answer: AnswerSlash) -> list[app_commands.Command[Any, Any, None]]:
@@ -42,21 +43,31 @@ def slash_commands(core: ChatCore, answer: AnswerSlash) -> list[app_commands.Com
 def _slash_command(
     core: ChatCore, answer: AnswerSlash, command: CommandInfo
 ) -> app_commands.Command[Any, Any, None]:
-    """The command's declared argument becomes its one option (named as declared; `value` in Python)."""
+    """The command's declared argument becomes its option (named as declared; `value` in Python), and a
+    declared file an attachment option after it (`file` in Python). Discord can't require "text or a
+    file", so a command that takes a file has both optional: the core refuses a question with neither."""
 
     async def bare(interaction: discord.Interaction) -> None:
-        await answer(interaction, command, "")
+        await answer(interaction, command, "", None)
 
     async def required(interaction: discord.Interaction, value: str) -> None:
-        await answer(interaction, command, value)
+        await answer(interaction, command, value, None)
 
     async def optional(interaction: discord.Interaction, value: str | None = None) -> None:
-        await answer(interaction, command, value or "")
+        await answer(interaction, command, value or "", None)
 
-    argument = command.argument
+    async def with_file(
+        interaction: discord.Interaction, value: str | None = None, file: discord.Attachment | None = None
+    ) -> None:
+        await answer(interaction, command, value or "", file)
+
+    argument, file = command.argument, command.file
     callback: Callable[..., Coroutine[Any, Any, None]] = bare
     if argument is not None:
         callback = required if argument.required else optional
+        if file is not None:
+            callback = app_commands.describe(file=file.description)(with_file)
+            callback = app_commands.rename(file=file.name)(callback)
         callback = app_commands.describe(value=argument.description)(callback)
         callback = app_commands.rename(value=argument.name)(callback)
     if command.owner_only:  # hidden from members who are not server admins; the core checks OWNER_IDS anyway

@@ -311,7 +311,15 @@ def _most_history_within(
 
 
 PROMPT = Argument("prompt", N_("Your question"), required=True)
+# Where a platform's form takes files (Discord): an image is asked about, a recording is transcribed first.
+FILE = Argument("attachment", N_("An image to ask about, or a recording to answer"))
 ASK = Command(
-    "ask", N_("Ask the model a question"), usage=N_("/ask <question>"), argument=PROMPT, streams=True, run=ask
+    "ask",
+    N_("Ask the model a question"),
+    usage=N_("/ask <question>"),
+    argument=PROMPT,
+    file=FILE,
+    streams=True,
+    run=ask,
 )
 COMMANDS = [ASK]

@@ -64,9 +64,14 @@ async def test_commands_are_synced_to_the_configured_guild(
         declared = BY_NAME[name]
         assert command["description"] == declared.summary
         options = [(o["name"], o["description"]) for o in command["options"]]
-        argument = declared.argument
-        assert options == ([] if argument is None else [(argument.name, argument.description)])
-    assert [(o["name"], o["type"], o["required"]) for o in synced["ask"]["options"]] == [("prompt", 3, True)]
+        declares = [a for a in (declared.argument, declared.file) if a is not None]
+        assert options == [(a.name, a.description) for a in declares]
+    # /ask takes an image or a recording beside its text (type 11, ATTACHMENT); either may be the
+    # question, so neither is required
+    assert [(o["name"], o["type"], o["required"]) for o in synced["ask"]["options"]] == [
+        ("prompt", 3, False),
+        ("attachment", 11, False),
+    ]
     assert [(o["name"], o["required"]) for o in synced["model"]["options"]] == [("model", False)]
     assert synced["model"]["options"][0]["autocomplete"] is True
     assert [(o["name"], o["required"]) for o in synced["cap"]["options"]] == [("arguments", False)]

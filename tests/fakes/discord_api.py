@@ -11,8 +11,8 @@ which (none means `[0, 1]`, a plain client), and as Discord does, a shard's READ
 only the guilds it holds, `(guild_id >> 22) % count`, and each guild's events go to that shard alone
 (events outside a guild, such as DMs, to shard 0).
 
-Payload factories (`user`, `slash`, `autocomplete`, `message`) build events in Discord's shapes, so a
-test reads as "alice runs /ask hello in #general".
+Payload factories (`user`, `slash`, `autocomplete`, `message`, `attachment`) build events in Discord's
+shapes, so a test reads as "alice runs /ask hello in #general" (with a file: `slash(..., files=...)`).
 """
 
 from __future__ import annotations
@@ -569,13 +569,23 @@ class FakeDiscord(FakeServer):
         name: str,
         options: dict[str, str] | None = None,
         *,
+        files: dict[str, dict[str, Any]] | None = None,
         dm_channel: int | None = None,
         locale: str = "en-US",
     ) -> dict[str, Any]:
         """An INTERACTION_CREATE payload for `/name option=value ...` in #general (or a DM channel), from a
-        client in `locale`."""
-        data_options = [{"name": k, "type": 3, "value": v} for k, v in (options or {}).items()]
-        return self._interaction(2, user, name, data_options, dm_channel, locale)
+        client in `locale`. `files`: attachment options, name → `attachment(...)`, as Discord sends an
+        uploaded file: the option's value is the attachment's id, the attachment itself is in
+        `data.resolved.attachments` under that id (marked ephemeral: the upload belongs to the command)."""
+        data_options: list[dict[str, Any]] = [
+            {"name": k, "type": 3, "value": v} for k, v in (options or {}).items()
+        ]
+        data_options += [{"name": k, "type": 11, "value": a["id"]} for k, a in (files or {}).items()]
+        payload = self._interaction(2, user, name, data_options, dm_channel, locale)
+        if files:
+            resolved = {a["id"]: a | {"ephemeral": True} for a in files.values()}
+            payload["data"]["resolved"] = {"attachments": resolved}
+        return payload
 
     def press(self, user: dict[str, Any], message_id: int, custom_id: str) -> dict[str, Any]:
         """An INTERACTION_CREATE payload for a press on a button of one of the bot's messages in #general."""
