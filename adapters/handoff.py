@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -35,6 +36,8 @@ class ChatCore(Protocol):
     def model_choices(self, query: str) -> list[ModelChoice]: ...
 
     def client_language(self, code: str | None) -> Language: ...
+
+    def speaking_to(self, incoming: Incoming) -> AbstractAsyncContextManager[None]: ...
 
 
 def short(exc: BaseException) -> str:

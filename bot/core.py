@@ -198,6 +198,13 @@ class Core:
         chosen = None if profile is None else profile.language
         return from_client(chosen) or self.client_language(incoming.language)
 
+    @asynccontextmanager
+    async def speaking_to(self, incoming: Incoming) -> AsyncIterator[None]:
+        """For a line an adapter says on its own to the sender of `incoming` (a file it refused before the
+        core heard of it): worded in the language the core would answer them in, their /lang first."""
+        with speaking(self.language(incoming, await self._profile(incoming.user))):
+            yield
+
     async def _profile(self, user: str) -> UserProfile | None:
         """The asker's settings, read once per message for its language, the access stage and the command;
         None when the database is too busy to say (no reason not to answer: the stage reads it again)."""

@@ -5,13 +5,14 @@ task changes."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from adapters.streaming import StreamingAnswer
-from bot.i18n import Language
+from bot.i18n import Language, from_client, speaking
 from bot.incoming import ClosingStream, CommandInfo, Incoming, Menu, ModelChoice, Reply
 from bot.storage import Turn
 
@@ -124,6 +125,12 @@ class FirstClaims:
         """Nothing a scripted core runs can be stopped."""
         return "This answer has already finished."
 
+    @asynccontextmanager
+    async def speaking_to(self, incoming: Incoming) -> AsyncIterator[None]:
+        """No profiles here: the client's language (as `Core.speaking_to` for someone without /lang)."""
+        with speaking(from_client(incoming.language) or "en"):
+            yield
+
 
 class TrackingCore:
     """Wraps a chat core (real or scripted); a test can wait until N messages were started, or handled."""
@@ -168,6 +175,10 @@ class TrackingCore:
 
     def client_language(self, code: str | None) -> Language:
         result: Language = self.inner.client_language(code)
+        return result
+
+    def speaking_to(self, incoming: Incoming) -> AbstractAsyncContextManager[None]:
+        result: AbstractAsyncContextManager[None] = self.inner.speaking_to(incoming)
         return result
 
     async def wait_handled(self, count: int, limit: float = 15) -> list[Incoming]:

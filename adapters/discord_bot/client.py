@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
+from dataclasses import replace
 from typing import Any
 
 import discord
@@ -40,7 +41,7 @@ from adapters.media import file_line
 from adapters.person_queues import PersonQueues
 from bot.config import Settings
 from bot.i18n import speaking
-from bot.incoming import Attachment, CommandInfo
+from bot.incoming import CommandInfo
 from bot.refusals import FileNotTaken
 
 log = logging.getLogger("adapters.discord_bot")  # one logger for the whole adapter
@@ -99,14 +100,6 @@ class CapbotClient(discord.Client):
         """In the author's turn: a message seen before (replayed on a reconnect) is not answered again."""
         if not await self.core.claim(f"discord:message:{message.id}"):
             return
-        attachments: tuple[Attachment, ...] = ()
-        files = message.attachments or replied_images(message)
-        if files:
-            try:
-                attachments = await download(files, self.max_media_mb)
-            except FileNotTaken as refused:  # one line, and the core never hears of it
-                await _quietly(MessageReply(message).text(file_line(refused)), message.author)
-                return
         incoming = incoming_from(
             message.author,
             message.channel.id,
@@ -115,8 +108,15 @@ class CapbotClient(discord.Client):
             private=one_to_one(message.channel),
             language=message_language(message),
             replied=referenced_author(message),
-            attachments=attachments,
         )
+        files = message.attachments or replied_images(message)
+        if files:
+            try:
+                incoming = replace(incoming, attachments=await download(files, self.max_media_mb))
+            except FileNotTaken as refused:  # one line, and the core never hears of it
+                async with self.core.speaking_to(incoming):
+                    await _quietly(MessageReply(message).text(file_line(refused)), message.author)
+                return
         await answer(
             self.core, incoming, MessageReply(message, edit_interval=self.edit_interval, pacer=self.pacer)
         )

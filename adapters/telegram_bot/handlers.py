@@ -187,7 +187,8 @@ class Handlers:
                     try:
                         attachments = await download(context.bot, files, self.max_media_mb)
                     except FileNotTaken as refused:  # one line, and the core never hears of it
-                        await _say(reply, file_line(refused), sender)
+                        async with self.core.speaking_to(incoming):
+                            await _say(reply, file_line(refused), sender)
                         return
                     incoming = replace(incoming, attachments=attachments)
                 await answer(self.core, incoming, reply)

@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from adapters.media import file_line
+from bot.i18n import speaking
 from bot.money import format_usd, usd_to_nanos
+from bot.refusals import FileNotTaken
 from tests.fakes import discord_api
 from tests.fakes import telegram_api as tg
 from tests.fakes.discord_api import FakeDiscord
@@ -243,3 +246,20 @@ async def test_a_follow_up_carries_the_image_stand_in_and_a_reply_to_the_photo_s
         TEXT_TOKENS + twice.tokens,
     )
     assert [line.strip() for line in chat.shown()] == [ANSWER] * 3
+
+
+async def test_a_file_refused_before_the_core_is_worded_in_the_language_the_person_chose(
+    chat: Chat, tmp_path: Path, fakes: Fakes
+) -> None:
+    """The adapter's own line (the file is never downloaded) follows /lang, as the core's answers do."""
+    async with answering(chat, tmp_path, fakes, max_media_mb=Decimal(1)) as bot:
+        await chat.text("/lang fr")
+        await bot.seen.wait_handled(1)
+        await chat.photo(image(64, 64), "Et ceci ?", declared_size=1024 * 1024 + 1)
+        await chat.wait_shown(2)
+    chose, too_big = chat.shown()
+    assert chose == "Langue réglée sur Français."
+    with speaking("fr"):
+        assert too_big == file_line(FileNotTaken("too_big", Decimal(1)))
+    assert too_big.startswith("Ce fichier est trop volumineux")
+    assert chat.downloads() == 0
