@@ -23,7 +23,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 
 from bot.commands.base import Stoppable
-from bot.ledger.ledger import STALE_AFTER
+from bot.ledger import STALE_AFTER
 from bot.storage import Database
 from bot.wording import STOP_FINISHED, STOP_NOT_YOURS, STOPPING
 
