@@ -267,6 +267,21 @@ class PostgresDatabase(Database):
                     raise _lost(exc) from None
                 raise
 
+    async def execute(self, sql: str, *args: Any) -> None:
+        """One statement on its own (autocommit): as atomic as a transaction around it, in one round trip
+        instead of three (BEGIN, it, COMMIT). Refusals and lost connections read as in `write`."""
+        import asyncpg
+
+        async with self._pool.acquire() as conn:
+            try:
+                await conn.execute(to_dollar_params(sql), *args)
+            except asyncpg.exceptions.LockNotAvailableError as exc:
+                raise DatabaseBusy(str(exc)) from None
+            except Exception as exc:
+                if _was_lost(exc, conn):
+                    raise _lost(exc) from None
+                raise
+
     async def fetchone(self, sql: str, *args: Any) -> Row | None:
         """On a pooled connection, outside a transaction: reads never wait for a writer's locks, and never
         take the connections writes need (at most half the pool reads at once)."""
