@@ -8,7 +8,9 @@ Stopping is the core's too: `Core.drain` (called on SIGTERM or Ctrl-C, before th
 messages away, lets the answers in progress finish within a grace period and cuts the rest, each settled
 and delivered as far as it got, so a deploy never leaves holds for the next start to charge in full.
 `Core.stop` is the same cut for one answer, asked for by its asker (or an owner) through the Stop control
-an adapter shows with the answer's id: one code path delivers, notes and charges both.
+an adapter shows with the answer's id: one code path delivers, notes and charges both. A press that
+reaches a process other than the one streaming the answer (webhook workers, shards on one PostgreSQL
+database) is relayed to it (`bot/stops.py`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -39,6 +41,7 @@ from bot.providers.openrouter_models import openrouter_list
 from bot.providers.registry import Providers
 from bot.refusals import Refusal, Restarting
 from bot.startup import model_warnings
+from bot.stops import Stops
 from bot.storage import DatabaseBusy, Turn, open_database
 from bot.wording import RESTARTING, STOP_FINISHED, STOP_NOT_YOURS, STOPPING, UNEXPECTED, refusal
 
@@ -72,6 +75,8 @@ class Core:
         self._draining = False
         self._stoppable: dict[str, tuple[Stoppable, asyncio.Future[Any]]] = {}  # answers by their Stop id
         self._deliveries = Deliveries(services.ledger.db, services.clock)
+        ledger = services.ledger
+        self._stops = Stops(ledger.db, ledger.instance, services.clock, self._stop_here)
 
     async def claim(self, delivery: str) -> bool:
         """Whether to handle a platform event: True the first time its key is claimed, False for an event
@@ -115,16 +120,27 @@ class Core:
                 return  # cut by `drain` or `stop`, not by our caller: settled and delivered as far as it got
             raise
 
-    def stop(self, answer: str, *, by: str, language: str | None = None) -> str:
+    async def stop(self, answer: str, *, by: str, language: str | None = None) -> str:
         """Stop the answer whose Stop control carries `answer`, when `by` (an identity) asked it or is an
         owner: the provider request is cancelled at once and the answer cut the way `drain` cuts it (what
         was shown stays, ending in a short note, charged its usage or the bound of what streamed). Returns
         the one line for the person who pressed it (in `language`, their client's), and anyone else's press
-        changes nothing."""
+        changes nothing. An answer another process streams is stopped there, with the same lines."""
         with speaking(self.client_language(language)):
-            return _(self._stop(answer, by))
+            if answer in self._stoppable:
+                return _(self._stop_here(answer, by))
+            try:
+                return _(await self._stops.elsewhere(answer, by, self.services.is_owner))
+            except DatabaseBusy as exc:  # can't tell whether any process has it: say so, not "finished"
+                log.warning("database busy relaying a Stop from %s", by)
+                return refusal(exc, self.services.clock())
 
-    def _stop(self, answer: str, by: str) -> str:
+    def hearing_stops(self) -> AbstractAsyncContextManager[None]:
+        """While open, Stop presses other processes relay reach this process's answers (see `stop`)."""
+        return self._stops.running()
+
+    def _stop_here(self, answer: str, by: str) -> str:
+        """`stop` for an answer of this process (else "already finished"): also what a relayed press runs."""
         found = self._stoppable.get(answer)
         if found is None or found[1].done():
             return STOP_FINISHED
@@ -224,7 +240,12 @@ class Core:
             await reply.text(_("Unknown command /{name}.").format(name=name), private=True)
         try:
             await self._gate.check(incoming, command, profile)
-            await command.run(Context(self.services, incoming, reply, name, args, stoppable, profile))
+            context = Context(self.services, incoming, reply, name, args, stoppable, profile)
+            if stoppable is not None and command.streams:  # an answer with a Stop control
+                async with self._stops.in_flight(stoppable):
+                    await command.run(context)
+            else:
+                await command.run(context)
         except Refusal as exc:  # every "no", from any part of the bot: one line for the asker
             if exc.silent:  # they were told already (a flood past the rate limit): not once per message
                 log.debug("silent refusal of /%s for %s: %r", name, incoming.user, exc)
@@ -280,7 +301,9 @@ async def open_core(
             )
             for warning in model_warnings(settings, services.providers):
                 log.warning("%s", warning)
-            with price_updates(settings.prices_update, settings.prices_update_url):
-                yield Core(services)
+            core = Core(services)
+            async with core.hearing_stops():
+                with price_updates(settings.prices_update, settings.prices_update_url):
+                    yield core
     finally:
         await db.close()

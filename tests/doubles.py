@@ -121,7 +121,7 @@ class FirstClaims:
         """One process, so a turn taken at once (as `Core.line_up` on SQLite)."""
         return Turn()
 
-    def stop(self, answer: str, *, by: str, language: str | None = None) -> str:
+    async def stop(self, answer: str, *, by: str, language: str | None = None) -> str:
         """Nothing a scripted core runs can be stopped."""
         return "This answer has already finished."
 
@@ -156,8 +156,8 @@ class TrackingCore:
         turn: Turn = await self.inner.line_up(key)
         return turn
 
-    def stop(self, answer: str, *, by: str, language: str | None = None) -> str:
-        result: str = self.inner.stop(answer, by=by)
+    async def stop(self, answer: str, *, by: str, language: str | None = None) -> str:
+        result: str = await self.inner.stop(answer, by=by, language=language)
         return result
 
     async def _record(self, where: list[Incoming], incoming: Incoming) -> None:

@@ -130,7 +130,7 @@ class CapbotClient(discord.Client):
         custom_id = data.get("custom_id", "")
         if not isinstance(custom_id, str) or not custom_id.startswith(STOP_PREFIX):
             return
-        line = self.core.stop(
+        line = await self.core.stop(
             custom_id.removeprefix(STOP_PREFIX),
             by=identity(interaction.user),
             language=interaction.locale.value,

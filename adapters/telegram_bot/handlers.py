@@ -198,7 +198,7 @@ class Handlers:
     async def on_callback(self, update: Update, context: Context) -> None:
         query = update.callback_query
         if query is not None and query.data and query.data.startswith(STOP_PREFIX):
-            line = self.core.stop(
+            line = await self.core.stop(
                 query.data.removeprefix(STOP_PREFIX),
                 by=identity(query.from_user),
                 language=query.from_user.language_code,
@@ -255,7 +255,7 @@ class Handlers:
             return
         found = self.drafts.answers.get((chat_id, draft_id))
         if found is not None:
-            self.core.stop(found, by=f"telegram:{chat_id}")
+            await self.core.stop(found, by=f"telegram:{chat_id}")
 
     async def on_error(self, update: object, context: Context) -> None:
         """PTB's last resort: a short line; the detail only at debug level (it may quote a request)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any, Literal, TypeVar
 
 from bot.refusals import Refusal
@@ -68,6 +68,9 @@ class Database(ABC):
     """
 
     dialect: Literal["sqlite", "postgres"]
+    # Whether other processes may be answering on this database and can be told things (`publish`,
+    # `listen`): PostgreSQL. A SQLite file is one host's, and typically one process's.
+    shared = False
 
     @abstractmethod
     def write(self) -> AbstractAsyncContextManager[Tx]:
@@ -118,6 +121,16 @@ class Database(ABC):
             yield
         finally:
             await turn.close()
+
+    async def publish(self, channel: str, payload: str) -> None:
+        """Tell every process listening on `channel` (in this bot's schema) `payload`, at once, without
+        waiting for anyone to hear it. Here, with nobody else to tell, nothing."""
+        return None
+
+    def listen(self, channel: str, receive: Callable[[str], None]) -> AbstractAsyncContextManager[None]:
+        """Hear `channel` while the block runs: `receive(payload)` is called in the event loop for every
+        `publish` from any process (this one too), and must not block. Here nobody else publishes."""
+        return nullcontext()
 
     @abstractmethod
     async def close(self) -> None:

@@ -150,6 +150,17 @@ MIGRATIONS: list[list[str]] = [
     ],
     # 9 (i18n): the language a person chose with /lang; NULL follows what their client reports
     ["ALTER TABLE users ADD COLUMN language TEXT"],
+    # 10: answers in flight on a database several processes share (`bot/stops.py`): which process streams
+    # which answer, for whom, so a Stop pressed in another process reaches it; a row lives as long as its
+    # answer (or until its process's heartbeat goes stale)
+    [
+        """CREATE TABLE answers_in_flight (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            instance TEXT NOT NULL,
+            started_at BIGINT NOT NULL
+        )""",
+    ],
 ]
 
 

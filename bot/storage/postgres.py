@@ -7,7 +7,8 @@ once its row is locked, whatever a merge could have changed before it (the ident
 `Accounts._on_account`).
 
 Turns (`line_up`) are session-level advisory locks on connections of a second pool, so a long wait in
-line never takes a connection the ledger needs.
+line never takes a connection the ledger needs. Notices between processes (`publish`, `listen`) are
+NOTIFY from the pool and LISTEN on a connection of their own (`postgres_notices`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from bot.redact import Redactor
 from bot.storage.base import Database, DatabaseBusy, DatabaseError, Row, Turn, Tx
+from bot.storage.postgres_notices import Listener, channel_name
 
 _PLACEHOLDER = re.compile(r"\?")
 T = TypeVar("T")
@@ -178,9 +180,19 @@ class PostgresDatabase(Database):
     """For several machines or heavy load: a connection pool, transactions serialised by row locks."""
 
     dialect: Literal["sqlite", "postgres"] = "postgres"
+    shared = True
 
-    def __init__(self, pool: Any, turns: Any = None, namespace: str = "", *, pool_size: int = 10) -> None:
+    def __init__(
+        self,
+        pool: Any,
+        turns: Any = None,
+        namespace: str = "",
+        *,
+        pool_size: int = 10,
+        connect: Callable[[], Awaitable[Any]] | None = None,
+    ) -> None:
         self._pool = pool
+        self._connect = connect  # a connection outside the pools, for `listen`
         # Reads may take at most half the pool at once, so however many reports run, a reserve or a settle
         # always finds a connection (with one connection in all, they share it).
         self._reads = asyncio.Semaphore(max(1, pool_size // 2))
@@ -227,7 +239,11 @@ class PostgresDatabase(Database):
         except BaseException:
             await pool.close()
             raise
-        return cls(pool, turns, namespace, pool_size=pool_size)
+
+        async def connect() -> Any:  # for `listen`: the pools' URL and settings
+            return await asyncpg.connect(url, command_timeout=30, server_settings=server_settings)
+
+        return cls(pool, turns, namespace, pool_size=pool_size, connect=connect)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:
@@ -244,6 +260,21 @@ class PostgresDatabase(Database):
             try:
                 async with conn.transaction():
                     yield _PostgresTx(conn)
+            except asyncpg.exceptions.LockNotAvailableError as exc:
+                raise DatabaseBusy(str(exc)) from None
+            except Exception as exc:
+                if _was_lost(exc, conn):
+                    raise _lost(exc) from None
+                raise
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        """One statement on its own (autocommit): as atomic as a transaction around it, in one round trip
+        instead of three (BEGIN, it, COMMIT). Refusals and lost connections read as in `write`."""
+        import asyncpg
+
+        async with self._pool.acquire() as conn:
+            try:
+                await conn.execute(to_dollar_params(sql), *args)
             except asyncpg.exceptions.LockNotAvailableError as exc:
                 raise DatabaseBusy(str(exc)) from None
             except Exception as exc:
@@ -307,6 +338,34 @@ class PostgresDatabase(Database):
             await turn.close()
             raise
         return turn
+
+    async def publish(self, channel: str, payload: str) -> None:
+        """NOTIFY on a pooled connection, outside a transaction, so it is sent at once."""
+        try:
+            await self._pool.execute(
+                "SELECT pg_notify($1, $2)", channel_name(channel, self._namespace), payload
+            )
+        except Exception as exc:
+            if isinstance(exc, _LOST):
+                raise _lost(exc) from None
+            raise
+
+    @asynccontextmanager
+    async def listen(self, channel: str, receive: Callable[[str], None]) -> AsyncIterator[None]:
+        """LISTEN on a connection of its own, opened again should it be lost (see `postgres_notices`);
+        opened on a bare pool (no way to connect apart from it), hear nothing."""
+        if self._connect is None:
+            yield
+            return
+        listener = Listener(self._connect, channel_name(channel, self._namespace), receive)
+        try:
+            await listener.open()
+        except Exception as exc:
+            raise _lost(exc) from None
+        try:
+            yield
+        finally:
+            await listener.close()
 
     async def close(self) -> None:
         """Close the pools, so the server sees a clean disconnect rather than dropped sockets."""

@@ -35,7 +35,8 @@ ROLLUP_COLUMNS = (
 )
 K = TypeVar("K")
 # Every table that holds the ledger or the conversations, in an order that never refers forward.
-# `instances` (heartbeats of running processes) and `schema_version` are the database's own.
+# `instances` (heartbeats of running processes), `answers_in_flight`, `deliveries` and `schema_version` are
+# the running processes' and the database's own.
 TABLES = (
     "users",
     "global_state",
