@@ -143,8 +143,7 @@ def check_image(data: bytes, family: Family | None = None) -> CheckedImage:
             raise BadImage(_("the image has too many pixels")) from None
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
             raise BadImage(_("the file is not an image, or it is damaged")) from None
-    # kept when it will be scaled from, or when it is already small (a JPEG's 1/8 when no model is known)
-    if (dearest is not None and not checked.goes_as_it_came(dearest)) or decoded.size != (width, height):
+    if dearest is not None and not checked.goes_as_it_came(dearest):  # it will be scaled from this copy
         checked.decoded.image = decoded
     return checked
 
@@ -165,9 +164,7 @@ def _decode(image: ImageFile.ImageFile, orientation: int, size: tuple[int, int])
     image.load()
     upright = ImageOps.exif_transpose(image) if orientation != 1 else image
     mode = "RGBA" if _has_alpha(upright) else "RGB"
-    if upright.mode != mode:
-        return upright.convert(mode)
-    return upright if upright is not image else image.copy()  # closing the file drops `image`'s pixels
+    return upright if upright.mode == mode else upright.convert(mode)  # leaving `with` keeps the pixels
 
 
 def _has_alpha(image: Image.Image) -> bool:
