@@ -80,17 +80,21 @@ async def ask(ctx: Context) -> None:
     (a charge of its own), its text shown and asked; images go to models that see, priced in the quote."""
     prompt = ctx.args.strip()
     services = ctx.services
+    chosen = await current_model(services, ctx.user, ctx.profile)
+    listed = services.pricer.openrouter  # OpenRouter's list says which of its models take images
     # decoding and scaling images is CPU work: off the event loop, so other chats keep streaming (a
-    # question without files has nothing to decode: no hop to a thread)
-    check = functools.partial(check_attachments, services.settings, ctx.incoming.attachments)
-    media = await asyncio.to_thread(check) if ctx.incoming.attachments else check()
+    # question without files has nothing to decode: no hop to a thread); each image is decoded once, at
+    # the size the chosen model's family needs (but not kept through a transcription's wait)
+    attachments = ctx.incoming.attachments
+    family = family_for(chosen, listed) if attachments else None
+    keep = family if not any(a.kind == "audio" for a in attachments) else None
+    check = functools.partial(check_attachments, services.settings, attachments, keep)
+    media = await asyncio.to_thread(check) if attachments else check()
     if not prompt and not media.images and media.audio is None:
         raise EmptyPrompt()
-    chosen = await current_model(services, ctx.user, ctx.profile)
     candidates = [chosen, *(m for m in services.settings.fallback_models if m != chosen)]
     if media.images:
-        listed = services.pricer.openrouter  # OpenRouter's list says which of its models take images
-        if family_for(chosen, listed) is None:
+        if family is None:
             raise CannotSee(chosen, seeing_models(services.providers.configured(), listed))
         candidates = seeing(candidates, listed)
     if media.audio is not None:

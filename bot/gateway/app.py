@@ -44,6 +44,8 @@ from bot.gateway.translate import (
 )
 from bot.ledger import Blocked, CapReached
 from bot.media.attachments import MB, check_attachments
+from bot.media.image_tokens import Family
+from bot.media.vision import family_for
 from bot.providers.base import ProviderError
 from bot.refusals import (
     BadArguments,
@@ -301,12 +303,15 @@ async def _completion(request: web.Request) -> Completion:
     return await asyncio.to_thread(parse) if len(raw) > PARSED_INLINE_BYTES else parse()
 
 
-async def _checked(settings: Settings, images: tuple[ImageInput, ...]) -> tuple[PromptImage, ...]:
+async def _checked(
+    settings: Settings, images: tuple[ImageInput, ...], family: Family | None
+) -> tuple[PromptImage, ...]:
     """The request's images checked as a chat photo's are (`BadAttachment`, `TooManyImages`: nothing is
-    charged), decoded in full off the event loop."""
+    charged), off the event loop, each decoded once at the size `family` (the model's) needs."""
     if not images:
         return ()
-    check = functools.partial(check_attachments, settings, tuple(image.attachment for image in images))
+    attachments = tuple(image.attachment for image in images)
+    check = functools.partial(check_attachments, settings, attachments, family)
     media = await asyncio.to_thread(check)
     return tuple(
         PromptImage(image.message, checked, image.low)
@@ -328,7 +333,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     reply = _Reply(request, completion, Answer(f"chatcmpl-{uuid.uuid4().hex}", created, model.resolved.id))
 
     async def work() -> Answered:
-        images = await _checked(services.settings, completion.images)
+        family = family_for(model.resolved.id, services.pricer.openrouter)
+        images = await _checked(services.settings, completion.images, family)
         try:
             answered = await answer(
                 services,

@@ -13,6 +13,7 @@ from bot.config import Settings
 from bot.i18n import _, number
 from bot.incoming import Attachment
 from bot.media.audio import known_seconds
+from bot.media.image_tokens import Family
 from bot.media.images import BadImage, CheckedImage, check_image
 from bot.refusals import AudioTooLong, BadAttachment, TooManyImages
 
@@ -37,8 +38,12 @@ class Media:
     audio: Attachment | None = None
 
 
-def check_attachments(settings: Settings, attachments: tuple[Attachment, ...]) -> Media:
-    """The attachments, checked; raises the refusal for the first thing wrong with them."""
+def check_attachments(
+    settings: Settings, attachments: tuple[Attachment, ...], family: Family | None = None
+) -> Media:
+    """The attachments, checked; raises the refusal for the first thing wrong with them. `family`: how the
+    model the images go to bills them, when known, so each is decoded once at the size it will be sent
+    from (`check_image`)."""
     limit = int(settings.max_media_mb * MB)
     for attachment in attachments:
         if not attachment.data:
@@ -54,7 +59,7 @@ def check_attachments(settings: Settings, attachments: tuple[Attachment, ...]) -
         raise BadAttachment(_("send one voice note or audio file at a time"))
     audio = _checked_audio(settings, sounds[0]) if sounds else None
     try:
-        checked = tuple(check_image(image.data) for image in images)
+        checked = tuple(check_image(image.data, family) for image in images)
     except BadImage as bad:
         raise BadAttachment(bad.reason) from None
     return Media(checked, audio)

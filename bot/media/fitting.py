@@ -42,13 +42,19 @@ async def largest_affordable(
     if family is None:
         raise ValueError("images for a model that can't see them")
     levels = image_levels(family, images, low)
-    for level, sizings in enumerate(levels):
-        parts = await asyncio.to_thread(parts_at, images, sizings)  # Pillow's scaling is CPU work
-        try:
-            return await reserve(parts), level > 0
-        except (CapReached, CapReachedWithHistory):
-            if level == len(levels) - 1:
-                raise
+    try:
+        for level, sizings in enumerate(levels):
+            parts = await asyncio.to_thread(parts_at, images, sizings)  # Pillow's scaling is CPU work
+            try:
+                return await reserve(parts), level > 0
+            except (CapReached, CapReachedWithHistory):
+                if level == len(levels) - 1:
+                    raise
+    finally:
+        # each image was decoded once, at its dearest size, and every level scaled from that copy: the
+        # parts are made now, and the copies (megabytes each) need not outlive the answer
+        for image in images:
+            image.decoded.release()
     raise AssertionError("image_levels gives at least one level")
 
 

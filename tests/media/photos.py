@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import wave
 
-from PIL import Image
+from PIL import ExifTags, Image
 
 from bot.incoming import Attachment, Incoming
 from tests.doubles import message
@@ -17,6 +17,19 @@ def photo(width: int, height: int, kind: str = "JPEG") -> bytes:
     image = Image.linear_gradient("L").resize((width, height)).convert("RGB")
     out = io.BytesIO()
     image.save(out, kind)
+    return out.getvalue()
+
+
+def phone_photo(width: int, height: int, orientation: int = 1) -> bytes:
+    """A camera JPEG as stored: `width`x`height` pixels, the stored top half red and the bottom half blue
+    (so which way up it arrives can be told), with the EXIF orientation tag a phone writes when it was
+    held turned (6: the picture is the stored one turned a quarter clockwise)."""
+    image = Image.new("RGB", (width, height), "blue")
+    image.paste(Image.new("RGB", (width, height // 2), "red"))
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = orientation
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85, exif=exif)
     return out.getvalue()
 
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 import io
 
 import pytest
-from PIL import Image
+from PIL import ExifTags, Image, ImageFile
 
+from bot.media import images
+from bot.media.image_tokens import Family
 from bot.media.images import BadImage, check_image
 from bot.media.vision import family_for
-from tests.media.photos import image_size, photo
+from tests.media.photos import image_size, phone_photo, photo
 
 
 def _encoded(image: Image.Image, kind: str, **options: object) -> bytes:
@@ -54,3 +56,87 @@ def test_the_bytes_decide_the_format_not_the_name() -> None:
     assert check_image(_encoded(Image.new("RGB", (10, 10)), "WEBP")).mime == "image/webp"
     with pytest.raises(BadImage, match="TIFF images can't be sent"):
         check_image(_encoded(Image.new("RGB", (10, 10)), "TIFF"))
+
+
+def _colour(image: Image.Image, x: float, y: float) -> str:
+    """Which of the test photo's two colours is at that fraction of the width and height."""
+    r, _, b = image.convert("RGB").getpixel((int(x * (image.width - 1)), int(y * (image.height - 1))))
+    return "red" if r > b else "blue"
+
+
+def test_a_large_jpeg_is_decoded_once_at_a_reduced_scale_and_every_size_is_exact() -> None:
+    """A 4032x3024 phone photo for gpt-4o-mini (fitted to 1024x768): decoded at 1/2 scale (the smallest
+    DCT scale still at least 1024x768), that one decode serves every smaller size too, and each image sent
+    is exactly the size its tokens were counted for."""
+    family = family_for("openai/gpt-4o-mini")
+    assert family is not None
+    decodes: list[tuple[int, int]] = []
+    decode = images._decode
+
+    def counted(image: ImageFile.ImageFile, orientation: int, size: tuple[int, int]) -> Image.Image:
+        decoded = decode(image, orientation, size)
+        decodes.append(decoded.size)
+        return decoded
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(images, "_decode", counted)
+        checked = check_image(phone_photo(4032, 3024), family)
+        ways = checked.ways(family)
+        parts = [checked.part(way) for way in ways]
+    assert decodes == [(2016, 1512)]
+    assert (ways[0].width, ways[0].height) == (1024, 768) and len(ways) > 2
+    for way, part in zip(ways, parts, strict=True):
+        assert image_size(part.data) == (way.width, way.height)
+        assert part.tokens == family.count(*image_size(part.data), way.detail)
+
+
+def test_a_decode_too_small_for_another_model_is_done_again_larger() -> None:
+    """Checked for a model that looks at 512 px (decoded at 1/4), then sent to Claude (1568 px): decoded
+    again at 1/2, never scaled up from the smaller copy."""
+    small, claude = Family("flat", tokens=100, long_edge=512), family_for("anthropic/claude-haiku-4-5")
+    assert claude is not None
+    checked = check_image(phone_photo(4032, 3024), small)
+    assert checked.decoded.image is not None and checked.decoded.image.size[0] < 2016
+    way = checked.ways(claude)[0]
+    part = checked.part(way)
+    assert image_size(part.data) == (way.width, way.height) and way.width > 1008
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_a_turned_phone_photo_arrives_upright_and_is_priced_upright(orientation: int) -> None:
+    """The stored top half is red: held turned a quarter clockwise (6) the red is on the right of the
+    picture, anticlockwise (8) on the left, upside down (3) at the bottom; the sizes are the picture's."""
+    family = family_for("anthropic/claude-haiku-4-5")
+    assert family is not None
+    checked = check_image(phone_photo(4032, 3024, orientation), family)
+    turned = orientation in (6, 8)
+    assert (checked.width, checked.height) == ((3024, 4032) if turned else (4032, 3024))
+    way = checked.ways(family)[0]
+    part = checked.part(way)
+    with Image.open(io.BytesIO(part.data)) as sent:
+        assert sent.size == (way.width, way.height) and sent.getexif().get(ExifTags.Base.Orientation) is None
+        assert (sent.height > sent.width) == turned
+        red = {6: (0.9, 0.5), 8: (0.1, 0.5), 3: (0.5, 0.9)}[orientation]
+        assert _colour(sent, *red) == "red" and _colour(sent, 1 - red[0], 1 - red[1]) == "blue"
+    assert part.tokens == family.count(way.width, way.height)
+
+
+def test_a_turned_photo_small_enough_is_still_sent_turned_not_as_it_came() -> None:
+    """Its own size would fit, but the bytes as stored are sideways: re-encoded upright, never left to a
+    provider to honour (or not) the EXIF tag."""
+    data = phone_photo(600, 400, 6)
+    checked = check_image(data)
+    family = family_for("openai/gpt-4o-mini")
+    assert family is not None
+    part = checked.part(checked.ways(family)[0])
+    assert part.data != data and image_size(part.data) == (400, 600)
+
+
+@pytest.mark.parametrize("kept", [0.5, 0.99])
+@pytest.mark.parametrize("model", [None, "openai/gpt-4o-mini"])
+def test_a_truncated_large_jpeg_is_refused_whatever_scale_it_is_decoded_at(
+    kept: float, model: str | None
+) -> None:
+    data = phone_photo(4032, 3024)
+    with pytest.raises(BadImage, match="damaged"):
+        check_image(data[: int(len(data) * kept)], family_for(model) if model else None)

@@ -5,17 +5,22 @@ or is refused, never billed past the cap; the history keeps `[image]`, not the i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from bot.media import fitting
+from bot.media.image_tokens import Sizing
+from bot.media.images import CheckedImage
 from bot.money import usd_to_nanos
+from bot.providers.base import ImagePart
 from tests.doubles import RecordingReply, message
 from tests.fakes.llm_fixtures import Fakes
 from tests.harness import harness, spy_reserves
 from tests.media.billing import genai_cost, sent_images
-from tests.media.photos import image_size, photo, with_photos
+from tests.media.photos import image_size, phone_photo, photo, with_photos
 from tests.providers.wiring import BOB, MODELS, env, fake_for, settled
 
 
@@ -37,6 +42,37 @@ async def test_a_photo_reaches_each_wire_format_and_is_charged_what_the_provider
     assert charge["input_tokens"] == 12 + billed.tokens  # the fakes' 12 text tokens and the image's
     expected = genai_cost(provider, MODELS[provider], charge["input_tokens"], charge["output_tokens"])
     assert charge["cost"] == expected
+
+
+async def test_a_turned_phone_photo_is_sent_upright_at_exactly_the_size_the_quote_priced(
+    tmp_path: Path, fakes: Fakes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 4032x3024 JPEG held turned (EXIF 6), decoded at a reduced scale: the image Claude receives is
+    portrait, of exactly the size (and so the tokens) the hold priced, and billed that (the fake counts
+    the pixels it received, by Anthropic's formula written apart from the bot's)."""
+    anthropic = fake_for(fakes, "anthropic")
+    priced: list[tuple[ImagePart, ...]] = []
+    made = fitting.parts_at
+
+    def recorded(images: Sequence[CheckedImage], sizings: Sequence[Sizing]) -> tuple[ImagePart, ...]:
+        parts = made(images, sizings)
+        priced.append(parts)
+        return parts
+
+    monkeypatch.setattr(fitting, "parts_at", recorded)
+    async with harness(tmp_path, **env(fakes, MODELS["anthropic"])) as h:
+        granted = spy_reserves(h, monkeypatch)
+        await h.core.handle(with_photos("Which way up?", phone_photo(4032, 3024, 6)), RecordingReply())
+        ((part,),) = priced
+        (sent,) = sent_images("anthropic", anthropic.requests[-1].body)
+        assert sent == part.data
+        width, height = image_size(sent)
+        assert height > width and max(width, height) <= 1568
+        (billed,) = anthropic.billed_images
+        assert (billed.width, billed.height) == (width, height) and billed.tokens == part.tokens
+        (charge,) = await settled(h)
+        (reserved,) = granted
+    assert charge["input_tokens"] == 12 + part.tokens and charge["cost"] <= reserved.hold.amount
 
 
 async def test_the_quote_holds_what_the_image_is_billed(
