@@ -24,6 +24,9 @@ from bot.providers.base import ImagePart
 
 # What OpenAI, Anthropic and Gemini all take, by Pillow's format names.
 FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
+# Formats that are one of those with more inside: many phones' JPEGs are MPO, a JPEG followed by further
+# images (an HDR gain map, a depth map). Their first image is sent, re-encoded, never the whole file.
+CARRIERS = {"MPO": "JPEG"}
 # More pixels than any camera photo: a larger image is more likely a decompression bomb than a question.
 MAX_PIXELS = 64_000_000
 JPEG_QUALITY = 85
@@ -66,6 +69,7 @@ class CheckedImage:
     height: int
     orientation: int = 1
     decoded: Decoded = field(default_factory=Decoded, compare=False, repr=False)
+    carrier: bool = False  # more than the image itself in the file (an MPO): never sent as it came
 
     def ways(self, family: Family) -> list[Sizing]:
         """How it can be sent to a model of `family`, dearest first."""
@@ -75,7 +79,8 @@ class CheckedImage:
         """Whether `sizing` sends the original bytes: its own size, upright as stored, in a format the
         model's API takes (a GIF goes as its first frame, re-encoded)."""
         own = (sizing.width, sizing.height) == (self.width, self.height)
-        return own and self.orientation == 1 and self.mime in sizing.formats and self.mime != "image/gif"
+        as_stored = self.orientation == 1 and not self.carrier
+        return own and as_stored and self.mime in sizing.formats and self.mime != "image/gif"
 
     def part(self, sizing: Sizing) -> ImagePart:
         """The image at `sizing`: the original bytes when it goes as it came, else scaled down (or
@@ -120,7 +125,8 @@ def check_image(data: bytes, family: Family | None = None) -> CheckedImage:
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             with Image.open(io.BytesIO(data)) as image:
-                kind = image.format or ""
+                carrier = image.format in CARRIERS
+                kind = CARRIERS.get(image.format or "", image.format or "")
                 if kind not in FORMATS:
                     raise BadImage(
                         _("{kind} images can't be sent; use JPEG, PNG, WebP or GIF").format(kind=kind)
@@ -133,7 +139,7 @@ def check_image(data: bytes, family: Family | None = None) -> CheckedImage:
                 orientation = _orientation(image)
                 if orientation in QUARTER_TURNS:
                     width, height = height, width
-                checked = CheckedImage(data, FORMATS[kind], width, height, orientation)
+                checked = CheckedImage(data, FORMATS[kind], width, height, orientation, carrier=carrier)
                 dearest = checked.ways(family)[0] if family else None
                 needed = (dearest.width, dearest.height) if dearest else (1, 1)
                 decoded = _decode(image, orientation, needed)
@@ -158,7 +164,7 @@ def _decode(image: ImageFile.ImageFile, orientation: int, size: tuple[int, int])
     """`image` decoded, at least `size` (upright) and as little larger as a JPEG's DCT scaling allows,
     then turned upright and made RGB, or RGBA when it has transparency."""
     image.seek(0)  # an animated GIF: its first frame
-    if image.format == "JPEG":
+    if image.format in ("JPEG", *CARRIERS):
         width, height = size[::-1] if orientation in QUARTER_TURNS else size
         image.draft("RGB", (max(width, 1), max(height, 1)))
     image.load()

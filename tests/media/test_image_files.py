@@ -52,6 +52,25 @@ def test_an_animated_gif_goes_as_its_first_frame() -> None:
     assert part.mime == "image/jpeg" and image_size(part.data) == (200, 100)
 
 
+def test_a_phone_jpeg_with_a_gain_map_goes_as_its_first_image_re_encoded() -> None:
+    """Many phones save MPO: a JPEG with further images after it (an HDR gain map, a depth map). It is a
+    JPEG to every viewer, so it is taken; only its first image is sent, never the whole file."""
+    main, gain_map = Image.new("RGB", (640, 480), "red"), Image.new("RGB", (320, 240), "blue")
+    data = _encoded(main, "MPO", save_all=True, append_images=[gain_map])
+    with Image.open(io.BytesIO(data)) as opened:
+        assert opened.format == "MPO"
+    checked = check_image(data)
+    family = family_for("openai/gpt-4o-mini")
+    assert (
+        family is not None and checked.mime == "image/jpeg" and (checked.width, checked.height) == (640, 480)
+    )
+    part = checked.part(checked.ways(family)[0])
+    assert part.data != data and part.mime == "image/jpeg" and image_size(part.data) == (640, 480)
+    with Image.open(io.BytesIO(part.data)) as sent:
+        assert sent.format == "JPEG" and _colour(sent, 0.5, 0.5) == "red"
+    assert part.tokens == family.count(640, 480)
+
+
 def test_the_bytes_decide_the_format_not_the_name() -> None:
     assert check_image(_encoded(Image.new("RGB", (10, 10)), "WEBP")).mime == "image/webp"
     with pytest.raises(BadImage, match="TIFF images can't be sent"):
