@@ -106,7 +106,7 @@ class Core:
             with speaking(self.client_language(incoming.language)):
                 await reply.text(_(RESTARTING), private=True)
             return
-        stoppable = Stoppable(secrets.token_hex(8), incoming.user)
+        stoppable = Stoppable(self._stop_id(incoming), incoming.user)
         answering = asyncio.ensure_future(self._handle(incoming, reply, *parsed, stoppable))
         self._answering.add(answering)
         answering.add_done_callback(self._answering.discard)
@@ -134,6 +134,13 @@ class Core:
             except DatabaseBusy as exc:  # can't tell whether any process has it: say so, not "finished"
                 log.warning("database busy relaying a Stop from %s", by)
                 return refusal(exc, self.services.clock())
+
+    def _stop_id(self, incoming: Incoming) -> str:
+        """The id of the answer's Stop control: the adapter's (`Incoming.stop`) unless an answer here holds
+        it already (then the platform's own control can't reach this one, but nothing is mixed up)."""
+        if incoming.stop and incoming.stop not in self._stoppable:
+            return incoming.stop
+        return secrets.token_hex(8)
 
     def hearing_stops(self) -> AbstractAsyncContextManager[None]:
         """While open, Stop presses other processes relay reach this process's answers (see `stop`)."""

@@ -102,6 +102,11 @@ class Incoming:
     reply_to_user: str | None = None  # identity of the author of the message this one replies to
     language: str | None = None  # what the person's client reports (Telegram language_code, Discord locale)
     attachments: tuple[Attachment, ...] = ()  # images and audio sent with the message, already downloaded
+    # The Stop id for this message's answer, where the platform's own stop control names the answer by
+    # something the adapter chose before the core saw the message (Telegram's stop button on a draft
+    # carries only the chat and the draft id): a press on it, in any process, then names the answer to
+    # `Core.stop`. Unique among answers in flight; None: the core draws one (`Reply.stream`'s `stop`).
+    stop: str | None = None
 
 
 @dataclass(frozen=True)

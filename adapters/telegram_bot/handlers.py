@@ -43,6 +43,7 @@ from adapters.telegram_bot.reply import (
     Drafts,
     TelegramReply,
     TypingIndicator,
+    draft_stop,
 )
 from bot.i18n import N_, _, speaking
 from bot.incoming import Menu
@@ -175,25 +176,24 @@ class Handlers:
         messenger = ChatMessenger(
             context.bot, chat_id, reply_to=reply_to, topic=topic, private=not group, known=self.drafts
         )
+        if messenger.drafts:  # Telegram's stop button on the draft names the answer by chat and draft
+            incoming = replace(incoming, stop=draft_stop(chat_id, messenger.draft_id))
         # A streamed answer takes a while before its first word; commands like /spend answer at once. A
         # file alone is a question too (the core asks about it).
         if self.commands.streams(text, direct=direct) or bool(files and direct):
             placeholder = messenger.thinking if messenger.drafts else None
             messenger.typing = TypingIndicator(context.bot, chat_id, topic, placeholder)
         reply = TelegramReply(messenger, self.board, asker=sender.id, edit_interval=self.edit_interval)
-        try:
-            async with messenger.typing or contextlib.nullcontext():
-                if files:
-                    try:
-                        attachments = await download(context.bot, files, self.max_media_mb)
-                    except FileNotTaken as refused:  # one line, and the core never hears of it
-                        async with self.core.speaking_to(incoming):
-                            await _say(reply, file_line(refused), sender)
-                        return
-                    incoming = replace(incoming, attachments=attachments)
-                await answer(self.core, incoming, reply)
-        finally:
-            self.drafts.answers.pop((chat_id, messenger.draft_id), None)
+        async with messenger.typing or contextlib.nullcontext():
+            if files:
+                try:
+                    attachments = await download(context.bot, files, self.max_media_mb)
+                except FileNotTaken as refused:  # one line, and the core never hears of it
+                    async with self.core.speaking_to(incoming):
+                        await _say(reply, file_line(refused), sender)
+                    return
+                incoming = replace(incoming, attachments=attachments)
+            await answer(self.core, incoming, reply)
 
     async def on_callback(self, update: Update, context: Context) -> None:
         query = update.callback_query
@@ -243,8 +243,12 @@ class Handlers:
 
     async def on_other(self, update: Update, context: Context) -> None:
         """Updates newer than python-telegram-bot: Telegram's stop button on a draft (Bot API 10.3's
-        `stopped_message_generation`, read from the update's extra fields). Drafts exist only in private
-        chats, so whoever pressed it is the chat's person."""
+        `stopped_message_generation`, read from the update's extra fields). The answer's Stop id is made
+        of the chat and the draft (`draft_stop`), so the core finds it whichever worker streams it. Drafts
+        exist only in private chats, and the update names no presser (`from`) of its own: a private
+        chat's id is its person's, so whoever pressed it is the chat's person, checked like any other
+        press. There is nobody to answer (Telegram shows the stop itself): the core's line is only logged.
+        """
         stopped = update.api_kwargs.get("stopped_message_generation")
         if not isinstance(stopped, dict):
             return
@@ -253,9 +257,8 @@ class Handlers:
         except (KeyError, TypeError, ValueError):
             log.info("telegram: unreadable stopped_message_generation update")
             return
-        found = self.drafts.answers.get((chat_id, draft_id))
-        if found is not None:
-            await self.core.stop(found, by=f"telegram:{chat_id}")
+        line = await self.core.stop(draft_stop(chat_id, draft_id), by=f"telegram:{chat_id}")
+        log.debug("telegram: draft %s stopped in chat %s: %s", draft_id, chat_id, line)
 
     async def on_error(self, update: object, context: Context) -> None:
         """PTB's last resort: a short line; the detail only at debug level (it may quote a request)."""

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
+import secrets
 import warnings
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -110,16 +110,30 @@ def stop_button(answer: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[InlineKeyboardButton(_(STOP_LABEL), callback_data=STOP_PREFIX + answer)]])
 
 
-_draft_ids = itertools.count(1)
+# Telegram's draft ids are Bot API Integers (32-bit signed) that must be non-zero; positive ones only, as
+# some clients read them unsigned.
+MAX_DRAFT_ID = 2**31 - 1
+
+
+def new_draft_id() -> int:
+    """A draft id for one answer: random, so no two webhook workers (each counting on its own) hand the
+    same chat the same id, and a stop press names one answer whichever worker it reaches."""
+    return 1 + secrets.randbelow(MAX_DRAFT_ID)
+
+
+def draft_stop(chat_id: int, draft_id: int) -> str:
+    """The core's Stop id for the answer streaming as `draft_id` in `chat_id`: Telegram's own stop button
+    on a draft names only the chat and the draft, so the answer's id is made of them (`Incoming.stop`),
+    and any worker that receives the press can name the answer to the core (`Core.stop`)."""
+    return f"draft:{chat_id}:{draft_id}"
 
 
 class Drafts:
     """Which private chats refused drafts (400): they are sent and edited instead, for as long as the
-    process runs, and which answer each draft in flight belongs to (for Telegram's stop button)."""
+    process runs."""
 
     def __init__(self) -> None:
         self.refused: set[int] = set()
-        self.answers: dict[tuple[int, int], str] = {}  # (chat, draft id) → the core's answer id
 
 
 def not_modified(exc: BadRequest) -> bool:
@@ -145,7 +159,7 @@ class ChatMessenger:
     private: bool = False  # a private chat: progress goes out as a draft (unless `drafts` says it can't)
     known: Drafts | None = None  # the process's memory of drafts; None: never draft
     stop: str | None = None  # the core's id of the answer being streamed, for its Stop control
-    draft_id: int = field(default_factory=lambda: next(_draft_ids))
+    draft_id: int = field(default_factory=new_draft_id)
 
     @property
     def drafts(self) -> bool:
@@ -303,8 +317,6 @@ class TelegramReply:
     def stream(self, stop: str | None = None) -> StreamingAnswer:
         messenger = self.messenger
         messenger.stop = stop
-        if stop is not None and messenger.known is not None:
-            messenger.known.answers[(messenger.chat_id, messenger.draft_id)] = stop
         return StreamingAnswer(
             messenger,
             limit=LIMIT,

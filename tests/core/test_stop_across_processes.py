@@ -157,3 +157,25 @@ async def test_on_sqlite_nothing_is_kept_in_flight(fake_openai: FakeOpenAI, tmp_
         assert await in_flight(h) == 0
         await asking
         assert await h.core.stop(reply.stops[0], by=BOB) == STOP_FINISHED
+
+
+async def test_an_adapters_own_stop_id_names_the_answer_in_every_process(
+    stalling: FakeOpenAI, tmp_path: Path
+) -> None:
+    """A platform whose stop control names the answer by the adapter's own key (Telegram's draft stop)
+    passes it as `Incoming.stop`; a second answer in flight with the same key gets an id of its own."""
+    async with two_processes(stalling, tmp_path) as (a, b):
+        reply, again = StopReply(), StopReply()
+        asking = asyncio.create_task(a.core.handle(message("/ask count", user=BOB, stop="draft:2:77"), reply))
+        await eventually(lambda: bool(reply.streams) and len(reply.streams[0].deltas) == 3, "three words")
+        second = asyncio.create_task(a.core.handle(message("/ask more", user=BOB, stop="draft:2:77"), again))
+        await eventually(lambda: bool(again.stops), "the second answer streaming")
+        assert reply.stops == ["draft:2:77"] and again.stops != ["draft:2:77"]
+
+        assert await b.core.stop("draft:2:77", by=BOB) == STOPPING
+        await asyncio.wait_for(asking, 10)
+        assert reply.answers[0].endswith(STOPPED_NOTE)
+        assert not second.done()  # the other answer goes on
+        assert await b.core.stop(again.stops[0], by=BOB) == STOPPING
+        await asyncio.wait_for(second, 10)
+        await check_invariants(a.ledger)

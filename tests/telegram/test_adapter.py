@@ -54,6 +54,7 @@ async def test_private_text_is_a_question_streamed_with_typing(
     async with running_bot(core, telegram_settings):
         await fake_telegram.push(tg.private_text(ALICE, "hi there"))
         (seen,) = await core.wait_handled(1)
+    (draft_id,) = {int(d["draft_id"]) for d in fake_telegram.drafts[21]}  # one draft per answer
     assert seen == Incoming(
         user="telegram:21",
         conversation="telegram:21:21",
@@ -62,6 +63,7 @@ async def test_private_text_is_a_question_streamed_with_typing(
         private=True,  # a private chat: the one place a link code may be shown
         username="@alice",
         display_name="Alice",
+        stop=f"draft:21:{draft_id}",  # Telegram's stop on the draft names the answer by chat and draft
     )
     (answer,) = fake_telegram.chat_messages(21)
     assert answer["text"] == "Hello, Alice!"
@@ -69,7 +71,6 @@ async def test_private_text_is_a_question_streamed_with_typing(
     assert answer["history"] == ["Hello, Alice!"]  # persisted by one sendMessage, never edited
     drafted = fake_telegram.drafted(21)
     assert len(drafted) >= 2 and all(d.endswith(CURSOR.strip()) for d in drafted)  # streamed as drafts
-    assert len({d["draft_id"] for d in fake_telegram.drafts[21]}) == 1  # one draft per answer
     assert not fake_telegram.calls_to("sendChatAction")  # its first text came within a second
     assert "parse_mode" not in fake_telegram.calls_to("sendMessage")[0].params
 
