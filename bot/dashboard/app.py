@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from bot.commands.base import Services
+from bot.dashboard.backoff import Backoff, client_of
 from bot.dashboard.charts import daily_chart
 from bot.dashboard.pages import (
     PREFIX,
@@ -29,7 +30,7 @@ from bot.dashboard.pages import (
     refused,
     sign_in,
 )
-from bot.dashboard.sessions import COOKIE, LIFETIME, Backoff, Session, Sessions
+from bot.dashboard.sessions import COOKIE, LIFETIME, Session, Sessions
 from bot.deliveries import Deliveries
 from bot.ledger import GLOBAL, AccountReport, period_start
 from bot.owner import OwnerActions, parse_cap
@@ -110,22 +111,21 @@ async def login_form(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/login")
 async def login(request: web.Request) -> web.StreamResponse:
-    """The token in a form body; a right one starts a session, a wrong one counts against the address
-    (the client's, behind a trusted proxy: `bot.web_proxies`)."""
-    backoff, address = request.app[BACKOFF], request.remote or "unknown"
-    wait = backoff.wait(address)
-    if wait is not None:
-        seconds = math.ceil(wait.total_seconds())
-        page = sign_in(f"Too many wrong tokens: try again in {seconds} s.")
-        return web.Response(
-            text=page, status=429, content_type="text/html", headers={"Retry-After": str(seconds)}
-        )
-    form = await request.post()
+    """The token in a form body; a right one starts a session, a wrong one counts against the client
+    (its IPv4 address or IPv6 /64; behind a trusted proxy, as `bot.web_proxies` names it) in every process
+    on this database. A try while the client waits is refused whatever its token (unread when this
+    process already knows of the wait)."""
+    backoff, client = request.app[BACKOFF], client_of(request.remote)
     sessions = request.app[SESSIONS]
-    if not sessions.token_matches(str(form.get("token", ""))):
-        backoff.missed(address)
+    wait, right = backoff.known_wait(client), False
+    if wait is None:
+        form = await request.post()
+        right = sessions.token_matches(str(form.get("token", "")))  # constant time, before any wait
+        wait = await backoff.tried(client, right)
+    if wait is not None:
+        return _too_many(wait)
+    if not right:
         return _html(sign_in("That is not the admin token."), 401)
-    backoff.passed(address)
     _, value = sessions.start()
     response = _see_other(f"{PREFIX}/")
     response.set_cookie(
@@ -138,6 +138,14 @@ async def login(request: web.Request) -> web.StreamResponse:
         secure=request.secure,  # https here, or a trusted proxy's X-Forwarded-Proto says so
     )
     return response
+
+
+def _too_many(wait: timedelta) -> web.Response:
+    seconds = max(1, math.ceil(wait.total_seconds()))
+    page = sign_in(f"Too many wrong tokens: try again in {seconds} s.")
+    return web.Response(
+        text=page, status=429, content_type="text/html", headers={"Retry-After": str(seconds)}
+    )
 
 
 @routes.post("/logout")
@@ -284,6 +292,6 @@ def build_dashboard(core: Core) -> web.Application:
     app = web.Application(middlewares=[guard])
     app[SERVICES] = services
     app[SESSIONS] = Sessions(token, Deliveries(services.ledger.db, services.clock), services.clock)
-    app[BACKOFF] = Backoff(services.clock)
+    app[BACKOFF] = Backoff(services.ledger.db, services.clock)
     app.add_routes(routes)
     return app

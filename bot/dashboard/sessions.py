@@ -1,4 +1,4 @@
-"""Dashboard sessions: signed, expiring cookie values any bot process can check, and sign-in back-off.
+"""Dashboard sessions: signed, expiring cookie values any bot process can check.
 
 Several bot processes may serve one port (web workers behind a load balancer), so a session can't live
 in one process's memory. A session is a value signed with HMAC-SHA256 under a key derived from
@@ -8,8 +8,7 @@ database's `deliveries` table (kept a day, longer than a session lives), so a co
 working in every process, not only in the one that signed it out. The CSRF token of a session is another
 HMAC of its id: a form from this dashboard carries it, a cross-site one can't know it.
 
-Wrong tokens slow the sender down: after `FREE_TRIES` misses from one address, each further try must
-wait twice as long as the last (up to `MAX_WAIT`); a try during the wait is refused unread.
+Wrong tokens slow the sender down, in every process alike: `bot.dashboard.backoff`.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,10 +24,6 @@ from bot.deliveries import KEEP, Deliveries
 
 LIFETIME = timedelta(hours=8)  # a working day; sign-outs are kept for KEEP (a day), longer than this
 assert LIFETIME < KEEP
-FREE_TRIES = 3
-FIRST_WAIT = timedelta(seconds=2)
-MAX_WAIT = timedelta(minutes=15)
-TRACKED = 10_000  # addresses remembered by the back-off, the least recent forgotten first
 COOKIE = "capbot_dashboard"
 SIGNED_OUT = "dashboard-signed-out:"  # the prefix of a sign-out's key in `deliveries`
 
@@ -90,32 +84,3 @@ class Sessions:
     @staticmethod
     def csrf_ok(session: Session, given: str) -> bool:
         return hmac.compare_digest(session.csrf.encode(), given.encode())
-
-
-class Backoff:
-    """Per-address waits after wrong tokens: free tries, then doubling waits up to `MAX_WAIT`."""
-
-    def __init__(self, clock: Callable[[], datetime]) -> None:
-        self._clock = clock
-        self._misses: OrderedDict[str, tuple[int, datetime]] = OrderedDict()
-
-    def wait(self, address: str) -> timedelta | None:
-        """How long `address` must still wait before its next try (None: it may try now)."""
-        found = self._misses.get(address)
-        if found is None:
-            return None
-        left = found[1] - self._clock()
-        return left if left > timedelta(0) else None
-
-    def missed(self, address: str) -> None:
-        """A wrong token from `address`: past the free tries, the next try waits (twice as long each time)."""
-        misses = self._misses.pop(address, (0, self._clock()))[0] + 1
-        extra = misses - FREE_TRIES
-        wait = timedelta(0) if extra <= 0 else min(FIRST_WAIT * 2 ** min(extra - 1, 20), MAX_WAIT)
-        self._misses[address] = (misses, self._clock() + wait)
-        if len(self._misses) > TRACKED:
-            self._misses.popitem(last=False)
-
-    def passed(self, address: str) -> None:
-        """A right token: the address starts afresh."""
-        self._misses.pop(address, None)

@@ -161,6 +161,21 @@ MIGRATIONS: list[list[str]] = [
             started_at BIGINT NOT NULL
         )""",
     ],
+    # 11: the dashboard's sign-in back-off, shared by every process on the database
+    # (`bot/dashboard/backoff.py`): one row per client (an IPv4 address or an IPv6 /64) with its wrong
+    # tokens, its current wait and whether its latest try met that wait; times in epoch milliseconds; rows
+    # untouched for a day are deleted
+    [
+        """CREATE TABLE sign_in_tries (
+            client TEXT PRIMARY KEY,
+            misses BIGINT NOT NULL,
+            wait_ms BIGINT NOT NULL,
+            until_ms BIGINT NOT NULL,
+            refused INTEGER NOT NULL,
+            tried_ms BIGINT NOT NULL
+        )""",
+        "CREATE INDEX sign_in_tries_tried_ms ON sign_in_tries (tried_ms)",
+    ],
 ]
 
 

@@ -18,7 +18,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 import bot.web_proxies
 from adapters.telegram_bot import SECRET_HEADER, webhook_route
-from bot.dashboard.sessions import COOKIE, FREE_TRIES
+from bot.dashboard.backoff import FREE_TRIES
+from bot.dashboard.sessions import COOKIE
 from bot.web import web_app
 from bot.web_limits import RepeatThrottle
 from bot.web_proxies import TrustedProxies

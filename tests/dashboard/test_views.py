@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.dashboard.sessions import COOKIE, FREE_TRIES
+from bot.dashboard.backoff import FREE_TRIES
+from bot.dashboard.sessions import COOKIE
 from bot.money import format_usd
 from bot.web import web_app
 from tests.dashboard.site import BOB, BOB_SPENT, CAROL, CAROL_ESTIMATED, DAVE, TOKEN, Site, site
