@@ -168,7 +168,7 @@ class Backoff:
         async def record(tx: Tx) -> Row | None:
             row = await tx.fetchone(PASSED if right else MISSED, client, now_ms)
             if prune:
-                await tx.execute(PRUNE, now_ms - KEEP // MS, KEPT_ROWS)
+                await tx.execute(PRUNE, now_ms - KEEP // MS, KEPT_ROWS - 1)  # OFFSET: the oldest kept
             return row
 
         try:
