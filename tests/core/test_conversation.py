@@ -80,7 +80,7 @@ async def test_history_written_before_the_conversation_rename_is_still_read(
         await db.close()
     db = await open_database(url)
     try:
-        assert await migrate(db) == len(MIGRATIONS) == 10
+        assert await migrate(db) == len(MIGRATIONS) == 11
         chats = Conversations(db)
         assert await chats.history("t:1") == [ChatMessage("user", "hi")]
         assert await chats.clear("t:1") == 1
