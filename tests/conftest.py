@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
 from bot.config import Settings
+from tests.postgres import postgres_url, scratch_schema
 
 pytest_plugins = [
     "tests.fakes.llm_fixtures",
@@ -29,3 +31,14 @@ def clean_environment(
             monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
     yield
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A DATABASE_URL for each database a test should hold on: a file in the test's folder, then a
+    fresh PostgreSQL schema (skipped, saying why, without TEST_DATABASE_URL)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/capbot.db"
+        return
+    async with scratch_schema(postgres_url()) as url:
+        yield url

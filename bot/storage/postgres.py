@@ -19,7 +19,7 @@ import getpass
 import hashlib
 import os
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -75,6 +75,22 @@ async def _nothing_to_reset(conn: Any) -> None:
 
 def _lost(exc: BaseException) -> DatabaseBusy:
     return DatabaseBusy(f"the connection to PostgreSQL was lost ({type(exc).__name__})")
+
+
+@contextlib.contextmanager
+def _refusals(conn: Any) -> Iterator[None]:
+    """A write's errors as callers act on them: a lock not granted at once, or a connection lost
+    mid-statement, is `DatabaseBusy` ("try again"); anything else is raised as it is."""
+    import asyncpg
+
+    try:
+        yield
+    except asyncpg.exceptions.LockNotAvailableError as exc:
+        raise DatabaseBusy(str(exc)) from None
+    except Exception as exc:
+        if _was_lost(exc, conn):
+            raise _lost(exc) from None
+        raise
 
 
 def to_dollar_params(sql: str) -> str:
@@ -254,33 +270,17 @@ class PostgresDatabase(Database):
         the answer was lost, safe anyway (a hold is settled once; a hold nobody was handed is released by
         the ledger's sweep). It is not retried here, because only the caller knows if that is safe.
         """
-        import asyncpg
-
         async with self._pool.acquire() as conn:
-            try:
+            with _refusals(conn):
                 async with conn.transaction():
                     yield _PostgresTx(conn)
-            except asyncpg.exceptions.LockNotAvailableError as exc:
-                raise DatabaseBusy(str(exc)) from None
-            except Exception as exc:
-                if _was_lost(exc, conn):
-                    raise _lost(exc) from None
-                raise
 
     async def execute(self, sql: str, *args: Any) -> None:
         """One statement on its own (autocommit): as atomic as a transaction around it, in one round trip
         instead of three (BEGIN, it, COMMIT). Refusals and lost connections read as in `write`."""
-        import asyncpg
-
         async with self._pool.acquire() as conn:
-            try:
+            with _refusals(conn):
                 await conn.execute(to_dollar_params(sql), *args)
-            except asyncpg.exceptions.LockNotAvailableError as exc:
-                raise DatabaseBusy(str(exc)) from None
-            except Exception as exc:
-                if _was_lost(exc, conn):
-                    raise _lost(exc) from None
-                raise
 
     async def fetchone(self, sql: str, *args: Any) -> Row | None:
         """On a pooled connection, outside a transaction: reads never wait for a writer's locks, and never

@@ -160,13 +160,13 @@ class _Thread:
 
     def __init__(self) -> None:
         self._jobs: SimpleQueue[_Job | None] = SimpleQueue()
-        self._stopped = False
+        self.stopped = False
         self._thread = threading.Thread(target=self._serve, name="sqlite-writer", daemon=True)
         self._thread.start()
 
     def submit(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         """Hand `fn(*args)` to the thread; after `stop`, refuse at once (nothing would ever run it)."""
-        if self._stopped:
+        if self.stopped:
             raise DatabaseError("the database is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._jobs.put(_Job(future, fn, args))
@@ -174,7 +174,7 @@ class _Thread:
 
     def stop(self) -> None:
         """End the thread once what it was handed before is done."""
-        self._stopped = True
+        self.stopped = True
         self._jobs.put(None)
 
     def _serve(self) -> None:
@@ -215,7 +215,6 @@ class Writer:
         self._thread = thread
         self.lock = asyncio.Lock()  # one batch or `write()` at a time (one connection, one transaction)
         self._queued: list[_Queued] = []  # transactions waiting for the next batch
-        self.closed = False
 
     async def transaction(self, work: Callable[[Tx], Awaitable[T]]) -> T:
         """`work(tx)` as one write transaction, run in this thread with no trip per statement; waiting
@@ -332,9 +331,8 @@ class Writer:
 
     async def close(self) -> None:
         """Close the connection and let the thread end; closing again does nothing."""
-        if self.closed:
+        if self._thread.stopped:
             return
-        self.closed = True
         try:
             await self.call(self.conn.close)
         finally:

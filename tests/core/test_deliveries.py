@@ -4,24 +4,11 @@ databases; claims are forgotten after a day."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from bot.deliveries import REMEMBERED, Deliveries
 from bot.storage import Database, open_database
 from tests.doubles import Clock
-from tests.postgres import postgres_url, scratch_schema
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/capbot.db"
-        return
-    async with scratch_schema(postgres_url()) as url:
-        yield url
 
 
 async def test_a_delivery_is_claimed_once_even_after_a_restart(database_url: str) -> None:

@@ -27,20 +27,10 @@ from bot.web_limits import RepeatThrottle
 from tests.dashboard.site import TOKEN
 from tests.doubles import Clock
 from tests.harness import harness
-from tests.postgres import postgres_url, scratch_schema
 
 STRANGER_AT = "203.0.113.7"
 OWNER_AT = "198.51.100.2"
 T = TypeVar("T")
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/capbot.db"
-        return
-    async with scratch_schema(postgres_url()) as url:
-        yield url
 
 
 @asynccontextmanager

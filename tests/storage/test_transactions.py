@@ -21,7 +21,6 @@ import pytest
 
 from bot.storage import Database, DatabaseBusy, DatabaseError, Tx, open_database
 from bot.storage.sqlite import SqliteDatabase
-from tests.postgres import postgres_url, scratch_schema
 
 TABLE = "CREATE TABLE IF NOT EXISTS trial (name TEXT PRIMARY KEY, n INTEGER NOT NULL DEFAULT 0)"
 Work = Callable[[Tx], Coroutine[Any, Any, Any]]
@@ -46,23 +45,14 @@ async def sqlite_db(tmp_path: Path) -> AsyncIterator[SqliteDatabase]:
         await db.close()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    if request.param == "sqlite":
-        db = await open_database(f"sqlite:///{tmp_path}/capbot.db")
-        await db.execute(TABLE)
-        try:
-            yield db
-        finally:
-            await db.close()
-        return
-    async with scratch_schema(postgres_url()) as url:
-        db = await open_database(url)
-        await db.execute(TABLE)
-        try:
-            yield db
-        finally:
-            await db.close()
+@pytest.fixture
+async def any_db(database_url: str) -> AsyncIterator[Database]:
+    db = await open_database(database_url)
+    await db.execute(TABLE)
+    try:
+        yield db
+    finally:
+        await db.close()
 
 
 def insert(name: str, then: Exception | None = None) -> Work:
